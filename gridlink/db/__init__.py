@@ -1,0 +1,1 @@
+"""Database layer: declarative base, engine construction, sessions and migrations."""

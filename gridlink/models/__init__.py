@@ -1,0 +1,19 @@
+"""ORM models. Importing this package registers every table on ``Base.metadata``."""
+
+from gridlink.models.budget import BudgetVersion, NodeAllocation
+from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
+from gridlink.models.node import Node, NodeStatus
+from gridlink.models.telemetry import TelemetrySample
+
+__all__ = [
+    "BudgetVersion",
+    "Event",
+    "EventInterval",
+    "EventSource",
+    "EventStatus",
+    "Node",
+    "NodeAllocation",
+    "NodeStatus",
+    "SignalKind",
+    "TelemetrySample",
+]

@@ -1,0 +1,40 @@
+"""A GPU serving node that receives power allocations from the gateway."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gridlink.db.base import Base, utcnow
+from gridlink.models.types import str_enum
+
+
+class NodeStatus(enum.StrEnum):
+    ONLINE = "online"
+    STALE = "stale"
+    OFFLINE = "offline"
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (
+        CheckConstraint("gpu_count > 0", name="gpu_count_positive"),
+        CheckConstraint("min_power_w >= 0 AND max_power_w >= min_power_w", name="power_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    gpu_type: Mapped[str] = mapped_column(String(64))
+    gpu_count: Mapped[int]
+    min_power_w: Mapped[float]
+    max_power_w: Mapped[float]
+    flexibility_tier: Mapped[int] = mapped_column(default=1)
+    status: Mapped[NodeStatus] = mapped_column(
+        str_enum(NodeStatus, "node_status"), default=NodeStatus.ONLINE
+    )
+    last_seen_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

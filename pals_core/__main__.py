@@ -1,0 +1,3 @@
+from pals_core.cli import main
+
+main()

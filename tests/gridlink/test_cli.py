@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from gridlink.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("serve", "db", "config", "version"):
+        assert command in result.output
+
+
+def test_db_upgrade_current_downgrade(tmp_path: Path) -> None:
+    env = {**os.environ, "GRIDLINK_DATA_DIR": str(tmp_path)}
+    env.pop("GRIDLINK_DATABASE_URL", None)
+
+    def gridlink(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "gridlink", *args], env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout + done.stderr
+
+    assert "Running upgrade" in gridlink("db", "upgrade")
+    assert (tmp_path / "gridlink.db").is_file()
+    assert "empty database" not in gridlink("db", "current")
+    gridlink("db", "downgrade", "base")
+    assert "empty database" in gridlink("db", "current")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "GRIDLINK_DATA_DIR": str(tmp_path), "GRIDLINK_PORT": str(port)}
+    env.pop("GRIDLINK_DATABASE_URL", None)
+    cli = [sys.executable, "-m", "gridlink"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        assert health.json()["status"] == "ok"
+        assert httpx.get(f"http://127.0.0.1:{port}/docs").status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    assert f"listening on http://127.0.0.1:{port}" in out

@@ -1,0 +1,12 @@
+from typer.testing import CliRunner
+
+from pals_core.cli import app
+
+
+def test_pals_help_and_version() -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "power" in result.output.lower()
+    assert runner.invoke(app, ["version"]).exit_code == 0
+    assert "PALS_CONTROL_PERIOD_S" in runner.invoke(app, ["config"], env={"COLUMNS": "200"}).output
