@@ -132,7 +132,7 @@ def run_control_loop(
     state, qos_risk = "", False
     n_ticks = math.ceil(duration_s / cfg.tick_s - 1e-9)
     while tick < n_ticks:
-        elapsed_s = clock.now_s() - start_s
+        elapsed_s = tick * cfg.tick_s  # the schedule's time; sleeping to deadlines avoids drift
         budget = budget_w(elapsed_s)
         target = target_tok_s(elapsed_s)
         obs = observe(elapsed_s, gpus, engine, budget, target)
@@ -157,5 +157,5 @@ def run_control_loop(
                     decided=decided,
                 )
             )
-        clock.sleep(cfg.tick_s)
         tick += 1
+        clock.sleep(max(0.0, start_s + tick * cfg.tick_s - clock.now_s()))
