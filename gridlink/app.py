@@ -12,7 +12,9 @@ from gridlink import __version__
 from gridlink.api import health
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.errors import GridlinkError
+from gridlink.realtime import realtime_services
 from gridlink.settings import GridlinkSettings, get_settings
+from gridlink.streams import endpoints as streams
 
 
 def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
@@ -26,7 +28,8 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         try:
-            yield
+            async with realtime_services(app, cfg, engine, app.state.sessionmaker):
+                yield
         finally:
             engine.dispose()
 
@@ -37,6 +40,7 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(health.router)
+    app.include_router(streams.router)
 
     @app.exception_handler(GridlinkError)
     async def _gridlink_error(_request: Request, exc: GridlinkError) -> JSONResponse:

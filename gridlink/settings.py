@@ -34,6 +34,41 @@ class GridlinkSettings(BaseSettings):
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
 
+    # -- scheduler (gridlink/scheduler) and node budget streams (gridlink/streams) --
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the boundary scheduler and housekeeping (leader only)."
+    )
+    scheduler_lookahead_s: float = Field(
+        default=86_400.0, gt=0, description="How far ahead budget boundaries are scheduled."
+    )
+    scheduler_catchup_s: float = Field(
+        default=86_400.0, ge=0, description="How far back a boundary missed while down is applied."
+    )
+    scheduler_sync_interval_s: float = Field(
+        default=60.0, gt=0, description="Period of the boundary re-sync safety net."
+    )
+    scheduler_leader_retry_s: float = Field(
+        default=3.0, gt=0, description="Followers retry the leader lock this often."
+    )
+    node_status_interval_s: float = Field(
+        default=10.0, gt=0, description="Period of the node status housekeeping job."
+    )
+    telemetry_housekeeping_interval_s: float = Field(
+        default=600.0, gt=0, description="Period of telemetry downsampling and pruning."
+    )
+    stream_heartbeat_s: float = Field(
+        default=15.0, gt=0, description="Heartbeat period of the allocation streams."
+    )
+    stream_lifetime_s: float = Field(
+        default=300.0, gt=0, description="Streams end (with a reconnect event) after this."
+    )
+    stream_retry_ms: int = Field(
+        default=2_000, ge=0, description="Reconnect delay hinted to stream clients (SSE retry)."
+    )
+    stream_queue_size: int = Field(
+        default=16, ge=1, description="Versions buffered per stream before it is dropped as slow."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

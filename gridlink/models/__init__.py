@@ -3,6 +3,7 @@
 from gridlink.models.budget import BudgetVersion, NodeAllocation
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
+from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
 from gridlink.models.telemetry import TelemetrySample
 
 __all__ = [
@@ -14,6 +15,9 @@ __all__ = [
     "Node",
     "NodeAllocation",
     "NodeStatus",
+    "ScheduleJob",
+    "ScheduleJobKind",
+    "ScheduleJobState",
     "SignalKind",
     "TelemetrySample",
 ]

@@ -1,0 +1,239 @@
+"""The gateway's scheduler: APScheduler timers over the persisted schedule, on the leader only.
+
+The database is the source of truth. APScheduler holds only in-memory timers derived from the
+pending ``schedule_jobs`` rows, rebuilt whenever leadership is gained, after every firing and
+every change; so a restart (or a kill -9) loses nothing: the new leader re-reads the table, fires
+the boundaries that passed while nobody was leading (coalesced into one recompute), and arms
+timers for the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridlink.db.engine import session_scope
+from gridlink.scheduler import housekeeping
+from gridlink.scheduler.boundaries import FireResult, fire_due, sync_boundaries
+from gridlink.scheduler.budget_ops import BudgetOps
+from gridlink.scheduler.clock import SystemClock, UTCClock
+from gridlink.scheduler.leader import AdvisoryLockElector, Elector, SingleProcessElector
+from gridlink.settings import GridlinkSettings
+from gridlink.streams.publishers import VersionPublisher
+
+log = logging.getLogger(__name__)
+
+BOUNDARY_JOB_PREFIX = "boundary:"
+
+
+def default_owner() -> str:
+    """Who claimed a row: host, process and a random suffix (pids repeat across restarts)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def build_elector(
+    database_url: str,
+    *,
+    on_elected: Callable[[], None],
+    on_demoted: Callable[[], None],
+    retry_s: float,
+    name: str,
+) -> Elector:
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return AdvisoryLockElector(
+            conninfo, on_elected=on_elected, on_demoted=on_demoted, retry_s=retry_s, name=name
+        )
+    return SingleProcessElector(on_elected, on_demoted)
+
+
+class GatewayScheduler:
+    """Boundary timers and housekeeping jobs, active while this process is the leader."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        ops: BudgetOps,
+        publisher: VersionPublisher,
+        settings: GridlinkSettings,
+        *,
+        database_url: str,
+        clock: UTCClock | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self._factory = factory
+        self._ops = ops
+        self._publisher = publisher
+        self._settings = settings
+        self._clock = clock or SystemClock()
+        self.owner = owner or default_owner()
+        self._lock = threading.Lock()
+        self._aps: BackgroundScheduler | None = None
+        self._elector = build_elector(
+            database_url,
+            on_elected=self._on_elected,
+            on_demoted=self._on_demoted,
+            retry_s=settings.scheduler_leader_retry_s,
+            name=self.owner,
+        )
+
+    @property
+    def is_leader(self) -> bool:
+        return self._elector.is_leader
+
+    def start(self) -> None:
+        self._elector.start()
+
+    def stop(self) -> None:
+        self._elector.stop()
+        self._on_demoted()
+
+    def notify_change(self, _version_id: int | None = None) -> None:
+        """A budget version was published (here or on another replica): re-read the boundaries.
+
+        Thread-safe and cheap; a no-op on followers. Several notifications coalesce into one
+        pending re-sync job.
+        """
+        with self._lock:
+            aps = self._aps
+        if aps is not None:
+            aps.add_job(self._sync_fire_and_arm, id="sync-now", replace_existing=True)
+
+    def pending_timers(self) -> list[datetime]:
+        """The boundaries with an armed timer (for tests and diagnostics)."""
+        with self._lock:
+            aps = self._aps
+        if aps is None:
+            return []
+        jobs = [j for j in aps.get_jobs() if j.id.startswith(BOUNDARY_JOB_PREFIX)]
+        return sorted(datetime.fromisoformat(j.id.removeprefix(BOUNDARY_JOB_PREFIX)) for j in jobs)
+
+    # -- leadership -------------------------------------------------------------------------------
+
+    def _on_elected(self) -> None:
+        aps = BackgroundScheduler(
+            timezone=UTC,
+            executors={
+                "default": ThreadPoolExecutor(1),  # boundaries and syncs run one at a time
+                "housekeeping": ThreadPoolExecutor(1),
+            },
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        s = self._settings
+        aps.add_job(self._sync_fire_and_arm, id="catch-up")  # runs at once: the start-up catch-up
+        aps.add_job(
+            self._sync_fire_and_arm, "interval", seconds=s.scheduler_sync_interval_s, id="sync"
+        )
+        aps.add_job(
+            self._node_status, "interval", seconds=s.node_status_interval_s, id="node-status"
+        )
+        aps.add_job(
+            self._telemetry_retention,
+            "interval",
+            seconds=s.telemetry_housekeeping_interval_s,
+            id="telemetry-retention",
+            executor="housekeeping",
+        )
+        with self._lock:
+            self._aps = aps
+        aps.start()
+
+    def _on_demoted(self) -> None:
+        with self._lock:
+            aps, self._aps = self._aps, None
+        if aps is not None:
+            aps.shutdown(wait=False)
+
+    # -- jobs -------------------------------------------------------------------------------------
+
+    def _sync_fire_and_arm(self) -> None:
+        s = self._settings
+        now = self._clock.now()
+        sync_boundaries(
+            self._factory,
+            self._ops,
+            now=now,
+            lookback_s=s.scheduler_catchup_s,
+            lookahead_s=s.scheduler_lookahead_s,
+        )
+        self._fire(now)
+        self._arm()
+
+    def _on_boundary(self, due_at: datetime) -> None:
+        early_s = (due_at - self._clock.now()).total_seconds()
+        if 0 < early_s < 1:  # timers and the injected clock may disagree by a hair
+            time.sleep(early_s)
+        self._fire(self._clock.now())
+        self._sync_and_arm()
+
+    def _sync_and_arm(self) -> None:
+        s = self._settings
+        sync_boundaries(
+            self._factory,
+            self._ops,
+            now=self._clock.now(),
+            lookback_s=s.scheduler_catchup_s,
+            lookahead_s=s.scheduler_lookahead_s,
+        )
+        self._arm()
+
+    def _fire(self, now: datetime, force_reason: str | None = None) -> FireResult:
+        return fire_due(
+            self._factory,
+            self._ops,
+            self._publisher,
+            now=now,
+            owner=self.owner,
+            force_reason=force_reason,
+        )
+
+    def _arm(self) -> None:
+        """Make the boundary timers match the pending rows."""
+        from gridlink.scheduler import repository
+
+        with session_scope(self._factory) as session:
+            pending = repository.pending_due_times(session)
+        with self._lock:
+            aps = self._aps
+        if aps is None:
+            return
+        wanted = {f"{BOUNDARY_JOB_PREFIX}{t.isoformat()}": t for t in pending}
+        for job in aps.get_jobs():
+            if job.id.startswith(BOUNDARY_JOB_PREFIX) and job.id not in wanted:
+                job.remove()
+        existing = {job.id for job in aps.get_jobs()}
+        for job_id, due_at in wanted.items():
+            if job_id not in existing:
+                aps.add_job(self._on_boundary, "date", run_date=due_at, args=[due_at], id=job_id)
+
+    def _node_status(self) -> None:
+        s = self._settings
+        now = self._clock.now()
+        with session_scope(self._factory) as session:
+            changed = housekeeping.refresh_node_status(
+                session,
+                now=now,
+                stale_after_s=s.node_stale_after_s,
+                offline_after_s=s.node_offline_after_s,
+            )
+        if changed:
+            log.info("%d node(s) changed status; recomputing the budget", changed)
+            self._fire(now, force_reason=f"node status: {changed} node(s) changed")
+
+    def _telemetry_retention(self) -> None:
+        with session_scope(self._factory) as session:
+            housekeeping.run_telemetry_retention(
+                session, now=self._clock.now(), settings=self._settings
+            )

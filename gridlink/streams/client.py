@@ -1,0 +1,141 @@
+"""A small client for the allocation stream: what a node agent runs to follow its budget.
+
+``follow_allocation`` connects, parses server-sent events, yields every new trajectory, and
+reconnects by itself: at once (after the server's ``retry:`` hint) on a ``reconnect`` event, with
+exponential backoff on errors. It sends ``Last-Event-ID`` so an unchanged version is not resent.
+An authentication or not-found answer is final and raised as :class:`AllocationStreamError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gridlink.errors import GridlinkError
+
+__all__ = [
+    "AllocationStreamError",
+    "AllocationUpdate",
+    "SSEEvent",
+    "SSEParser",
+    "follow_allocation",
+]
+
+
+class AllocationStreamError(GridlinkError):
+    """The gateway refused the stream (bad token, other node's token, unknown node)."""
+
+
+@dataclass(frozen=True)
+class SSEEvent:
+    event: str = "message"
+    data: str = ""
+    event_id: str | None = None
+    retry_ms: int | None = None
+
+
+@dataclass
+class SSEParser:
+    """Incremental SSE parser: feed lines, get events at each blank line."""
+
+    _event: str | None = None
+    _data: list[str] = field(default_factory=list)
+    _id: str | None = None
+    _retry_ms: int | None = None
+
+    def feed_line(self, line: str) -> SSEEvent | None:
+        line = line.rstrip("\r\n")
+        if not line:
+            return self._dispatch()
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        elif name == "id":
+            self._id = value
+        elif name == "retry" and value.isdigit():
+            self._retry_ms = int(value)
+        return None
+
+    def _dispatch(self) -> SSEEvent | None:
+        if self._event is None and not self._data and self._retry_ms is None:
+            return None
+        event = SSEEvent(self._event or "message", "\n".join(self._data), self._id, self._retry_ms)
+        self._event, self._data, self._id, self._retry_ms = None, [], None, None
+        return event
+
+
+@dataclass(frozen=True)
+class AllocationUpdate:
+    version_id: int
+    trajectory: dict[str, Any]
+
+
+async def follow_allocation(
+    base_url: str,
+    node_id: int,
+    token: str | None,
+    *,
+    client: httpx.AsyncClient | None = None,
+    initial_backoff_s: float = 0.25,
+    max_backoff_s: float = 15.0,
+    read_timeout_s: float = 60.0,
+) -> AsyncIterator[AllocationUpdate]:
+    """Yield this node's trajectory at connect and at every new version, forever."""
+    own_client = client is None
+    http = client or httpx.AsyncClient(
+        timeout=httpx.Timeout(10.0, read=read_timeout_s), trust_env=False
+    )
+    url = f"{base_url.rstrip('/')}/v1/nodes/{node_id}/allocation/stream"
+    last_id: str | None = None
+    backoff_s = initial_backoff_s
+    try:
+        while True:
+            retry_s: float | None = None
+            headers = {"Accept": "text/event-stream"}
+            if token:
+                headers["Authorization"] = f"Bearer {token}"
+            if last_id is not None:
+                headers["Last-Event-ID"] = last_id
+            try:
+                async with http.stream("GET", url, headers=headers) as response:
+                    if response.status_code in (401, 403, 404):
+                        body = (await response.aread()).decode(errors="replace")
+                        raise AllocationStreamError(
+                            f"allocation stream refused ({response.status_code}): {body}"
+                        )
+                    response.raise_for_status()
+                    backoff_s = initial_backoff_s
+                    parser = SSEParser()
+                    async for line in response.aiter_lines():
+                        event = parser.feed_line(line)
+                        if event is None:
+                            continue
+                        if event.event == "allocation":
+                            last_id = event.event_id or last_id
+                            trajectory = json.loads(event.data)
+                            yield AllocationUpdate(int(trajectory["version_id"]), trajectory)
+                        elif event.event == "reconnect":
+                            retry_s = (event.retry_ms or 0) / 1000
+                            break
+            except AllocationStreamError:
+                raise
+            except (httpx.HTTPError, ValueError, KeyError):
+                retry_s = None
+            if retry_s is None:  # an error or a stream that ended without saying why
+                retry_s = backoff_s * (1 + random.random() / 2)
+                backoff_s = min(backoff_s * 2, max_backoff_s)
+            await asyncio.sleep(retry_s)
+    finally:
+        if own_client:
+            await http.aclose()
