@@ -1,11 +1,15 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
+from gridlink.models.audit import AuditEntry
+from gridlink.models.auth import ApiToken, Role
 from gridlink.models.budget import BudgetVersion, NodeAllocation
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
-from gridlink.models.telemetry import TelemetrySample
+from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
     "BudgetVersion",
     "Event",
     "EventInterval",
@@ -14,6 +18,8 @@ __all__ = [
     "Node",
     "NodeAllocation",
     "NodeStatus",
+    "Role",
     "SignalKind",
+    "TelemetryRollup",
     "TelemetrySample",
 ]
