@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
@@ -34,7 +35,78 @@ class GridlinkSettings(BaseSettings):
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
 
-    # -- scheduler (gridlink/scheduler) and node budget streams (gridlink/streams) --
+    # -- facility and planning ------------------------------------------------------------------
+    facility_max_kw: float = Field(
+        default=1000.0, gt=0, description="Facility power limit with no event in force (kW)."
+    )
+    facility_overhead_kw: float = Field(
+        default=0.0,
+        ge=0,
+        description="Non-GPU load (cooling, CPUs, network) subtracted from the facility limit.",
+    )
+    baseline_mode: Literal["fixed", "measured"] = Field(
+        default="fixed",
+        description="Baseline for reductions: 'fixed' (baseline_fixed_kw) or 'measured' "
+        "(average facility power over baseline_window_min).",
+    )
+    baseline_fixed_kw: float | None = Field(
+        default=None, gt=0, description="Fixed baseline in kW (default: facility_max_kw)."
+    )
+    baseline_window_min: float = Field(
+        default=15.0, gt=0, description="Measured baseline: averaging window in minutes."
+    )
+    planning_horizon_h: float = Field(
+        default=24.0, gt=0, le=24 * 14, description="How far ahead budgets are planned (hours)."
+    )
+    max_limit_factor: float = Field(
+        default=10.0,
+        gt=1,
+        description="Limits above this multiple of facility_max_kw are refused as absurd.",
+    )
+    max_recurrence_occurrences: int = Field(
+        default=366, ge=1, description="Most occurrences one recurring curtailment may expand to."
+    )
+    max_timeline_days: float = Field(
+        default=31.0, gt=0, description="Longest window GET /v1/timeline answers (days)."
+    )
+
+    # -- nodes ----------------------------------------------------------------------------------
+    node_stale_after_s: float = Field(
+        default=30.0, gt=0, description="A node unseen this long is 'stale'."
+    )
+    node_offline_after_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A node unseen this long is 'offline' and gets no allocation.",
+    )
+    demand_window_s: float = Field(
+        default=300.0, gt=0, description="Recent telemetry window used to estimate node demand."
+    )
+    demand_headroom: float = Field(
+        default=1.1, ge=1, description="Demand = recent max power x this, for under-using nodes."
+    )
+    demand_underuse_frac: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="A node under this fraction of its allocation (and no queue) is under-using.",
+    )
+
+    # -- API and telemetry ----------------------------------------------------------------------
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest request body accepted (bytes); 413 above."
+    )
+    telemetry_max_batch: int = Field(
+        default=5000, ge=1, description="Most telemetry samples accepted in one request."
+    )
+    telemetry_raw_retention_days: float = Field(
+        default=7.0, gt=0, description="Raw telemetry kept this long, then rolled up per minute."
+    )
+    telemetry_rollup_retention_days: float = Field(
+        default=90.0, gt=0, description="1-minute telemetry rollups kept this long."
+    )
+
+    # -- scheduler (gridlink/scheduler) and node budget streams (gridlink/streams) ----------
     scheduler_enabled: bool = Field(
         default=True, description="Run the boundary scheduler and housekeeping (leader only)."
     )
@@ -76,6 +148,22 @@ class GridlinkSettings(BaseSettings):
         if value.lower() not in allowed:
             raise ValueError(f"log_level must be one of {', '.join(allowed)}")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.facility_overhead_kw >= self.facility_max_kw:
+            raise ValueError("facility_overhead_kw must be below facility_max_kw")
+        if self.node_offline_after_s < self.node_stale_after_s:
+            raise ValueError("node_offline_after_s must be >= node_stale_after_s")
+        if self.telemetry_rollup_retention_days < self.telemetry_raw_retention_days:
+            raise ValueError("telemetry_rollup_retention_days must be >= raw retention")
+        return self
+
+    @property
+    def effective_baseline_fixed_kw(self) -> float:
+        if self.baseline_fixed_kw is not None:
+            return self.baseline_fixed_kw
+        return self.facility_max_kw
 
     @property
     def effective_database_url(self) -> str:

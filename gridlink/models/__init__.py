@@ -1,12 +1,16 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
+from gridlink.models.audit import AuditEntry
+from gridlink.models.auth import ApiToken, Role
 from gridlink.models.budget import BudgetVersion, NodeAllocation
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
-from gridlink.models.telemetry import TelemetrySample
+from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
 
 __all__ = [
+    "ApiToken",
+    "AuditEntry",
     "BudgetVersion",
     "Event",
     "EventInterval",
@@ -15,9 +19,11 @@ __all__ = [
     "Node",
     "NodeAllocation",
     "NodeStatus",
+    "Role",
     "ScheduleJob",
     "ScheduleJobKind",
     "ScheduleJobState",
     "SignalKind",
+    "TelemetryRollup",
     "TelemetrySample",
 ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridlink.db.base import Base, utcnow
@@ -32,10 +33,19 @@ class SignalKind(enum.StrEnum):
 
 
 class Event(Base):
-    """One version of a signal. Re-ingesting the same (source, external_id, version) is a no-op."""
+    """One version of a signal. Re-ingesting the same (source, external_id, version) is a no-op.
+
+    A changed signal is stored as a new version; the previous one keeps its rows, gets
+    ``is_current = False`` and points at its successor with ``superseded_by_id``, so the history
+    of what the gateway was told stays readable. Only current, non-cancelled versions feed the
+    planner.
+    """
 
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("source", "external_id", "version"),)
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", "version"),
+        Index("ix_events_source_external_id_is_current", "source", "external_id", "is_current"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[EventSource] = mapped_column(str_enum(EventSource, "event_source"))
@@ -45,6 +55,16 @@ class Event(Base):
         str_enum(EventStatus, "event_status"), default=EventStatus.SCHEDULED
     )
     priority: Mapped[int] = mapped_column(default=0)
+    name: Mapped[str | None] = mapped_column(String(256))
+    is_current: Mapped[bool] = mapped_column(default=True)
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("events.id", ondelete="SET NULL")
+    )
+    # The recurrence rule as given ({"freq", "count", "until", "timezone"}); the occurrences are
+    # expanded into ``intervals`` when the version is stored.
+    recurrence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

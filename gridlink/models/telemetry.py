@@ -1,4 +1,9 @@
-"""Per-node telemetry samples, indexed for time-range scans per node."""
+"""Per-node telemetry: raw samples (kept ``telemetry_raw_retention_days``) and 1-minute rollups.
+
+``telemetry_samples`` is append-mostly and arrives in time order, so on PostgreSQL a BRIN index
+on ``ts`` (a few pages for millions of rows) serves the retention scans, while the
+``(node_id, ts)`` B-tree serves per-node range reads. On SQLite the same index is a B-tree.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,15 @@ from gridlink.models.types import BigIntPK
 
 class TelemetrySample(Base):
     __tablename__ = "telemetry_samples"
-    __table_args__ = (Index("ix_telemetry_samples_node_id_ts", "node_id", "ts"),)
+    __table_args__ = (
+        Index("ix_telemetry_samples_node_id_ts", "node_id", "ts"),
+        Index(
+            "ix_telemetry_samples_ts",
+            "ts",
+            postgresql_using="brin",
+            postgresql_with={"pages_per_range": 32},
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
@@ -22,4 +35,23 @@ class TelemetrySample(Base):
     throughput_tok_s: Mapped[float]
     power_cap_w: Mapped[float | None]
     batch_limit: Mapped[int | None]
+    requests_waiting: Mapped[int | None]
     qos_violation: Mapped[bool] = mapped_column(default=False)
+
+
+class TelemetryRollup(Base):
+    """One node's samples averaged over one minute (``bucket_start`` is the minute's start)."""
+
+    __tablename__ = "telemetry_rollups"
+    __table_args__ = (Index("ix_telemetry_rollups_bucket_start", "bucket_start"),)
+
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    sample_count: Mapped[int]
+    power_w_avg: Mapped[float]
+    power_w_max: Mapped[float]
+    throughput_tok_s_avg: Mapped[float]
+    power_cap_w_avg: Mapped[float | None]
+    qos_violation_count: Mapped[int]

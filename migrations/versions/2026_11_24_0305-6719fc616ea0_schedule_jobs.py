@@ -1,7 +1,7 @@
 """schedule jobs
 
 Revision ID: 6719fc616ea0
-Revises: d1ab1694b143
+Revises: c21df77cb24c
 Create Date: 2026-11-24 03:05:22.323929+00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import gridlink.db.base
 
 revision: str = "6719fc616ea0"
-down_revision: str | None = "d1ab1694b143"
+down_revision: str | None = "c21df77cb24c"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
