@@ -1,0 +1,139 @@
+"""The allocation stream over a real loopback connection, followed with the project's client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridlink.settings import GridlinkSettings
+from gridlink.streams.client import AllocationStreamError, AllocationUpdate, follow_allocation
+from tests.gridlink.fakes import add_node, add_version
+from tests.gridlink.live import live_gateway
+
+T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+
+
+def _settings(url: str, **overrides: float) -> GridlinkSettings:
+    values: dict[str, object] = {
+        "database_url": url,
+        "scheduler_enabled": False,
+        "stream_heartbeat_s": 0.2,
+        "stream_lifetime_s": 30.0,
+        "stream_retry_ms": 50,
+        **overrides,
+    }
+    return GridlinkSettings(**values)  # type: ignore[arg-type]
+
+
+def _url(factory: sessionmaker[Session]) -> str:
+    return factory.kw["bind"].url.render_as_string(hide_password=False)
+
+
+def _new_version(factory: sessionmaker[Session], node_id: int, power_w: float) -> int:
+    with factory() as session:
+        version = add_version(session, {node_id: [(T0, 3600, power_w)]})
+        session.commit()
+        return version.id
+
+
+async def _take(stream: object, count: int, timeout_s: float = 5.0) -> list[AllocationUpdate]:
+    updates: list[AllocationUpdate] = []
+
+    async def run() -> None:
+        async for update in stream:  # type: ignore[attr-defined]
+            updates.append(update)
+            if len(updates) == count:
+                return
+
+    await asyncio.wait_for(run(), timeout_s)
+    return updates
+
+
+def test_initial_trajectory_then_each_new_version(factory: sessionmaker[Session]) -> None:
+    with factory() as session:
+        node_id = add_node(session, "n1").id
+        other_id = add_node(session, "n2").id
+        first = add_version(
+            session, {node_id: [(T0, 600, 500.0), (T0.replace(minute=10), 600, 400.0)]}
+        )
+        session.commit()
+        first_id = first.id
+
+    with live_gateway(_settings(_url(factory))) as (base_url, app):
+
+        async def scenario() -> list[AllocationUpdate]:
+            stream = follow_allocation(base_url, node_id, None)
+            (initial,) = await _take(stream, 1)
+            second = await asyncio.to_thread(_new_version, factory, node_id, 300.0)
+            app.state.publisher.publish(second)
+            (update,) = await _take(stream, 1)
+            await stream.aclose()
+            return [initial, update]
+
+        initial, update = asyncio.run(scenario())
+    assert initial.version_id == first_id
+    assert initial.trajectory["node_id"] == node_id
+    assert [s["power_w"] for s in initial.trajectory["segments"]] == [500.0, 400.0]
+    assert initial.trajectory["segments"][0]["start"] == T0.isoformat()
+    assert update.version_id > first_id
+    assert [s["power_w"] for s in update.trajectory["segments"]] == [300.0]
+    assert other_id != node_id
+
+
+def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory() as session:
+        node_id = add_node(session, "n1").id
+        version_id = add_version(session, {node_id: [(T0, 600, 500.0)]}).id
+        session.commit()
+    settings = _settings(_url(factory), stream_lifetime_s=0.7)
+
+    with live_gateway(settings) as (base_url, _app):
+        url = f"{base_url}/v1/nodes/{node_id}/allocation/stream"
+        with httpx.Client(timeout=5, trust_env=False) as client:
+            with client.stream("GET", url) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                body = response.read().decode()
+            events = [e for e in body.split("\n\n") if e]
+            assert events[0].startswith(f"id: {version_id}\nevent: allocation\ndata: ")
+            assert json.loads(events[0].split("data: ", 1)[1])["version_id"] == version_id
+            assert sum(e.startswith("event: heartbeat") for e in events) >= 2
+            assert events[-1] == 'retry: 50\nevent: reconnect\ndata: {"reason": "lifetime"}'
+
+            # Resuming with the version already held: no allocation is resent.
+            headers = {"Last-Event-ID": str(version_id)}
+            with client.stream("GET", url, headers=headers) as response:
+                body = response.read().decode()
+            assert "event: allocation" not in body and "event: reconnect" in body
+
+        async def follow_across_reconnects() -> list[AllocationUpdate]:
+            updates: list[AllocationUpdate] = []
+            stream = follow_allocation(base_url, node_id, None)
+
+            async def run() -> None:
+                async for update in stream:
+                    updates.append(update)
+
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(run(), 2.0)  # spans at least two stream lifetimes
+            return updates
+
+        updates = asyncio.run(follow_across_reconnects())
+    assert [u.version_id for u in updates] == [version_id]
+
+
+def test_unknown_node_is_refused(factory: sessionmaker[Session]) -> None:
+    with live_gateway(_settings(_url(factory))) as (base_url, _app):
+
+        async def scenario() -> None:
+            async for _ in follow_allocation(base_url, 999_999, None):
+                pass
+
+        with pytest.raises(AllocationStreamError, match="404"):
+            asyncio.run(scenario())
