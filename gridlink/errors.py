@@ -13,3 +13,11 @@ class ConfigurationError(GridlinkError):
 
 class DatabaseError(GridlinkError):
     """The database could not be reached or migrated."""
+
+
+class PlanningError(GridlinkError, ValueError):
+    """The budget planner refused its input; the message names the field and what is allowed."""
+
+
+class AllocationError(GridlinkError, ValueError):
+    """The fleet allocator refused its input; the message names the field and what is allowed."""
