@@ -43,3 +43,11 @@ class AuthenticationError(GridlinkError):
 
 class PermissionDeniedError(GridlinkError):
     """A valid token whose role or node binding does not allow the request (HTTP 403)."""
+
+
+class PlanningError(GridlinkError, ValueError):
+    """The budget planner refused its input; the message names the field and what is allowed."""
+
+
+class AllocationError(GridlinkError, ValueError):
+    """The fleet allocator refused its input; the message names the field and what is allowed."""
