@@ -63,12 +63,6 @@ def _node_exists(request: Request, node_id: int) -> bool:
         return repository.node_exists(session, node_id)
 
 
-def _allocation(snapshot: VersionSnapshot, node_id: int) -> bytes:
-    return format_event(
-        snapshot.trajectory_json(node_id), event="allocation", event_id=str(snapshot.version_id)
-    )
-
-
 def _reconnect(reason: str, retry_ms: int) -> bytes:
     return format_event(json.dumps({"reason": reason}), event="reconnect", retry_ms=retry_ms)
 
@@ -86,7 +80,7 @@ async def _events(
     try:
         if latest is not None:
             if last_event_id is None or last_event_id.strip() != str(latest.version_id):
-                yield _allocation(latest, node_id)
+                yield latest.allocation_event(node_id)
             sent = latest.version_id
         while True:
             remaining_s = deadline - loop.time()
@@ -104,7 +98,7 @@ async def _events(
                 yield _reconnect(reason, settings.stream_retry_ms)
                 return
             if sent is None or item.version_id > sent:
-                yield _allocation(item, node_id)
+                yield item.allocation_event(node_id)
                 sent = item.version_id
     finally:
         subscription.close()

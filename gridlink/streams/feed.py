@@ -122,4 +122,7 @@ class AllocationFeed:
 
     def _load(self, version_id: int) -> VersionSnapshot | None:
         with session_scope(self._factory) as session:
-            return repository.load_snapshot(session, version_id)
+            snapshot = repository.load_snapshot(session, version_id)
+        if snapshot is not None:
+            snapshot.prerender()
+        return snapshot

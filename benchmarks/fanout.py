@@ -1,0 +1,255 @@
+"""Fan-out latency of the allocation streams: from a committed budget version to every
+subscribed node having it.
+
+Setup: a fresh PostgreSQL database with N nodes; the gateway as a subprocess
+(``python -m gridlink serve``) on loopback; N subscribers, one per node, in another process, each
+following its stream with ``gridlink.streams.client.follow_allocation`` (httpx, asyncio). Then R
+rounds: a new budget version (an allocation row per node) is committed by this process, a
+separate replica as far as the gateway knows, with the ``NOTIFY gridlink_budget`` in the same
+transaction, so the gateway hears of it exactly at commit. Latency per delivery = the time the
+subscriber has the parsed trajectory minus the time just before COMMIT (same machine clock).
+
+    .venv/bin/python benchmarks/fanout.py [--subscribers 1000] [--rounds 20] [--interval-s 0.5]
+
+Prints p50/p99/max of all deliveries and of the per-round "last node has it" latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from _harness import (
+    cpu_seconds,
+    gateway_process,
+    libpq,
+    load_average,
+    percentile,
+    scratch_database,
+)
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+def _raise_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
+
+
+def seed(conninfo: str, nodes: int) -> list[int]:
+    with psycopg.connect(conninfo) as conn:
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO nodes (name, gpu_type, gpu_count, min_power_w, max_power_w, "
+                "idle_power_w, curve, flexibility_tier, status, created_at, updated_at) "
+                "VALUES (%s, 'H100-SXM', 1, 200, 700, 0, '[]', 1, 'online', now(), now())",
+                [(f"bench-node-{i}",) for i in range(nodes)],
+            )
+            cur.execute("SELECT id FROM nodes ORDER BY id")
+            node_ids = [row[0] for row in cur.fetchall()]
+        conn.commit()
+    publish_version(conninfo, node_ids, 600.0)
+    return node_ids
+
+
+def publish_version(conninfo: str, node_ids: list[int], power_w: float) -> tuple[int, float]:
+    """Commit a version with one segment per node and NOTIFY in the same transaction.
+    Returns (version id, wall time just before COMMIT)."""
+    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO budget_versions (created_at, reason, inputs, trajectory) "
+            "VALUES (now(), 'fanout benchmark', '{}', '[]') RETURNING id"
+        )
+        version_id = cur.fetchone()[0]  # type: ignore[index]
+        start, end = T0, T0 + timedelta(hours=1)
+        with cur.copy(
+            "COPY node_allocations (budget_version_id, node_id, start_at, end_at, power_w) "
+            "FROM STDIN"
+        ) as copy:
+            for node_id in node_ids:
+                copy.write_row((version_id, node_id, start, end, power_w))
+        cur.execute("SELECT pg_notify('gridlink_budget', %s)", (str(version_id),))
+        t_commit = time.time()
+        conn.commit()
+    return version_id, t_commit
+
+
+# -- subscriber process ----------------------------------------------------------------------
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    base_url: str,
+    node_id: int,
+    receipts: dict[int, list[float]],
+    ready: asyncio.Event,
+    state: dict[str, int],
+    total: int,
+) -> None:
+    from gridlink.streams.client import follow_allocation
+
+    first = True
+    async for update in follow_allocation(base_url, node_id, None, client=client):
+        receipts.setdefault(update.version_id, []).append(time.time())
+        if first:
+            first = False
+            state["ready"] += 1
+            if state["ready"] == total:
+                ready.set()
+
+
+async def _worker(base_url: str, node_ids: list[int], duration_s: float) -> dict[str, Any]:
+    receipts: dict[int, list[float]] = {}
+    ready = asyncio.Event()
+    state = {"ready": 0}
+    limits = httpx.Limits(max_connections=len(node_ids) + 10, max_keepalive_connections=0)
+    timeout = httpx.Timeout(30.0, read=120.0)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout, trust_env=False) as client:
+        tasks = []
+        for start in range(0, len(node_ids), 50):
+            for node_id in node_ids[start : start + 50]:
+                tasks.append(
+                    asyncio.create_task(
+                        _follow(client, base_url, node_id, receipts, ready, state, len(node_ids))
+                    )
+                )
+            await asyncio.sleep(0.02)
+        await asyncio.wait_for(ready.wait(), 120)
+        print("READY", flush=True)
+        await asyncio.sleep(duration_s)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return {str(k): v for k, v in receipts.items()}
+
+
+def worker_main(args: argparse.Namespace) -> None:
+    node_ids = [int(x) for x in args.node_ids.split(",")]
+    _raise_fd_limit(len(node_ids) + 100)
+    try:
+        import uvloop
+
+        result = uvloop.run(_worker(args.base_url, node_ids, args.duration_s))
+    except ImportError:
+        result = asyncio.run(_worker(args.base_url, node_ids, args.duration_s))
+    print(json.dumps(result), flush=True)
+
+
+# -- driver ----------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--interval-s", type=float, default=0.5)
+    parser.add_argument(
+        "--workers", type=int, default=1, help="subscriber processes (subscribers split evenly)"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--base-url", help=argparse.SUPPRESS)
+    parser.add_argument("--node-ids", help=argparse.SUPPRESS)
+    parser.add_argument("--duration-s", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main(args)
+        return
+
+    _raise_fd_limit(args.subscribers + 200)
+    with scratch_database("gridlink_bench_fanout") as url:
+        conninfo = libpq(url)
+        node_ids = seed(conninfo, args.subscribers)
+        env = {"GRIDLINK_SCHEDULER_ENABLED": "false", "GRIDLINK_STREAM_LIFETIME_S": "600"}
+        with gateway_process(url, **env) as gateway:
+            base_url = gateway.base_url
+            duration_s = args.rounds * args.interval_s + 5.0
+            workers = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        "--base-url",
+                        base_url,
+                        "--node-ids",
+                        ",".join(map(str, node_ids[w :: args.workers])),
+                        "--duration-s",
+                        str(duration_s),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for w in range(args.workers)
+            ]
+            t_connect = time.monotonic()
+            for worker in workers:
+                assert worker.stdout is not None
+                if worker.stdout.readline().strip() != "READY":
+                    raise RuntimeError("subscribers did not get ready")
+            connect_s = time.monotonic() - t_connect
+            commits: dict[int, float] = {}
+            cpu_before = cpu_seconds(gateway.pid)
+            worker_cpu_before = sum(cpu_seconds(w.pid) for w in workers)
+            load_before = load_average()
+            for i in range(args.rounds):
+                version_id, t_commit = publish_version(conninfo, node_ids, 500.0 - i)
+                commits[version_id] = t_commit
+                time.sleep(args.interval_s)
+            gateway_cpu_ms = (cpu_seconds(gateway.pid) - cpu_before) * 1000 / args.rounds
+            worker_cpu_ms = (
+                (sum(cpu_seconds(w.pid) for w in workers) - worker_cpu_before) * 1000 / args.rounds
+            )
+            receipts: dict[str, list[float]] = {}
+            for worker in workers:
+                assert worker.stdout is not None
+                for key, times in json.loads(worker.stdout.readline()).items():
+                    receipts.setdefault(key, []).extend(times)
+                worker.wait(timeout=60)
+
+    deliveries: list[float] = []
+    round_max: list[float] = []
+    missing = 0
+    for version_id, t_commit in commits.items():
+        got = receipts.get(str(version_id), [])
+        missing += len(node_ids) - len(got)
+        latencies = [(t - t_commit) * 1000 for t in got]
+        deliveries.extend(latencies)
+        if len(got) == len(node_ids):
+            round_max.append(max(latencies))
+    print(
+        f"subscribers: {len(node_ids)} in {args.workers} process(es)  rounds: {len(commits)}  "
+        f"interval: {args.interval_s}s"
+    )
+    print(f"machine: {os.cpu_count()} cores, load average {load_before} (1/5/15 min) at start")
+    print(
+        f"CPU per round: gateway {gateway_cpu_ms:.0f} ms, subscribers {worker_cpu_ms:.0f} ms "
+        "(includes idle heartbeats and the interval's housekeeping)"
+    )
+    print(f"all {len(node_ids)} streams connected with their trajectory in {connect_s:.2f} s")
+    print(f"deliveries: {len(deliveries)}  missing: {missing}")
+    print(
+        "commit -> node has it (ms): "
+        f"p50 {percentile(deliveries, 50):.1f}  p99 {percentile(deliveries, 99):.1f}  "
+        f"max {max(deliveries):.1f}"
+    )
+    if round_max:
+        print(
+            "commit -> every node has it, per round (ms): "
+            f"p50 {percentile(round_max, 50):.1f}  p99 {percentile(round_max, 99):.1f}  "
+            f"max {max(round_max):.1f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
