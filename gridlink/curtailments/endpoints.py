@@ -39,7 +39,9 @@ def create_curtailment(
     result = service.create_curtailment(session, body, actor=principal, now=now, settings=settings)
     if result.changed:
         reason = f"curtailment {result.event.id} {result.outcome}"
-        recompute_and_publish(request, session, now=now, reason=reason, settings=settings)
+        recompute_and_publish(
+            request, session, actor=principal, now=now, reason=reason, settings=settings
+        )
     else:
         response.status_code = status.HTTP_200_OK
     return service.to_out(result.event, now)
@@ -85,7 +87,9 @@ def update_curtailment(
     )
     if result.changed:
         reason = f"curtailment {curtailment_id} updated (now {result.event.id})"
-        recompute_and_publish(request, session, now=now, reason=reason, settings=settings)
+        recompute_and_publish(
+            request, session, actor=principal, now=now, reason=reason, settings=settings
+        )
     return service.to_out(result.event, now)
 
 
@@ -102,5 +106,7 @@ def cancel_curtailment(
     event, changed = service.cancel_curtailment(session, curtailment_id, actor=principal, now=now)
     if changed:
         reason = f"curtailment {curtailment_id} cancelled"
-        recompute_and_publish(request, session, now=now, reason=reason, settings=settings)
+        recompute_and_publish(
+            request, session, actor=principal, now=now, reason=reason, settings=settings
+        )
     return service.to_out(event, now)

@@ -81,7 +81,9 @@ def register_node(
     if inputs_changed:
         verb = "registered" if created else "updated"
         reason = f"node {node.id} ({node.name}) {verb}"
-        recompute_and_publish(request, session, now=now, reason=reason, settings=settings)
+        recompute_and_publish(
+            request, session, actor=principal, now=now, reason=reason, settings=settings
+        )
     if not created:
         response.status_code = status.HTTP_200_OK
     return describe(session, node, now=now, settings=settings)
