@@ -187,14 +187,15 @@ def _merge(pieces: list[_Piece]) -> list[_Piece]:
     return merged
 
 
-def _canonical(pieces: list[_Piece], start: datetime, end: datetime) -> list[_Piece]:
-    """``pieces`` clipped to ``[start, end)``, the last one extended to ``end``, merged."""
+def _canonical(pieces: list[_Piece], start: datetime, end: datetime, extend: bool) -> list[_Piece]:
+    """``pieces`` clipped to ``[start, end)`` and merged; with ``extend``, the last one is
+    stretched to ``end``."""
     clipped = [
         _Piece(max(p.start, start), min(p.end, end), p.value)
         for p in pieces
         if p.end > start and p.start < end
     ]
-    if clipped and clipped[-1].end < end:
+    if extend and clipped and clipped[-1].end < end:
         clipped[-1] = _Piece(clipped[-1].start, end, clipped[-1].value)
     return _merge(clipped)
 
@@ -269,12 +270,22 @@ def _stored(session: Session, version: BudgetVersion) -> _Result:
 
 
 def _same_from(old: _Result, new: _Result, start: datetime, end: datetime) -> bool:
-    if _canonical(old.facility, start, end) != _canonical(new.facility, start, end):
+    """Whether ``old`` already says what ``new`` says over ``[start, end)``.
+
+    Beyond its own window an old version is taken to continue its last segment only when that
+    segment is the no-event state (nothing changes until an event); after an event segment the
+    old version knows nothing, so a longer new window is news.
+    """
+    if not old.facility:
+        return False
+    extend = old.facility[-1].value[2] == ()
+    if _canonical(old.facility, start, end, extend) != _canonical(new.facility, start, end, True):
         return False
     if set(old.per_node) != set(new.per_node):
         return False
     return all(
-        _canonical(old.per_node[n], start, end) == _canonical(new.per_node[n], start, end)
+        _canonical(old.per_node[n], start, end, extend)
+        == _canonical(new.per_node[n], start, end, True)
         for n in new.per_node
     )
 
