@@ -5,26 +5,29 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from gridlink import __version__
-from gridlink.api import health
+from gridlink.api import errors, health
+from gridlink.audit import endpoints as audit_endpoints
+from gridlink.budgets import endpoints as budgets_endpoints
+from gridlink.budgets.events import NullPublisher
+from gridlink.curtailments import endpoints as curtailments_endpoints
 from gridlink.db.engine import build_engine, build_sessionmaker
-from gridlink.errors import GridlinkError
+from gridlink.nodes import endpoints as nodes_endpoints
 from gridlink.realtime import realtime_services
 from gridlink.settings import GridlinkSettings, get_settings
-from gridlink.streams import endpoints as streams
+from gridlink.streams import endpoints as streams_endpoints
+from gridlink.telemetry import endpoints as telemetry_endpoints
 
 
 def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     """Build the gateway app. Nothing touches the database until the lifespan starts."""
+    cfg = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        cfg = settings or get_settings()
         engine = build_engine(cfg.effective_database_url, echo=cfg.db_echo)
-        app.state.settings = cfg
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         try:
@@ -38,12 +41,18 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         version=__version__,
         summary="Demand-response gateway for power-aware LLM serving fleets.",
         lifespan=lifespan,
+        # Bodies over the limit get 413: from Content-Length, or while the body streams in.
+        max_body_size=cfg.max_body_bytes,
     )
+    app.state.settings = cfg
+    # The streams layer replaces this with its broadcaster in the lifespan.
+    app.state.publisher = NullPublisher()
     app.include_router(health.router)
-    app.include_router(streams.router)
-
-    @app.exception_handler(GridlinkError)
-    async def _gridlink_error(_request: Request, exc: GridlinkError) -> JSONResponse:
-        return JSONResponse(status_code=500, content={"detail": str(exc)})
-
+    app.include_router(curtailments_endpoints.router)
+    app.include_router(budgets_endpoints.router)
+    app.include_router(nodes_endpoints.router)
+    app.include_router(telemetry_endpoints.router)
+    app.include_router(audit_endpoints.router)
+    app.include_router(streams_endpoints.router)
+    errors.install(app)
     return app

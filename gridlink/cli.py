@@ -20,7 +20,10 @@ db_app = typer.Typer(
     help="Database migrations (Alembic) on GRIDLINK_DATABASE_URL.", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
+token_app = typer.Typer(help="API bearer tokens (stored hashed).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 console = Console()
+err_console = Console(stderr=True)
 
 
 @app.command()
@@ -72,6 +75,102 @@ def db_current() -> None:
 
     url = get_settings().effective_database_url
     console.print(migrate.current(url) or "(empty database)")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[str, typer.Option(help="admin, manager, node or auditor.")],
+    node_id: Annotated[
+        int | None, typer.Option(help="The node a node token is bound to (required for node).")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="A label (default: ROLE[-NODE_ID]).")] = None,
+) -> None:
+    """Create a token and print it ALONE on the last line (it is shown only once)."""
+    from datetime import UTC, datetime
+
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.auth.service import create_token
+    from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
+    from gridlink.errors import GridlinkError
+    from gridlink.models.auth import Role
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        allowed = ", ".join(r.value for r in Role)
+        raise typer.BadParameter(f"must be one of {allowed}", param_hint="--role") from None
+    label = name or (f"{role}-{node_id}" if node_id is not None else role)
+    engine = build_engine(_settings_url())
+    try:
+        with session_scope(build_sessionmaker(engine)) as session:
+            plaintext, row = create_token(
+                session,
+                role=role_value,
+                name=label,
+                node_id=node_id,
+                actor=SYSTEM,
+                now=datetime.now(UTC),
+            )
+            token_id = row.id
+    except GridlinkError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(code=1) from err
+    finally:
+        engine.dispose()
+    err_console.print(f"token {token_id} ({label}, role {role}) created; store it now:")
+    print(plaintext)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never their values)."""
+    from gridlink.auth import repository
+    from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
+
+    engine = build_engine(_settings_url())
+    table = Table("id", "name", "role", "node", "created", "revoked")
+    try:
+        with session_scope(build_sessionmaker(engine)) as session:
+            for row in repository.list_all(session):
+                table.add_row(
+                    str(row.id),
+                    row.name,
+                    row.role.value,
+                    "" if row.node_id is None else str(row.node_id),
+                    row.created_at.isoformat(timespec="seconds"),
+                    "" if row.revoked_at is None else row.revoked_at.isoformat(timespec="seconds"),
+                )
+    finally:
+        engine.dispose()
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="Token id (token list).")]) -> None:
+    """Revoke a token: it stops authenticating at once."""
+    from datetime import UTC, datetime
+
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.auth.service import revoke_token
+    from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
+    from gridlink.errors import GridlinkError
+
+    engine = build_engine(_settings_url())
+    try:
+        with session_scope(build_sessionmaker(engine)) as session:
+            revoke_token(session, token_id, actor=SYSTEM, now=datetime.now(UTC))
+    except GridlinkError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(code=1) from err
+    finally:
+        engine.dispose()
+    console.print(f"token {token_id} revoked")
+
+
+def _settings_url() -> str:
+    from gridlink.settings import get_settings
+
+    return get_settings().effective_database_url
 
 
 @app.command()

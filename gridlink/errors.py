@@ -27,10 +27,11 @@ class NotFoundError(GridlinkError):
 class InvalidInputError(GridlinkError):
     """Input broke a rule the schema alone cannot check (HTTP 422). Names the field and the rule."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, location: str = "body") -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.location = location
 
 
 class ConflictError(GridlinkError):

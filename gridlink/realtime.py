@@ -18,12 +18,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridlink.budgets.events import BudgetPublisher
 from gridlink.scheduler.budget_ops import ServiceBudgetOps
 from gridlink.scheduler.runner import GatewayScheduler
 from gridlink.settings import GridlinkSettings
 from gridlink.streams.feed import AllocationFeed
 from gridlink.streams.listener import PgNotifyListener
-from gridlink.streams.publishers import LocalPublisher, PgNotifyPublisher, VersionPublisher
+from gridlink.streams.publishers import LocalPublisher, PgNotifyPublisher
 
 
 def libpq_conninfo(engine: Engine) -> str:
@@ -42,7 +43,7 @@ async def realtime_services(
     app.state.allocation_feed = feed
 
     listener: PgNotifyListener | None = None
-    publisher: VersionPublisher
+    publisher: BudgetPublisher
     if engine.dialect.name == "postgresql":
         listener = PgNotifyListener(
             libpq_conninfo(engine), feed, on_reconnect=feed.refresh_threadsafe

@@ -13,11 +13,12 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -94,9 +95,25 @@ def database_url(request: pytest.FixtureRequest, make_database: Callable[[str], 
     return url
 
 
+def _sqlite_real_transactions(engine: Engine) -> None:
+    """pysqlite defers BEGIN until the first write, so a SAVEPOINT issued first becomes the
+    outermost transaction and its RELEASE commits for good: a test that commits would leak its
+    rows into the next test. Emit BEGIN ourselves (the recipe from SQLAlchemy's SQLite docs)."""
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
     eng = build_engine(database_url)
+    if eng.dialect.name == "sqlite":
+        _sqlite_real_transactions(eng)
     yield eng
     eng.dispose()
 

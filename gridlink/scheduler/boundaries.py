@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridlink.budgets.events import BudgetPublisher
 from gridlink.db.engine import session_scope
 from gridlink.models.schedule import ScheduleJobKind
 from gridlink.scheduler import repository
 from gridlink.scheduler.budget_ops import BudgetOps
-from gridlink.streams.publishers import VersionPublisher
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class FireResult:
 def fire_due(
     factory: sessionmaker[Session],
     ops: BudgetOps,
-    publisher: VersionPublisher,
+    publisher: BudgetPublisher,
     *,
     now: datetime,
     owner: str,

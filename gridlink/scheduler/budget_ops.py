@@ -1,17 +1,19 @@
 """The two budget operations the scheduler needs, behind a small interface.
 
-The real implementation delegates to the budgets service (``gridlink.budgets.service``); tests
-substitute a fake that records calls. Imports happen on first use, never at import time.
+The real implementation is the budgets service, audited as the system principal (like the
+CLI); tests substitute a fake that records calls.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
+from gridlink.audit import service as audit
+from gridlink.auth.principal import SYSTEM
+from gridlink.budgets.service import recompute_budget, upcoming_boundaries
 from gridlink.settings import GridlinkSettings
 
 
@@ -32,18 +34,19 @@ class ServiceBudgetOps:
         self._settings = settings
 
     def recompute(self, session: Session, *, now: datetime, reason: str) -> int | None:
-        version = _service().recompute_budget(
-            session, now=now, reason=reason, settings=self._settings
-        )
+        version = recompute_budget(session, now=now, reason=reason, settings=self._settings)
         if version is None:
             return None
-        session.flush()
-        return int(version.id)
+        audit.record(
+            session,
+            SYSTEM,
+            "budget.version",
+            "budget_version",
+            version.id,
+            after={"reason": version.reason, "segments": len(version.trajectory)},
+            at=now,
+        )
+        return version.id
 
     def boundaries(self, session: Session, *, after: datetime, until: datetime) -> list[datetime]:
-        return list(_service().upcoming_boundaries(session, after=after, until=until))
-
-
-def _service() -> Any:
-    """The budgets service module, imported on first use (it pulls in the planner)."""
-    return importlib.import_module("gridlink.budgets.service")
+        return upcoming_boundaries(session, after=after, until=until)

@@ -2,69 +2,36 @@
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import CursorResult, and_, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridlink.models.node import Node, NodeStatus
+from gridlink.nodes.service import status_at
 from gridlink.settings import GridlinkSettings
-
-log = logging.getLogger(__name__)
-
-
-def refresh_node_status(
-    session: Session, *, now: datetime, stale_after_s: float, offline_after_s: float
-) -> int:
-    """Move nodes between online, stale and offline by how long ago they were last seen.
-
-    Returns how many nodes changed status, so the caller can recompute the budget (the allocator
-    treats offline nodes differently). Nodes never seen keep their status.
-    """
-    stale_at = now - timedelta(seconds=stale_after_s)
-    offline_at = now - timedelta(seconds=max(offline_after_s, stale_after_s))
-    seen = Node.last_seen_at.is_not(None)
-    rules = [
-        (NodeStatus.OFFLINE, and_(seen, Node.last_seen_at < offline_at)),
-        (
-            NodeStatus.STALE,
-            and_(seen, Node.last_seen_at < stale_at, Node.last_seen_at >= offline_at),
-        ),
-        (NodeStatus.ONLINE, and_(seen, Node.last_seen_at >= stale_at)),
-    ]
-    changed = 0
-    for status, condition in rules:
-        stmt = (
-            update(Node)
-            .where(condition, Node.status != status)
-            .values(status=status, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        result: CursorResult[Any] = session.execute(stmt)  # type: ignore[assignment]
-        changed += result.rowcount
-    return changed
+from gridlink.telemetry.schemas import DownsampleReport
+from gridlink.telemetry.service import downsample_and_prune
 
 
-def run_telemetry_retention(session: Session, *, now: datetime, settings: GridlinkSettings) -> Any:
-    """Downsample and prune telemetry with the telemetry service, when it provides that.
+def refresh_node_status(session: Session, *, now: datetime, settings: GridlinkSettings) -> int:
+    """Store each node's status (online -> stale -> offline by ``last_seen_at``, the nodes
+    service's rule) where it changed. Returns how many nodes entered or left ``offline``: those
+    change the allocation (offline nodes get none), so the caller recomputes the budget."""
+    allocation_changes = 0
+    for node in session.scalars(select(Node).with_for_update()):
+        status = status_at(node, now, settings)
+        if status is node.status:
+            continue
+        if NodeStatus.OFFLINE in (status, node.status):
+            allocation_changes += 1
+        node.status = status
+    session.flush()
+    return allocation_changes
 
-    Returns the service's result, or None when the service has no ``downsample_and_prune``.
-    """
-    try:
-        module = importlib.import_module("gridlink.telemetry.service")
-    except ImportError:
-        return None
-    func = getattr(module, "downsample_and_prune", None)
-    if func is None:
-        return None
-    params = inspect.signature(func).parameters
-    kwargs: dict[str, Any] = {}
-    if "now" in params:
-        kwargs["now"] = now
-    if "settings" in params:
-        kwargs["settings"] = settings
-    return func(session, **kwargs)
+
+def run_telemetry_retention(
+    session: Session, *, now: datetime, settings: GridlinkSettings
+) -> DownsampleReport:
+    """Roll old raw telemetry up into 1-minute averages and prune past the retention."""
+    return downsample_and_prune(session, now, settings)

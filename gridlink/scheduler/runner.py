@@ -23,6 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridlink.budgets.events import BudgetPublisher
 from gridlink.db.engine import session_scope
 from gridlink.scheduler import housekeeping
 from gridlink.scheduler.boundaries import FireResult, fire_due, sync_boundaries
@@ -30,7 +31,6 @@ from gridlink.scheduler.budget_ops import BudgetOps
 from gridlink.scheduler.clock import SystemClock, UTCClock
 from gridlink.scheduler.leader import AdvisoryLockElector, Elector, SingleProcessElector
 from gridlink.settings import GridlinkSettings
-from gridlink.streams.publishers import VersionPublisher
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class GatewayScheduler:
         self,
         factory: sessionmaker[Session],
         ops: BudgetOps,
-        publisher: VersionPublisher,
+        publisher: BudgetPublisher,
         settings: GridlinkSettings,
         *,
         database_url: str,
@@ -219,17 +219,11 @@ class GatewayScheduler:
                 aps.add_job(self._on_boundary, "date", run_date=due_at, args=[due_at], id=job_id)
 
     def _node_status(self) -> None:
-        s = self._settings
         now = self._clock.now()
         with session_scope(self._factory) as session:
-            changed = housekeeping.refresh_node_status(
-                session,
-                now=now,
-                stale_after_s=s.node_stale_after_s,
-                offline_after_s=s.node_offline_after_s,
-            )
+            changed = housekeeping.refresh_node_status(session, now=now, settings=self._settings)
         if changed:
-            log.info("%d node(s) changed status; recomputing the budget", changed)
+            log.info("%d node(s) went offline or came back; recomputing the budget", changed)
             self._fire(now, force_reason=f"node status: {changed} node(s) changed")
 
     def _telemetry_retention(self) -> None:

@@ -9,14 +9,14 @@ An authentication or not-found answer is final and raised as :class:`AllocationS
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from gridlink.budgets.schemas import NodeTrajectory
 from gridlink.errors import GridlinkError
 
 __all__ = [
@@ -78,7 +78,7 @@ class SSEParser:
 @dataclass(frozen=True)
 class AllocationUpdate:
     version_id: int
-    trajectory: dict[str, Any]
+    trajectory: NodeTrajectory
 
 
 async def follow_allocation(
@@ -123,14 +123,15 @@ async def follow_allocation(
                             continue
                         if event.event == "allocation":
                             last_id = event.event_id or last_id
-                            trajectory = json.loads(event.data)
-                            yield AllocationUpdate(int(trajectory["version_id"]), trajectory)
+                            trajectory = NodeTrajectory.model_validate_json(event.data)
+                            if trajectory.version_id is not None:
+                                yield AllocationUpdate(trajectory.version_id, trajectory)
                         elif event.event == "reconnect":
                             retry_s = (event.retry_ms or 0) / 1000
                             break
             except AllocationStreamError:
                 raise
-            except (httpx.HTTPError, ValueError, KeyError):
+            except (httpx.HTTPError, ValidationError):
                 retry_s = None
             if retry_s is None:  # an error or a stream that ended without saying why
                 retry_s = backoff_s * (1 + random.random() / 2)

@@ -17,12 +17,15 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 
+from gridlink.api.deps import require
+from gridlink.auth.permissions import Permission, ensure_own_node
+from gridlink.auth.principal import Principal
 from gridlink.db.engine import session_scope
+from gridlink.nodes import service as nodes_service
 from gridlink.settings import GridlinkSettings
-from gridlink.streams import repository
 from gridlink.streams.broadcaster import Closed, Subscription
 from gridlink.streams.feed import AllocationFeed
 from gridlink.streams.snapshot import VersionSnapshot
@@ -30,24 +33,34 @@ from gridlink.streams.sse import format_event
 
 router = APIRouter(tags=["streams"])
 
+NodeReader = Annotated[Principal, Depends(require(Permission.NODE_READ))]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 @router.get(
     "/v1/nodes/{node_id}/allocation/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 404: {"description": "No such node"}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        401: {"description": "No valid token"},
+        403: {"description": "Another node's token"},
+        404: {"description": "No such node"},
+    },
 )
 async def allocation_stream(
     node_id: int,
     request: Request,
+    principal: NodeReader,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
-    """Stream this node's allocation trajectory: now, and at every new budget version."""
+    """Stream this node's allocation trajectory: now, and at every new budget version.
+
+    Same bearer tokens as the REST API: readers of any node, or a node token for its own node.
+    """
+    ensure_own_node(principal, node_id)
     feed: AllocationFeed = request.app.state.allocation_feed
     settings: GridlinkSettings = request.app.state.settings
-    if not await asyncio.to_thread(_node_exists, request, node_id):
-        raise HTTPException(status_code=404, detail=f"node {node_id} not found")
+    await asyncio.to_thread(_ensure_node, request, node_id)
     subscription = feed.subscribe()  # before reading the latest: nothing slips in between
     try:
         latest = await feed.refresh()
@@ -58,9 +71,10 @@ async def allocation_stream(
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def _node_exists(request: Request, node_id: int) -> bool:
+def _ensure_node(request: Request, node_id: int) -> None:
+    """Raise NotFoundError (404) for an unknown node."""
     with session_scope(request.app.state.sessionmaker) as session:
-        return repository.node_exists(session, node_id)
+        nodes_service.get_node(session, node_id)
 
 
 def _reconnect(reason: str, retry_ms: int) -> bytes:

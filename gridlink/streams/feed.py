@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -122,7 +123,7 @@ class AllocationFeed:
 
     def _load(self, version_id: int) -> VersionSnapshot | None:
         with session_scope(self._factory) as session:
-            snapshot = repository.load_snapshot(session, version_id)
+            snapshot = repository.load_snapshot(session, version_id, now=datetime.now(UTC))
         if snapshot is not None:
             snapshot.prerender()
         return snapshot

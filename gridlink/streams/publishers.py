@@ -1,9 +1,10 @@
 """Budget publishers: what runs after the commit that created a budget version.
 
-Endpoints and the scheduler call ``publisher.publish(version_id)`` once the version is committed.
-On PostgreSQL that is a ``NOTIFY gridlink_budget, '<id>'``: every replica (this one included)
-hears it on its listening connection and feeds its in-process streams. On SQLite there is one
-process, so the version goes straight to the local feed.
+Both implement ``gridlink.budgets.events.BudgetPublisher``: endpoints and the scheduler call
+``publisher.publish(version_id)`` once the version is committed. On PostgreSQL that is a
+``NOTIFY gridlink_budget, '<id>'``: every replica (this one included) hears it on its listening
+connection and feeds its in-process streams. On SQLite there is one process, so the version goes
+straight to the local feed.
 """
 
 from __future__ import annotations
@@ -18,21 +19,8 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "gridlink_budget"
 
 
-class VersionPublisher(Protocol):
-    def publish(self, version_id: int) -> None:
-        """Announce a committed budget version. Must not raise: the change is already durable."""
-        ...
-
-
 class VersionSink(Protocol):
     def publish_threadsafe(self, version_id: int) -> None: ...
-
-
-class NullPublisher:
-    """Publishes nothing (scheduler or streams disabled)."""
-
-    def publish(self, version_id: int) -> None:
-        return None
 
 
 class LocalPublisher:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridlink.models.budget import BudgetVersion, NodeAllocation
-from gridlink.models.node import Node
 from gridlink.streams.snapshot import Segment, VersionSnapshot
 
 
@@ -14,13 +15,9 @@ def latest_version_id(session: Session) -> int | None:
     return session.scalar(select(func.max(BudgetVersion.id)))
 
 
-def node_exists(session: Session, node_id: int) -> bool:
-    return session.scalar(select(Node.id).where(Node.id == node_id)) is not None
-
-
-def load_snapshot(session: Session, version_id: int) -> VersionSnapshot | None:
-    """Every node's segments in one version, in one query: a change is read once per process,
-    not once per subscriber."""
+def load_snapshot(session: Session, version_id: int, *, now: datetime) -> VersionSnapshot | None:
+    """Every node's segments in one version that end after ``now``, in one query: a change is
+    read once per process, not once per subscriber."""
     version = session.get(BudgetVersion, version_id)
     if version is None:
         return None
@@ -31,7 +28,7 @@ def load_snapshot(session: Session, version_id: int) -> VersionSnapshot | None:
             NodeAllocation.end_at,
             NodeAllocation.power_w,
         )
-        .where(NodeAllocation.budget_version_id == version_id)
+        .where(NodeAllocation.budget_version_id == version_id, NodeAllocation.end_at > now)
         .order_by(NodeAllocation.node_id, NodeAllocation.start_at)
     ).all()
     segments: dict[int, list[Segment]] = {}

@@ -6,15 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridlink.auth.principal import SYSTEM
+from gridlink.auth.service import create_token
 from gridlink.db import migrate
 from gridlink.db.engine import build_engine, build_sessionmaker
-from gridlink.models import BudgetVersion, Node, NodeAllocation, ScheduleJob
+from gridlink.models import ApiToken, BudgetVersion, Node, NodeAllocation, Role, ScheduleJob
 from tests.conftest import BACKENDS
 
 
@@ -63,9 +65,22 @@ class RecordingPublisher:
 def wipe(engine: Engine) -> None:
     """Empty the tables these tests write (they share one migrated database per backend)."""
     with Session(engine) as session:
-        for model in (ScheduleJob, NodeAllocation, BudgetVersion, Node):
+        for model in (ScheduleJob, NodeAllocation, BudgetVersion, ApiToken, Node):
             session.execute(delete(model))
         session.commit()
+
+
+def add_token(session: Session, role: Role = Role.ADMIN, *, node_id: int | None = None) -> str:
+    """A bearer token (plaintext) of ``role``; node tokens are bound to ``node_id``."""
+    plaintext, _ = create_token(
+        session,
+        role=role,
+        name=f"test-{role.value}-{node_id}",
+        node_id=node_id,
+        actor=SYSTEM,
+        now=datetime.now(UTC),
+    )
+    return plaintext
 
 
 def add_node(session: Session, name: str, *, min_w: float = 100.0, max_w: float = 700.0) -> Node:

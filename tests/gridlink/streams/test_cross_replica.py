@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from gridlink.db import migrate
 from gridlink.db.engine import build_engine, build_sessionmaker
+from gridlink.models import Role
 from gridlink.settings import GridlinkSettings
 from gridlink.streams.client import follow_allocation
-from tests.gridlink.fakes import add_node, add_version
+from tests.gridlink.fakes import add_node, add_token, add_version
 from tests.gridlink.live import live_gateway
 
-T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 
 
 @pytest.mark.postgresql
@@ -30,6 +31,7 @@ def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
     with factory() as session:
         node_id = add_node(session, "n1").id
         first = add_version(session, {node_id: [(T0, 600, 500.0)]}).id
+        token = add_token(session, Role.NODE, node_id=node_id)
         session.commit()
     settings = GridlinkSettings(
         database_url=url, scheduler_enabled=False, stream_heartbeat_s=1.0, stream_retry_ms=50
@@ -38,7 +40,7 @@ def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
         with live_gateway(settings) as (_url_a, app_a), live_gateway(settings) as (url_b, app_b):
 
             async def scenario() -> list[int]:
-                stream = follow_allocation(url_b, node_id, None)
+                stream = follow_allocation(url_b, node_id, token)
                 seen = [(await anext(stream)).version_id]
                 with factory() as session:
                     second = add_version(session, {node_id: [(T0, 600, 250.0)]}).id
@@ -46,7 +48,7 @@ def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
                 app_a.state.publisher.publish(second)  # committed and announced on A only
                 update = await asyncio.wait_for(anext(stream), 5)
                 seen.append(update.version_id)
-                assert update.trajectory["segments"][0]["power_w"] == 250.0
+                assert update.trajectory.power_at(T0) == 250.0
                 await stream.aclose()
                 return seen
 

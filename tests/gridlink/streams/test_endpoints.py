@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridlink.models import Role
 from gridlink.settings import GridlinkSettings
 from gridlink.streams.client import AllocationStreamError, AllocationUpdate, follow_allocation
-from tests.gridlink.fakes import add_node, add_version
+from tests.gridlink.fakes import add_node, add_token, add_version
 from tests.gridlink.live import live_gateway
 
-T0 = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
+# Allocations in the future: a stream sends the segments that have not ended yet.
+T0 = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
 
 
 def _settings(url: str, **overrides: float) -> GridlinkSettings:
@@ -57,16 +59,16 @@ async def _take(stream: object, count: int, timeout_s: float = 5.0) -> list[Allo
 def test_initial_trajectory_then_each_new_version(factory: sessionmaker[Session]) -> None:
     with factory() as session:
         node_id = add_node(session, "n1").id
-        first = add_version(
-            session, {node_id: [(T0, 600, 500.0), (T0.replace(minute=10), 600, 400.0)]}
-        )
+        segments = [(T0, 600, 500.0), (T0 + timedelta(minutes=10), 600, 400.0)]
+        first = add_version(session, {node_id: segments})
+        token = add_token(session, Role.NODE, node_id=node_id)
         session.commit()
         first_id = first.id
 
     with live_gateway(_settings(_url(factory))) as (base_url, app):
 
         async def scenario() -> list[AllocationUpdate]:
-            stream = follow_allocation(base_url, node_id, None)
+            stream = follow_allocation(base_url, node_id, token)
             (initial,) = await _take(stream, 1)
             second = await asyncio.to_thread(_new_version, factory, node_id, 300.0)
             app.state.publisher.publish(second)
@@ -76,11 +78,11 @@ def test_initial_trajectory_then_each_new_version(factory: sessionmaker[Session]
 
         initial, update = asyncio.run(scenario())
     assert initial.version_id == first_id
-    assert initial.trajectory["node_id"] == node_id
-    assert [s["power_w"] for s in initial.trajectory["segments"]] == [500.0, 400.0]
-    assert initial.trajectory["segments"][0]["start"] == T0.isoformat()
+    assert initial.trajectory.node_id == node_id
+    assert [s.power_w for s in initial.trajectory.segments] == [500.0, 400.0]
+    assert initial.trajectory.power_at(T0 + timedelta(minutes=11)) == 400.0
     assert update.version_id > first_id
-    assert [s["power_w"] for s in update.trajectory["segments"]] == [300.0]
+    assert [s.power_w for s in update.trajectory.segments] == [300.0]
 
 
 def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
@@ -89,13 +91,15 @@ def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
     with factory() as session:
         node_id = add_node(session, "n1").id
         version_id = add_version(session, {node_id: [(T0, 600, 500.0)]}).id
+        token = add_token(session, Role.ADMIN)
         session.commit()
     settings = _settings(_url(factory), stream_lifetime_s=0.7)
+    auth = {"Authorization": f"Bearer {token}"}
 
     with live_gateway(settings) as (base_url, _app):
         url = f"{base_url}/v1/nodes/{node_id}/allocation/stream"
         with httpx.Client(timeout=5, trust_env=False) as client:
-            with client.stream("GET", url) as response:
+            with client.stream("GET", url, headers=auth) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 body = response.read().decode()
             events = [e for e in body.split("\n\n") if e]
@@ -105,14 +109,14 @@ def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
             assert events[-1] == 'retry: 50\nevent: reconnect\ndata: {"reason": "lifetime"}'
 
             # Resuming with the version already held: no allocation is resent.
-            headers = {"Last-Event-ID": str(version_id)}
+            headers = {**auth, "Last-Event-ID": str(version_id)}
             with client.stream("GET", url, headers=headers) as response:
                 body = response.read().decode()
             assert "event: allocation" not in body and "event: reconnect" in body
 
         async def follow_across_reconnects() -> list[AllocationUpdate]:
             updates: list[AllocationUpdate] = []
-            stream = follow_allocation(base_url, node_id, None)
+            stream = follow_allocation(base_url, node_id, token)
 
             async def run() -> None:
                 async for update in stream:
@@ -126,12 +130,32 @@ def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
     assert [u.version_id for u in updates] == [version_id]
 
 
-def test_unknown_node_is_refused(factory: sessionmaker[Session]) -> None:
+@pytest.mark.parametrize(
+    ("who", "target", "status"),
+    [
+        ("nobody", "own", 401),
+        ("node", "other", 403),
+        ("admin", "missing", 404),
+    ],
+)
+def test_refusals_are_final(
+    factory: sessionmaker[Session], who: str, target: str, status: int
+) -> None:
+    with factory() as session:
+        own = add_node(session, "own").id
+        other = add_node(session, "other").id
+        tokens = {
+            "nobody": None,
+            "node": add_token(session, Role.NODE, node_id=own),
+            "admin": add_token(session, Role.ADMIN),
+        }
+        session.commit()
+    node_id = {"own": own, "other": other, "missing": 999_999}[target]
     with live_gateway(_settings(_url(factory))) as (base_url, _app):
 
         async def scenario() -> None:
-            async for _ in follow_allocation(base_url, 999_999, None):
+            async for _ in follow_allocation(base_url, node_id, tokens[who]):
                 pass
 
-        with pytest.raises(AllocationStreamError, match="404"):
+        with pytest.raises(AllocationStreamError, match=str(status)):
             asyncio.run(scenario())

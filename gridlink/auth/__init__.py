@@ -1,0 +1,1 @@
+"""Bearer tokens with roles (admin, manager, node, auditor) and the role matrix."""

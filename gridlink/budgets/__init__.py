@@ -1,0 +1,1 @@
+"""Facility budgets: versions recomputed from events, nodes and telemetry; node allocations."""

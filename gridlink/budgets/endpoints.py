@@ -1,0 +1,44 @@
+"""/v1/timeline and /v1/nodes/{id}/allocation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import AwareDatetime
+
+from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.auth.permissions import Permission, ensure_own_node
+from gridlink.auth.principal import Principal
+from gridlink.budgets import service
+from gridlink.budgets.schemas import NodeTrajectory, Timeline
+
+router = APIRouter(tags=["budgets"])
+
+TimelineReader = Annotated[Principal, Depends(require(Permission.TIMELINE_READ))]
+NodeReader = Annotated[Principal, Depends(require(Permission.NODE_READ))]
+
+
+@router.get("/v1/timeline", response_model=Timeline)
+def get_timeline(
+    session: DbSession,
+    _principal: TimelineReader,
+    now: Now,
+    settings: AppSettings,
+    start: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
+    end: Annotated[AwareDatetime | None, Query(description="Default: start + horizon.")] = None,
+) -> Timeline:
+    """Facility limit, GPU budget and contributing events per segment over ``[start, end)``."""
+    start = start or now
+    end = end or start + timedelta(hours=settings.planning_horizon_h)
+    return service.timeline(session, start=start, end=end, now=now, settings=settings)
+
+
+@router.get("/v1/nodes/{node_id}/allocation", response_model=NodeTrajectory)
+def get_allocation(
+    node_id: int, session: DbSession, principal: NodeReader, now: Now
+) -> NodeTrajectory:
+    """The node's allocation trajectory (W) from the latest budget version, from now on."""
+    ensure_own_node(principal, node_id)
+    return service.node_trajectory(session, node_id, now=now)

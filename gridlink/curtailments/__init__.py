@@ -1,0 +1,1 @@
+"""Curtailments: facility managers' demand-response events, and idempotent event ingestion."""

@@ -1,0 +1,407 @@
+"""Curtailments and idempotent event ingestion. Never commits.
+
+Every signal, whatever its source, is stored through :func:`ingest_event`: the same
+``(source, external_id)`` with the same content is one record; changed content is a new version
+that supersedes the previous one (kept, with ``is_current = False`` and ``superseded_by_id``).
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from gridlink.audit import service as audit
+from gridlink.auth.principal import Principal
+from gridlink.curtailments import repository
+from gridlink.curtailments.recurrence import occurrences
+from gridlink.curtailments.schemas import (
+    SIGNAL_FIELDS,
+    CurtailmentCreate,
+    CurtailmentOut,
+    CurtailmentUpdate,
+    IntervalOut,
+    Recurrence,
+)
+from gridlink.errors import ConflictError, InvalidInputError, NotFoundError
+from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
+from gridlink.settings import GridlinkSettings
+
+UNITS = {SignalKind.LIMIT_KW: "kW", SignalKind.REDUCTION_KW: "kW", SignalKind.REDUCTION_PCT: "%"}
+
+
+@dataclass(frozen=True)
+class IntervalSpec:
+    start: datetime
+    duration_s: float
+    kind: SignalKind
+    value: float
+
+    @property
+    def units(self) -> str:
+        return UNITS[self.kind]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """A signal as received, before it is stored (the OpenADR and price adapters build these)."""
+
+    source: EventSource
+    external_id: str
+    priority: int
+    intervals: tuple[IntervalSpec, ...]
+    name: str | None = None
+    recurrence: dict[str, Any] | None = None
+
+
+class IngestOutcome(enum.StrEnum):
+    CREATED = "created"
+    NEW_VERSION = "new_version"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event: Event
+    outcome: IngestOutcome
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome is not IngestOutcome.UNCHANGED
+
+
+def _fingerprint_intervals(intervals: list[tuple[datetime, float, str, float]]) -> list[Any]:
+    return sorted((s.isoformat(), round(d, 6), k, round(v, 9)) for s, d, k, v in intervals)
+
+
+def _spec_fingerprint(spec: EventSpec) -> tuple[Any, ...]:
+    return (
+        spec.priority,
+        spec.name,
+        spec.recurrence,
+        _fingerprint_intervals(
+            [(i.start, i.duration_s, i.kind.value, i.value) for i in spec.intervals]
+        ),
+    )
+
+
+def _event_fingerprint(event: Event) -> tuple[Any, ...]:
+    return (
+        event.priority,
+        event.name,
+        event.recurrence,
+        _fingerprint_intervals(
+            [(i.start_at, i.duration_s, i.signal_kind.value, i.value) for i in event.intervals]
+        ),
+    )
+
+
+def snapshot(event: Event) -> dict[str, Any]:
+    """The event as JSON for the audit log."""
+    return {
+        "id": event.id,
+        "source": event.source.value,
+        "external_id": event.external_id,
+        "version": event.version,
+        "status": event.status.value,
+        "priority": event.priority,
+        "name": event.name,
+        "recurrence": event.recurrence,
+        "is_current": event.is_current,
+        "superseded_by_id": event.superseded_by_id,
+        "intervals": [
+            {
+                "start": i.start_at.isoformat(),
+                "duration_s": i.duration_s,
+                "kind": i.signal_kind.value,
+                "value": i.value,
+                "units": i.units,
+            }
+            for i in event.intervals
+        ],
+    }
+
+
+def _check_limits(spec: EventSpec, settings: GridlinkSettings) -> None:
+    ceiling_kw = settings.max_limit_factor * settings.facility_max_kw
+    for interval in spec.intervals:
+        if interval.kind is SignalKind.REDUCTION_PCT:
+            if not 0 < interval.value <= 100:
+                raise InvalidInputError(
+                    interval.kind.value, f"must be in (0, 100], got {interval.value}"
+                )
+        elif not 0 < interval.value <= ceiling_kw:
+            raise InvalidInputError(
+                interval.kind.value,
+                f"must be in (0, {ceiling_kw:g}] kW ({settings.max_limit_factor:g} x "
+                f"facility_max_kw), got {interval.value:g}",
+            )
+
+
+def ingest_event(
+    session: Session,
+    spec: EventSpec,
+    *,
+    actor: Principal,
+    now: datetime,
+    settings: GridlinkSettings,
+) -> IngestResult:
+    """Store ``spec`` idempotently (see the module docstring)."""
+    if not spec.intervals:
+        raise InvalidInputError("intervals", "an event needs at least one interval")
+    _check_limits(spec, settings)
+    current = repository.current_version(session, spec.source, spec.external_id)
+    if current is not None and _event_fingerprint(current) == _spec_fingerprint(spec):
+        return IngestResult(current, IngestOutcome.UNCHANGED)
+
+    event = Event(
+        source=spec.source,
+        external_id=spec.external_id,
+        version=1 if current is None else current.version + 1,
+        status=EventStatus.SCHEDULED,
+        priority=spec.priority,
+        name=spec.name,
+        recurrence=spec.recurrence,
+        is_current=True,
+        created_by=actor.name,
+        created_at=now,
+        updated_at=now,
+        intervals=[
+            EventInterval(
+                start_at=i.start,
+                duration_s=i.duration_s,
+                signal_kind=i.kind,
+                value=i.value,
+                units=i.units,
+            )
+            for i in sorted(spec.intervals, key=lambda i: i.start)
+        ],
+    )
+    before = None
+    if current is not None:
+        before = snapshot(current)
+        current.is_current = False
+        session.flush()  # the partial "one current version" state must never be visible twice
+    session.add(event)
+    session.flush()
+    if current is not None:
+        current.superseded_by_id = event.id
+        current.updated_at = now
+        session.flush()
+    audit.record(
+        session,
+        actor,
+        "event.create" if current is None else "event.supersede",
+        "event",
+        event.id,
+        before=before,
+        after=snapshot(event),
+        at=now,
+    )
+    outcome = IngestOutcome.CREATED if current is None else IngestOutcome.NEW_VERSION
+    return IngestResult(event, outcome)
+
+
+def _spec_from_create(
+    data: CurtailmentCreate, external_id: str, settings: GridlinkSettings
+) -> EventSpec:
+    kind, value = data.signal
+    duration_s = data.occurrence_duration_s
+    starts = occurrences(data.start, data.recurrence, limit=settings.max_recurrence_occurrences)
+    if len(starts) > settings.max_recurrence_occurrences:
+        raise InvalidInputError(
+            "recurrence",
+            f"expands to more than {settings.max_recurrence_occurrences} occurrences",
+        )
+    if not starts:
+        raise InvalidInputError("recurrence", "has no occurrence on or after start")
+    return EventSpec(
+        source=EventSource.MANUAL,
+        external_id=external_id,
+        priority=data.priority,
+        name=data.name,
+        recurrence=None if data.recurrence is None else data.recurrence.model_dump(mode="json"),
+        intervals=tuple(IntervalSpec(s, duration_s, kind, value) for s in starts),
+    )
+
+
+def create_curtailment(
+    session: Session,
+    data: CurtailmentCreate,
+    *,
+    actor: Principal,
+    now: datetime,
+    settings: GridlinkSettings,
+) -> IngestResult:
+    external_id = data.external_id or f"manual-{uuid.uuid4().hex}"
+    spec = _spec_from_create(data, external_id, settings)
+    return ingest_event(session, spec, actor=actor, now=now, settings=settings)
+
+
+def get_curtailment(session: Session, event_id: int) -> Event:
+    event = repository.get(session, event_id)
+    if event is None or event.source is not EventSource.MANUAL:
+        raise NotFoundError("curtailment", event_id)
+    return event
+
+
+def list_curtailments(
+    session: Session, *, include_superseded: bool, limit: int, offset: int
+) -> list[Event]:
+    return repository.list_events(
+        session,
+        source=EventSource.MANUAL,
+        include_superseded=include_superseded,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _editable(event: Event) -> None:
+    if not event.is_current:
+        raise ConflictError(
+            f"curtailment {event.id} was superseded by {event.superseded_by_id}; "
+            "change the current version"
+        )
+    if event.status is EventStatus.CANCELLED:
+        raise ConflictError(f"curtailment {event.id} is cancelled")
+
+
+def _as_create(event: Event) -> dict[str, Any]:
+    first = event.intervals[0]
+    return {
+        "name": event.name,
+        "external_id": event.external_id,
+        "start": first.start_at,
+        "duration_s": first.duration_s,
+        first.signal_kind.value: first.value,
+        "priority": event.priority,
+        "recurrence": event.recurrence,
+    }
+
+
+def update_curtailment(
+    session: Session,
+    event_id: int,
+    data: CurtailmentUpdate,
+    *,
+    actor: Principal,
+    now: datetime,
+    settings: GridlinkSettings,
+) -> IngestResult:
+    """Apply the given fields as a new version of the curtailment."""
+    event = get_curtailment(session, event_id)
+    _editable(event)
+    merged = _as_create(event)
+    patch = data.model_dump(exclude_unset=True)
+    if any(f in patch for f in SIGNAL_FIELDS):
+        for f in SIGNAL_FIELDS:
+            merged.pop(f, None)
+    if "end" in patch or "duration_s" in patch:
+        merged.pop("duration_s", None)
+        merged.pop("end", None)
+    merged.update(patch)
+    try:
+        full = CurtailmentCreate.model_validate(merged)
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidInputError(field, first["msg"]) from err
+    spec = _spec_from_create(full, event.external_id, settings)
+    return ingest_event(session, spec, actor=actor, now=now, settings=settings)
+
+
+def cancel_curtailment(
+    session: Session, event_id: int, *, actor: Principal, now: datetime
+) -> tuple[Event, bool]:
+    """Cancel (keep the record). Returns ``(event, changed)``; cancelling twice is a no-op."""
+    event = get_curtailment(session, event_id)
+    if not event.is_current:
+        raise ConflictError(
+            f"curtailment {event.id} was superseded by {event.superseded_by_id}; "
+            "cancel the current version"
+        )
+    if event.status is EventStatus.CANCELLED:
+        return event, False
+    before = snapshot(event)
+    event.status = EventStatus.CANCELLED
+    event.cancelled_at = now
+    event.updated_at = now
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "curtailment.cancel",
+        "event",
+        event.id,
+        before=before,
+        after=snapshot(event),
+        at=now,
+    )
+    return event, True
+
+
+def effective_status(event: Event, now: datetime) -> EventStatus:
+    if event.status is EventStatus.CANCELLED:
+        return EventStatus.CANCELLED
+    if not event.intervals:
+        return event.status
+    first = min(i.start_at for i in event.intervals)
+    last = max(i.start_at + timedelta(seconds=i.duration_s) for i in event.intervals)
+    if now < first:
+        return EventStatus.SCHEDULED
+    if now < last:
+        return EventStatus.ACTIVE
+    return EventStatus.COMPLETED
+
+
+def refresh_statuses(session: Session, *, now: datetime) -> int:
+    """Persist scheduled -> active -> completed transitions (the scheduler calls this);
+    returns how many events changed."""
+    changed = 0
+    for event in repository.not_cancelled(session):
+        status = effective_status(event, now)
+        if status is not event.status:
+            event.status = status
+            changed += 1
+    return changed
+
+
+def to_out(event: Event, now: datetime) -> CurtailmentOut:
+    first = event.intervals[0]
+    return CurtailmentOut(
+        id=event.id,
+        source=event.source,
+        external_id=event.external_id,
+        version=event.version,
+        is_current=event.is_current,
+        superseded_by_id=event.superseded_by_id,
+        name=event.name,
+        status=effective_status(event, now),
+        priority=event.priority,
+        start=first.start_at,
+        end=first.start_at + timedelta(seconds=first.duration_s),
+        duration_s=first.duration_s,
+        limit_kw=first.value if first.signal_kind is SignalKind.LIMIT_KW else None,
+        reduction_kw=first.value if first.signal_kind is SignalKind.REDUCTION_KW else None,
+        reduction_pct=first.value if first.signal_kind is SignalKind.REDUCTION_PCT else None,
+        recurrence=None if event.recurrence is None else Recurrence(**event.recurrence),
+        intervals=[
+            IntervalOut(
+                start=i.start_at,
+                end=i.start_at + timedelta(seconds=i.duration_s),
+                kind=i.signal_kind,
+                value=i.value,
+                units=i.units,
+            )
+            for i in event.intervals
+        ],
+        created_by=event.created_by,
+        created_at=event.created_at,
+        cancelled_at=event.cancelled_at,
+    )

@@ -1,0 +1,1 @@
+"""Serving nodes: registration and heartbeat (idempotent by name), status from last contact."""

@@ -1,0 +1,106 @@
+"""/v1/nodes: registration and heartbeat (idempotent by name), listing and node status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.orm import Session
+
+from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.auth.permissions import Permission, ensure_own_node
+from gridlink.auth.principal import Principal
+from gridlink.budgets import service as budgets_service
+from gridlink.budgets.hooks import recompute_and_publish
+from gridlink.errors import PermissionDeniedError
+from gridlink.models.auth import Role
+from gridlink.models.node import Node
+from gridlink.nodes import repository, service
+from gridlink.nodes.schemas import NodeOut, NodeRegister
+from gridlink.settings import GridlinkSettings
+from gridlink.telemetry import repository as telemetry_repository
+
+router = APIRouter(prefix="/v1/nodes", tags=["nodes"])
+
+Lister = Annotated[Principal, Depends(require(Permission.NODES_LIST))]
+Registrar = Annotated[Principal, Depends(require(Permission.NODE_REGISTER))]
+NodeReader = Annotated[Principal, Depends(require(Permission.NODE_READ))]
+
+
+def describe(session: Session, node: Node, *, now: datetime, settings: GridlinkSettings) -> NodeOut:
+    latest = telemetry_repository.latest_for_node(session, node.id)
+    trajectory = budgets_service.node_trajectory(session, node.id, now=now)
+    return NodeOut(
+        id=node.id,
+        name=node.name,
+        gpu_type=node.gpu_type,
+        gpu_count=node.gpu_count,
+        gpu_min_cap_w=node.gpu_min_cap_w,
+        gpu_max_cap_w=node.gpu_max_cap_w,
+        idle_power_w=node.idle_power_w,
+        min_power_w=node.min_power_w,
+        max_power_w=node.max_power_w,
+        flexibility_tier=node.flexibility_tier,
+        curve=[(p, t) for p, t in node.curve],
+        status=service.status_at(node, now, settings),
+        last_seen_at=node.last_seen_at,
+        latest_power_w=None if latest is None else latest.power_w,
+        latest_sample_at=None if latest is None else latest.ts,
+        current_allocation_w=trajectory.power_at(now),
+        budget_version_id=trajectory.version_id,
+    )
+
+
+@router.post(
+    "",
+    response_model=NodeOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"description": "Known name: heartbeat / spec update."}},
+)
+def register_node(
+    body: NodeRegister,
+    request: Request,
+    response: Response,
+    session: DbSession,
+    principal: Registrar,
+    now: Now,
+    settings: AppSettings,
+) -> NodeOut:
+    """Register a node (201) or refresh it by name (200). A node token may only refresh its own
+    node; registering new nodes takes an admin token."""
+    if principal.role == Role.NODE:
+        own = repository.get(session, principal.node_id) if principal.node_id else None
+        if own is None or own.name != body.name:
+            raise PermissionDeniedError(
+                f"this node token is bound to node {principal.node_id}, not to {body.name!r}"
+            )
+    node, created, inputs_changed = service.register_node(
+        session, body, actor=principal, now=now, settings=settings
+    )
+    if inputs_changed:
+        verb = "registered" if created else "updated"
+        reason = f"node {node.id} ({node.name}) {verb}"
+        recompute_and_publish(
+            request, session, actor=principal, now=now, reason=reason, settings=settings
+        )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return describe(session, node, now=now, settings=settings)
+
+
+@router.get("", response_model=list[NodeOut])
+def list_nodes(
+    session: DbSession, _principal: Lister, now: Now, settings: AppSettings
+) -> list[NodeOut]:
+    return [describe(session, n, now=now, settings=settings) for n in service.list_nodes(session)]
+
+
+@router.get("/{node_id}", response_model=NodeOut)
+def get_node(
+    node_id: int, session: DbSession, principal: NodeReader, now: Now, settings: AppSettings
+) -> NodeOut:
+    """Status (from last contact), latest power and the allocation in force now."""
+    ensure_own_node(principal, node_id)
+    node = service.get_node(session, node_id)
+    return describe(session, node, now=now, settings=settings)

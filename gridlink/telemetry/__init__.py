@@ -1,0 +1,1 @@
+"""Node telemetry: batch ingestion, facility power, and downsampling with retention."""

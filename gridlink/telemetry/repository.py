@@ -1,0 +1,199 @@
+"""SQL for telemetry: bulk insert, latest-per-node, window statistics and 1-minute rollups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Integer, cast, delete, func, insert, select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
+
+from gridlink.db.base import UTCDateTime
+from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+
+
+class minute_floor(FunctionElement[datetime]):
+    """``ts`` truncated to its minute, in each dialect's own way."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+    name = "minute_floor"
+
+
+@compiles(minute_floor, "postgresql")
+def _minute_floor_pg(element: minute_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('minute', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(minute_floor, "sqlite")
+def _minute_floor_sqlite(element: minute_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    # UTCDateTime stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) on SQLite.
+    return f"strftime('%Y-%m-%d %H:%M:00.000000', {compiler.process(element.clauses, **kw)})"
+
+
+def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """One executemany (multi-row VALUES where the driver supports it); no ORM objects."""
+    session.execute(insert(TelemetrySample), list(rows))
+
+
+def latest_per_node(session: Session, *, since: datetime, until: datetime) -> list[TelemetrySample]:
+    """Each node's most recent sample in ``[since, until]``."""
+    newest = (
+        select(TelemetrySample.node_id, func.max(TelemetrySample.ts).label("ts"))
+        .where(TelemetrySample.ts >= since, TelemetrySample.ts <= until)
+        .group_by(TelemetrySample.node_id)
+        .subquery()
+    )
+    stmt = (
+        select(TelemetrySample)
+        .join(
+            newest,
+            (TelemetrySample.node_id == newest.c.node_id) & (TelemetrySample.ts == newest.c.ts),
+        )
+        .order_by(TelemetrySample.node_id, TelemetrySample.id.desc())
+    )
+    latest: dict[int, TelemetrySample] = {}
+    for sample in session.scalars(stmt):
+        latest.setdefault(sample.node_id, sample)
+    return list(latest.values())
+
+
+def latest_for_node(session: Session, node_id: int) -> TelemetrySample | None:
+    stmt = (
+        select(TelemetrySample)
+        .where(TelemetrySample.node_id == node_id)
+        .order_by(TelemetrySample.ts.desc(), TelemetrySample.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    node_id: int
+    samples: int
+    power_w_avg: float
+    power_w_max: float
+    max_requests_waiting: int | None
+    qos_violations: int
+
+
+def window_stats(session: Session, *, since: datetime, until: datetime) -> list[WindowStats]:
+    """Per-node statistics over ``[since, until]``."""
+    qos = func.sum(cast(TelemetrySample.qos_violation, Integer))
+    stmt = (
+        select(
+            TelemetrySample.node_id,
+            func.count(),
+            func.avg(TelemetrySample.power_w),
+            func.max(TelemetrySample.power_w),
+            func.max(TelemetrySample.requests_waiting),
+            qos,
+        )
+        .where(TelemetrySample.ts >= since, TelemetrySample.ts <= until)
+        .group_by(TelemetrySample.node_id)
+        .order_by(TelemetrySample.node_id)
+    )
+    return [
+        WindowStats(
+            node_id=row[0],
+            samples=int(row[1]),
+            power_w_avg=float(row[2]),
+            power_w_max=float(row[3]),
+            max_requests_waiting=None if row[4] is None else int(row[4]),
+            qos_violations=int(row[5] or 0),
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+@dataclass(frozen=True)
+class MinuteAggregate:
+    node_id: int
+    bucket_start: datetime
+    sample_count: int
+    power_w_avg: float
+    power_w_max: float
+    throughput_tok_s_avg: float
+    power_cap_w_avg: float | None
+    qos_violation_count: int
+
+
+def minute_aggregates_before(session: Session, cutoff: datetime) -> list[MinuteAggregate]:
+    """Raw samples older than ``cutoff`` grouped by node and minute."""
+    bucket = minute_floor(TelemetrySample.ts)
+    qos = func.sum(cast(TelemetrySample.qos_violation, Integer))
+    stmt = (
+        select(
+            TelemetrySample.node_id,
+            bucket.label("bucket"),
+            func.count(),
+            func.avg(TelemetrySample.power_w),
+            func.max(TelemetrySample.power_w),
+            func.avg(TelemetrySample.throughput_tok_s),
+            func.avg(TelemetrySample.power_cap_w),
+            qos,
+        )
+        .where(TelemetrySample.ts < cutoff)
+        .group_by(TelemetrySample.node_id, bucket)
+        .order_by(TelemetrySample.node_id, bucket)
+    )
+    return [
+        MinuteAggregate(
+            node_id=row[0],
+            bucket_start=row[1],
+            sample_count=int(row[2]),
+            power_w_avg=float(row[3]),
+            power_w_max=float(row[4]),
+            throughput_tok_s_avg=float(row[5]),
+            power_cap_w_avg=None if row[6] is None else float(row[6]),
+            qos_violation_count=int(row[7] or 0),
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+def rollups_between(
+    session: Session, *, first: datetime, last: datetime
+) -> dict[tuple[int, datetime], TelemetryRollup]:
+    """Existing rollups with ``first <= bucket_start <= last``, keyed by (node, minute)."""
+    stmt = select(TelemetryRollup).where(
+        TelemetryRollup.bucket_start >= first, TelemetryRollup.bucket_start <= last
+    )
+    return {(r.node_id, r.bucket_start): r for r in session.scalars(stmt)}
+
+
+def delete_raw_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        delete(TelemetrySample).where(TelemetrySample.ts < cutoff),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_rollups_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        delete(TelemetryRollup).where(TelemetryRollup.bucket_start < cutoff),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def rollups_for_node(
+    session: Session, node_id: int, *, since: datetime, until: datetime
+) -> list[TelemetryRollup]:
+    stmt = (
+        select(TelemetryRollup)
+        .where(
+            TelemetryRollup.node_id == node_id,
+            TelemetryRollup.bucket_start >= since,
+            TelemetryRollup.bucket_start < until,
+        )
+        .order_by(TelemetryRollup.bucket_start)
+    )
+    return list(session.scalars(stmt))
