@@ -21,9 +21,20 @@ def insert_missing(
     ``ON CONFLICT DO NOTHING`` on the unique (kind, due_at): two writers learning the same
     boundary, or a boundary learnt again after it fired, never produce a second row.
     """
+    wanted = sorted(set(due_ats))
+    if not wanted:
+        return 0
+    known = set(
+        session.scalars(
+            select(ScheduleJob.due_at).where(
+                ScheduleJob.kind == kind, ScheduleJob.due_at.in_(wanted)
+            )
+        )
+    )
     rows = [
         {"kind": kind, "due_at": due_at, "state": ScheduleJobState.PENDING, "created_at": now}
-        for due_at in sorted(set(due_ats))
+        for due_at in wanted
+        if due_at not in known
     ]
     if not rows:
         return 0
@@ -42,9 +53,14 @@ def claim_due(session: Session, *, now: datetime, owner: str) -> list[tuple[int,
     rows; on SQLite the database write lock serialises the two. If the claiming transaction rolls
     back (crash, failed recompute), the rows are pending again and fire at the next opportunity.
     """
+    due = (ScheduleJob.state == ScheduleJobState.PENDING, ScheduleJob.due_at <= now)
+    # Read first: a write statement takes SQLite's database write lock even when it matches
+    # nothing, and most calls find nothing due.
+    if session.scalar(select(ScheduleJob.id).where(*due).limit(1)) is None:
+        return []
     stmt = (
         update(ScheduleJob)
-        .where(ScheduleJob.state == ScheduleJobState.PENDING, ScheduleJob.due_at <= now)
+        .where(*due)
         .values(state=ScheduleJobState.DONE, claimed_by=owner, fired_at=now)
         .returning(ScheduleJob.id, ScheduleJob.due_at)
         .execution_options(synchronize_session=False)
@@ -66,14 +82,17 @@ def drop_vanished(
     session: Session, *, after: datetime, keep: Iterable[datetime], kind: ScheduleJobKind
 ) -> int:
     """Delete future pending rows whose boundary no longer exists (a cancelled curtailment)."""
-    stmt = delete(ScheduleJob).where(
+    conditions = [
         ScheduleJob.kind == kind,
         ScheduleJob.state == ScheduleJobState.PENDING,
         ScheduleJob.due_at > after,
-    )
+    ]
     kept = sorted(set(keep))
     if kept:
-        stmt = stmt.where(ScheduleJob.due_at.not_in(kept))
+        conditions.append(ScheduleJob.due_at.not_in(kept))
+    if session.scalar(select(ScheduleJob.id).where(*conditions).limit(1)) is None:
+        return 0  # read first, as in claim_due
+    stmt = delete(ScheduleJob).where(*conditions)
     result: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         stmt.execution_options(synchronize_session=False)
     )
