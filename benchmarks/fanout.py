@@ -23,6 +23,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,6 +86,34 @@ def publish_version(conninfo: str, node_ids: list[int], power_w: float) -> tuple
     return version_id, t_commit
 
 
+def node_tokens(url: str, node_ids: list[int]) -> dict[int, str]:
+    """A node token per node: each subscriber authenticates as its own node."""
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.auth.service import create_token
+    from gridlink.db.engine import build_engine, build_sessionmaker
+    from gridlink.models import Role
+
+    engine = build_engine(url)
+    try:
+        with build_sessionmaker(engine)() as session:
+            now = datetime.now(UTC)
+            tokens = {
+                node_id: create_token(
+                    session,
+                    role=Role.NODE,
+                    name=f"n{node_id}",
+                    node_id=node_id,
+                    actor=SYSTEM,
+                    now=now,
+                )[0]
+                for node_id in node_ids
+            }
+            session.commit()
+            return tokens
+    finally:
+        engine.dispose()
+
+
 # -- subscriber process ----------------------------------------------------------------------
 
 
@@ -92,6 +121,7 @@ async def _follow(
     client: httpx.AsyncClient,
     base_url: str,
     node_id: int,
+    token: str,
     receipts: dict[int, list[float]],
     ready: asyncio.Event,
     state: dict[str, int],
@@ -100,7 +130,7 @@ async def _follow(
     from gridlink.streams.client import follow_allocation
 
     first = True
-    async for update in follow_allocation(base_url, node_id, None, client=client):
+    async for update in follow_allocation(base_url, node_id, token, client=client):
         receipts.setdefault(update.version_id, []).append(time.time())
         if first:
             first = False
@@ -109,7 +139,8 @@ async def _follow(
                 ready.set()
 
 
-async def _worker(base_url: str, node_ids: list[int], duration_s: float) -> dict[str, Any]:
+async def _worker(base_url: str, tokens: dict[int, str], duration_s: float) -> dict[str, Any]:
+    node_ids = list(tokens)
     receipts: dict[int, list[float]] = {}
     ready = asyncio.Event()
     state = {"ready": 0}
@@ -121,11 +152,27 @@ async def _worker(base_url: str, node_ids: list[int], duration_s: float) -> dict
             for node_id in node_ids[start : start + 50]:
                 tasks.append(
                     asyncio.create_task(
-                        _follow(client, base_url, node_id, receipts, ready, state, len(node_ids))
+                        _follow(
+                            client,
+                            base_url,
+                            node_id,
+                            tokens[node_id],
+                            receipts,
+                            ready,
+                            state,
+                            len(node_ids),
+                        )
                     )
                 )
             await asyncio.sleep(0.02)
-        await asyncio.wait_for(ready.wait(), 120)
+        waiter = asyncio.create_task(ready.wait())
+        await asyncio.wait([waiter, *tasks], timeout=120, return_when=asyncio.FIRST_COMPLETED)
+        failed = [t for t in tasks if t.done()]
+        if failed or not ready.is_set():
+            print("FAILED", flush=True)
+            if failed:
+                failed[0].result()  # raises the subscriber's error
+            raise RuntimeError("subscribers did not connect in time")
         print("READY", flush=True)
         await asyncio.sleep(duration_s)
         for task in tasks:
@@ -135,14 +182,15 @@ async def _worker(base_url: str, node_ids: list[int], duration_s: float) -> dict
 
 
 def worker_main(args: argparse.Namespace) -> None:
-    node_ids = [int(x) for x in args.node_ids.split(",")]
-    _raise_fd_limit(len(node_ids) + 100)
+    with open(args.tokens_file) as f:
+        tokens = {int(k): v for k, v in json.load(f).items()}
+    _raise_fd_limit(len(tokens) + 100)
     try:
         import uvloop
 
-        result = uvloop.run(_worker(args.base_url, node_ids, args.duration_s))
+        result = uvloop.run(_worker(args.base_url, tokens, args.duration_s))
     except ImportError:
-        result = asyncio.run(_worker(args.base_url, node_ids, args.duration_s))
+        result = asyncio.run(_worker(args.base_url, tokens, args.duration_s))
     print(json.dumps(result), flush=True)
 
 
@@ -159,7 +207,7 @@ def main() -> None:
     )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--node-ids", help=argparse.SUPPRESS)
+    parser.add_argument("--tokens-file", help=argparse.SUPPRESS)
     parser.add_argument("--duration-s", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -167,13 +215,23 @@ def main() -> None:
         return
 
     _raise_fd_limit(args.subscribers + 200)
-    with scratch_database("gridlink_bench_fanout") as url:
+    with (
+        scratch_database("gridlink_bench_fanout") as url,
+        tempfile.TemporaryDirectory() as scratch_dir,
+    ):
         conninfo = libpq(url)
         node_ids = seed(conninfo, args.subscribers)
         env = {"GRIDLINK_SCHEDULER_ENABLED": "false", "GRIDLINK_STREAM_LIFETIME_S": "600"}
         with gateway_process(url, **env) as gateway:
             base_url = gateway.base_url
             duration_s = args.rounds * args.interval_s + 5.0
+            tokens = node_tokens(url, node_ids)
+            token_files = []
+            for w in range(args.workers):
+                path = os.path.join(scratch_dir, f"tokens-{w}.json")
+                with open(path, "w") as f:
+                    json.dump({n: tokens[n] for n in node_ids[w :: args.workers]}, f)
+                token_files.append(path)
             workers = [
                 subprocess.Popen(
                     [
@@ -182,8 +240,8 @@ def main() -> None:
                         "--worker",
                         "--base-url",
                         base_url,
-                        "--node-ids",
-                        ",".join(map(str, node_ids[w :: args.workers])),
+                        "--tokens-file",
+                        token_files[w],
                         "--duration-s",
                         str(duration_s),
                     ],

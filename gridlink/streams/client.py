@@ -42,12 +42,29 @@ class SSEEvent:
 
 @dataclass
 class SSEParser:
-    """Incremental SSE parser: feed lines, get events at each blank line."""
+    """Incremental SSE parser: feed raw bytes (or lines), get events at each blank line."""
 
+    _buffer: bytes = b""
     _event: str | None = None
     _data: list[str] = field(default_factory=list)
     _id: str | None = None
     _retry_ms: int | None = None
+
+    def feed_bytes(self, chunk: bytes) -> list[SSEEvent]:
+        """Every event completed by ``chunk`` (lines may be split across chunks; LF or CRLF)."""
+        data = self._buffer + chunk
+        if data.endswith(b"\r"):  # a CR whose LF may be in the next chunk
+            data, self._buffer = data[:-1], b"\r"
+        else:
+            self._buffer = b""
+        lines = data.replace(b"\r\n", b"\n").split(b"\n")
+        self._buffer = lines.pop() + self._buffer  # the unfinished last line
+        events = []
+        for line in lines:
+            event = self.feed_line(line.decode("utf-8", errors="replace"))
+            if event is not None:
+                events.append(event)
+        return events
 
     def feed_line(self, line: str) -> SSEEvent | None:
         line = line.rstrip("\r\n")
@@ -117,17 +134,16 @@ async def follow_allocation(
                     response.raise_for_status()
                     backoff_s = initial_backoff_s
                     parser = SSEParser()
-                    async for line in response.aiter_lines():
-                        event = parser.feed_line(line)
-                        if event is None:
-                            continue
-                        if event.event == "allocation":
-                            last_id = event.event_id or last_id
-                            trajectory = NodeTrajectory.model_validate_json(event.data)
-                            if trajectory.version_id is not None:
-                                yield AllocationUpdate(trajectory.version_id, trajectory)
-                        elif event.event == "reconnect":
-                            retry_s = (event.retry_ms or 0) / 1000
+                    async for chunk in response.aiter_bytes():
+                        for event in parser.feed_bytes(chunk):
+                            if event.event == "allocation":
+                                last_id = event.event_id or last_id
+                                trajectory = NodeTrajectory.model_validate_json(event.data)
+                                if trajectory.version_id is not None:
+                                    yield AllocationUpdate(trajectory.version_id, trajectory)
+                            elif event.event == "reconnect":
+                                retry_s = (event.retry_ms or 0) / 1000
+                        if retry_s is not None:
                             break
             except AllocationStreamError:
                 raise

@@ -19,13 +19,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from gridlink.api.deps import require
-from gridlink.auth.permissions import Permission, ensure_own_node
-from gridlink.auth.principal import Principal
+from gridlink.auth import service as auth_service
+from gridlink.auth.permissions import Permission, check, ensure_own_node
 from gridlink.db.engine import session_scope
+from gridlink.errors import AuthenticationError
 from gridlink.nodes import service as nodes_service
 from gridlink.settings import GridlinkSettings
+from gridlink.streams import repository
 from gridlink.streams.broadcaster import Closed, Subscription
 from gridlink.streams.feed import AllocationFeed
 from gridlink.streams.snapshot import VersionSnapshot
@@ -33,8 +35,11 @@ from gridlink.streams.sse import format_event
 
 router = APIRouter(tags=["streams"])
 
-NodeReader = Annotated[Principal, Depends(require(Permission.NODE_READ))]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+_bearer = HTTPBearer(auto_error=False, description="gridlink API token (`gridlink token create`)")
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 @router.get(
@@ -50,20 +55,20 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 async def allocation_stream(
     node_id: int,
     request: Request,
-    principal: NodeReader,
+    credentials: Credentials,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     """Stream this node's allocation trajectory: now, and at every new budget version.
 
-    Same bearer tokens as the REST API: readers of any node, or a node token for its own node.
+    Same bearer tokens and rules as ``GET /v1/nodes/{id}/allocation``: readers of any node, or a
+    node token for its own node.
     """
-    ensure_own_node(principal, node_id)
     feed: AllocationFeed = request.app.state.allocation_feed
     settings: GridlinkSettings = request.app.state.settings
-    await asyncio.to_thread(_ensure_node, request, node_id)
     subscription = feed.subscribe()  # before reading the latest: nothing slips in between
     try:
-        latest = await feed.refresh()
+        latest_id = await asyncio.to_thread(_admit, request, node_id, credentials)
+        latest = await feed.advance_to(latest_id) if latest_id is not None else feed.latest
     except BaseException:
         subscription.close()
         raise
@@ -71,10 +76,25 @@ async def allocation_stream(
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-def _ensure_node(request: Request, node_id: int) -> None:
-    """Raise NotFoundError (404) for an unknown node."""
+def _admit(
+    request: Request, node_id: int, credentials: HTTPAuthorizationCredentials | None
+) -> int | None:
+    """Authenticate, authorize, check the node exists, read the latest version id: one session,
+    one thread hop, released before the stream starts (a stream must not hold a connection).
+
+    The same checks as the REST dependency ``require(Permission.NODE_READ)`` plus
+    ``ensure_own_node``; errors map to 401/403/404 in the API's one error handler.
+    """
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AuthenticationError("missing bearer token (Authorization: Bearer <token>)")
     with session_scope(request.app.state.sessionmaker) as session:
+        principal = auth_service.authenticate(session, credentials.credentials.strip())
+        if principal is None:
+            raise AuthenticationError("invalid or revoked token")
+        check(principal, Permission.NODE_READ)
+        ensure_own_node(principal, node_id)
         nodes_service.get_node(session, node_id)
+        return repository.latest_version_id(session)
 
 
 def _reconnect(reason: str, retry_ms: int) -> bytes:

@@ -101,6 +101,12 @@ class AllocationFeed:
             except Exception:
                 log.exception("could not load budget version %s for the streams", version_id)
 
+    async def advance_to(self, version_id: int) -> VersionSnapshot | None:
+        """Load and broadcast ``version_id`` unless a version as new is already known; returns
+        the latest snapshot."""
+        await self._advance_to(version_id)
+        return self.latest
+
     async def _advance_to(self, version_id: int) -> None:
         assert self._advance_lock is not None
         async with self._advance_lock:

@@ -34,3 +34,18 @@ def test_format_puts_fields_in_order() -> None:
     assert format_event("x", event="e", event_id="1", retry_ms=5) == (
         b"retry: 5\nid: 1\nevent: e\ndata: x\n\n"
     )
+
+
+def test_bytes_split_anywhere_and_crlf_parse_the_same() -> None:
+    raw = (
+        format_event('{"a":1}', event="allocation", event_id="7")
+        + b": comment\r\n\r\n"
+        + format_event("x", event="heartbeat").replace(b"\n", b"\r\n")
+    )
+    expected = [SSEEvent("allocation", '{"a":1}', "7", None), SSEEvent("heartbeat", "x")]
+    for size in (1, 2, 3, 7, len(raw)):
+        parser = SSEParser()
+        events = []
+        for start in range(0, len(raw), size):
+            events.extend(parser.feed_bytes(raw[start : start + size]))
+        assert events == expected, size

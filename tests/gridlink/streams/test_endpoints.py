@@ -159,3 +159,28 @@ def test_refusals_are_final(
 
         with pytest.raises(AllocationStreamError, match=str(status)):
             asyncio.run(scenario())
+
+
+def test_open_streams_hold_no_database_connection(factory: sessionmaker[Session]) -> None:
+    """More concurrent streams than the connection pool (5 + 10 overflow) all connect at once:
+    a stream authenticates and reads in one short session, then holds no connection."""
+    with factory() as session:
+        node_id = add_node(session, "n1").id
+        version_id = add_version(session, {node_id: [(T0, 600, 500.0)]}).id
+        token = add_token(session, Role.NODE, node_id=node_id)
+        session.commit()
+
+    with live_gateway(_settings(_url(factory))) as (base_url, app):
+
+        async def scenario() -> list[int]:
+            async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
+                streams = [
+                    follow_allocation(base_url, node_id, token, client=http) for _ in range(40)
+                ]
+                firsts = await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 15)
+                assert app.state.engine.pool.checkedout() == 0
+                for stream in streams:
+                    await stream.aclose()
+                return [u.version_id for u in firsts]
+
+        assert asyncio.run(scenario()) == [version_id] * 40
