@@ -42,7 +42,15 @@ def serve(
     port = port or settings.port
     console.print(f"gridlink {__version__} listening on http://{host}:{port}  (docs: /docs)")
     console.print(f"database: {_redact(settings.effective_database_url)}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        # Allocation streams never finish by themselves: on SIGTERM, cut them after this grace
+        # (clients reconnect, to another replica if there is one) instead of waiting for them.
+        timeout_graceful_shutdown=settings.stream_shutdown_grace_s,
+    )
 
 
 @db_app.command("upgrade")

@@ -137,6 +137,9 @@ class GridlinkSettings(BaseSettings):
     stream_retry_ms: int = Field(
         default=2_000, ge=0, description="Reconnect delay hinted to stream clients (SSE retry)."
     )
+    stream_shutdown_grace_s: int = Field(
+        default=3, ge=0, description="On shutdown, open streams are cut after this many seconds."
+    )
     stream_queue_size: int = Field(
         default=16, ge=1, description="Versions buffered per stream before it is dropped as slow."
     )

@@ -28,7 +28,7 @@ def live_gateway(settings: GridlinkSettings) -> Iterator[tuple[str, FastAPI]]:
     app = create_app(settings)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=0.2
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"gateway-{port}", daemon=True)

@@ -93,7 +93,7 @@ def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
         version_id = add_version(session, {node_id: [(T0, 600, 500.0)]}).id
         token = add_token(session, Role.ADMIN)
         session.commit()
-    settings = _settings(_url(factory), stream_lifetime_s=0.7)
+    settings = _settings(_url(factory), stream_lifetime_s=0.5, stream_heartbeat_s=0.15)
     auth = {"Authorization": f"Bearer {token}"}
 
     with live_gateway(settings) as (base_url, _app):
@@ -123,7 +123,7 @@ def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
                     updates.append(update)
 
             with pytest.raises(TimeoutError):
-                await asyncio.wait_for(run(), 2.0)  # spans at least two stream lifetimes
+                await asyncio.wait_for(run(), 1.3)  # spans at least two stream lifetimes
             return updates
 
         updates = asyncio.run(follow_across_reconnects())
