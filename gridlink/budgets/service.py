@@ -49,7 +49,7 @@ from gridlink.telemetry import service as telemetry_service
 LOOKBACK = timedelta(hours=1)
 DEMAND_QUANTUM_W = 50.0
 BASELINE_QUANTUM_KW = 0.1
-_EPS = 1e-6
+PRESSING_FRAC = 0.95
 
 # -- inputs -----------------------------------------------------------------------------------
 
@@ -126,12 +126,19 @@ def _curve(node: Node) -> tuple[tuple[float, float], ...]:
 def node_specs(session: Session, *, now: datetime, settings: GridlinkSettings) -> list[NodeSpec]:
     """Every node not offline, with a demand estimate from its recent telemetry.
 
-    A node whose recent power stayed under ``demand_underuse_frac`` of its current allocation,
-    with no queue and no QoS violation, cannot use more: its demand is its recent maximum power
-    times ``demand_headroom`` (rounded up to 50 W), and the allocator gives the rest to others.
+    A node with no queue and no QoS violation in ``demand_window_s`` whose recent maximum power
+    stayed under ``demand_underuse_frac`` of its current allocation cannot use its share: its
+    demand becomes that maximum times ``demand_headroom`` (rounded up to 50 W), and the
+    allocator gives the rest to others. Hysteresis keeps it there: a node that already had a
+    demand keeps one (re-estimated) until its power presses against its allocation (reaches
+    ``PRESSING_FRAC`` of it); then it gets a full share back, and a new demand later if it still
+    stays well under.
     """
     latest = repository.latest_version(session)
     current = {} if latest is None else repository.allocations_at(session, latest.id, now)
+    previous_demand = (
+        {} if latest is None else {n["id"]: n.get("demand_w") for n in latest.inputs["nodes"]}
+    )
     stats = {
         s.node_id: s
         for s in telemetry_repository.window_stats(
@@ -148,12 +155,16 @@ def node_specs(session: Session, *, now: datetime, settings: GridlinkSettings) -
         if (
             stat is not None
             and allocated is not None
-            and stat.power_w_max < settings.demand_underuse_frac * allocated
             and not stat.max_requests_waiting
             and stat.qos_violations == 0
         ):
-            raw = stat.power_w_max * settings.demand_headroom
-            demand_w = math.ceil(raw / DEMAND_QUANTUM_W) * DEMAND_QUANTUM_W
+            estimate = stat.power_w_max * settings.demand_headroom
+            estimate = math.ceil(estimate / DEMAND_QUANTUM_W) * DEMAND_QUANTUM_W
+            entering = stat.power_w_max < settings.demand_underuse_frac * allocated
+            pressing = stat.power_w_max >= PRESSING_FRAC * allocated
+            staying = previous_demand.get(node.id) is not None and not pressing
+            if entering or staying:
+                demand_w = estimate
         specs.append(
             NodeSpec(
                 node_id=node.id,
