@@ -69,3 +69,38 @@ def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
     assert f"listening on http://127.0.0.1:{port}" in out
+
+
+def test_token_create_prints_the_token_alone_on_its_last_line(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from gridlink.app import create_app
+    from gridlink.settings import GridlinkSettings
+
+    url = f"sqlite:///{(tmp_path / 'gl.db').as_posix()}"
+    env = {**os.environ, "GRIDLINK_DATABASE_URL": url}
+    cli = [sys.executable, "-m", "gridlink"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    done = subprocess.run(
+        [*cli, "token", "create", "--role", "auditor", "--name", "ops"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip().splitlines()[-1]
+    assert token.startswith("glk_") and " " not in token
+
+    refused = subprocess.run(
+        [*cli, "token", "create", "--role", "node", "--node-id", "5"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1 and "node 5 not found" in refused.stderr
+
+    with TestClient(create_app(GridlinkSettings(database_url=url))) as client:
+        ok = client.get("/v1/audit", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert [row["action"] for row in ok.json()] == ["token.create"]
+        assert client.get("/v1/audit").status_code == 401
