@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
+from numbers import Integral, Real
 from typing import Literal, NoReturn, cast
 
 import numpy as np
@@ -48,7 +49,7 @@ __all__ = ["Allocation", "AllocationResult", "NodeSpec", "allocate"]
 
 
 def _number(value: object, field: str, node_id: object, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise AllocationError(f"{field} of node {node_id} must be a number, got {value!r}")
     number = float(value)
     if not math.isfinite(number) or number < minimum:
@@ -75,12 +76,14 @@ class NodeSpec:
     demand_w: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.node_id, bool) or not isinstance(self.node_id, int):
+        if isinstance(self.node_id, bool) or not isinstance(self.node_id, Integral):
             raise AllocationError(f"node_id must be an int, got {self.node_id!r}")
         min_w = _number(self.min_w, "min_w", self.node_id)
         max_w = _number(self.max_w, "max_w", self.node_id, minimum=min_w)
-        if isinstance(self.tier, bool) or not isinstance(self.tier, int) or self.tier < 0:
+        if isinstance(self.tier, bool) or not isinstance(self.tier, Integral) or self.tier < 0:
             raise AllocationError(f"tier of node {self.node_id} must be an int >= 0")
+        object.__setattr__(self, "node_id", int(self.node_id))
+        object.__setattr__(self, "tier", int(self.tier))
         object.__setattr__(self, "min_w", min_w)
         object.__setattr__(self, "max_w", max_w)
         object.__setattr__(self, "curve", tuple(self.curve))
@@ -149,7 +152,7 @@ def _flatten_curves(nodes: Sequence[NodeSpec], default_slope: float) -> tuple[In
     if flat.size != 2 * int(counts.sum()):
         for node, curve in zip(nodes, curves, strict=True):
             for point in curve:
-                if len(point) != 2 or not all(isinstance(v, int | float) for v in point):
+                if len(point) != 2 or not all(isinstance(v, Real) for v in point):
                     raise AllocationError(
                         f"curve of node {node.node_id} must hold (power_w, throughput_tok_s) "
                         f"number pairs, got {point!r}"
@@ -265,7 +268,7 @@ def allocate(
     budget_w: float, nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float = 1.0
 ) -> AllocationResult:
     """Split ``budget_w`` among ``nodes`` (rules in the module docstring)."""
-    if isinstance(budget_w, bool) or not isinstance(budget_w, int | float):
+    if isinstance(budget_w, bool) or not isinstance(budget_w, Real):
         raise AllocationError(f"budget_w must be a number, got {budget_w!r}")
     budget_w = float(budget_w)
     if not math.isfinite(budget_w) or budget_w < 0:

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from numbers import Integral, Real
 from typing import Literal
 
 from gridlink.errors import PlanningError
@@ -60,7 +61,7 @@ def _utc(value: object, field: str) -> datetime:
 
 
 def _finite(value: object, field: str, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise PlanningError(f"{field} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number) or number < minimum:
@@ -103,12 +104,14 @@ class PlannerEvent:
     intervals: Sequence[PlannerInterval]
 
     def __post_init__(self) -> None:
-        if isinstance(self.event_id, bool) or not isinstance(self.event_id, int):
+        if isinstance(self.event_id, bool) or not isinstance(self.event_id, Integral):
             raise PlanningError(f"event.event_id must be an int, got {self.event_id!r}")
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+        if isinstance(self.priority, bool) or not isinstance(self.priority, Integral):
             raise PlanningError(
                 f"event.priority must be an int (event {self.event_id}), got {self.priority!r}"
             )
+        object.__setattr__(self, "event_id", int(self.event_id))
+        object.__setattr__(self, "priority", int(self.priority))
         intervals = tuple(self.intervals)
         for interval in intervals:
             if not isinstance(interval, PlannerInterval):

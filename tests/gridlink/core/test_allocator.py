@@ -295,3 +295,21 @@ def test_float_round_off_never_pushes_the_sum_above_the_budget(
     result = allocate(budget_w, nodes)
     assert math.fsum(result.allocations.values()) <= budget_w
     assert result.unallocated_w == pytest.approx(0.0, abs=1e-6)
+
+
+def test_docs_worked_example() -> None:
+    """The allocation table in docs/gateway-core.md."""
+    nodes = [
+        node(1, tier=0, curve=FLAT, demand_w=250.0),
+        node(2, tier=1, curve=STEEP),
+        node(3, tier=1, curve=()),
+        node(4, tier=2, curve=STEEP),
+    ]
+    result = allocate(700.0, nodes)
+    assert result.allocations == {1: 250.0, 2: 150.0, 3: 200.0, 4: 100.0}
+    assert result.water_level_tok_per_j == 1.0
+    short = allocate(350.0, nodes)
+    assert not short.feasible and short.shortfall_kw == pytest.approx(0.05)
+    spare = allocate(1300.0, nodes)
+    assert spare.allocations == {1: 250.0, 2: 300.0, 3: 300.0, 4: 300.0}
+    assert spare.unallocated_w == 150.0

@@ -350,3 +350,21 @@ def test_plan_properties(
         overhead_kw=overhead_kw,
     )
     assert again == segments
+
+
+def test_docs_worked_example() -> None:
+    """The planner table in docs/gateway-core.md (window 12:00-16:00 is minutes 0-240)."""
+    events = [
+        PlannerEvent(1, 0, [interval(60, 180, "limit_kw", 800)]),
+        PlannerEvent(2, 5, [interval(120, 200, "reduction_kw", 300)]),
+        PlannerEvent(3, 2, [interval(180, 200, "limit_kw", 600)]),
+    ]
+    segments = plan(events)
+    assert summary(segments) == [
+        (0, 60, 1000.0, (), None),
+        (60, 120, 800.0, (1,), 1),
+        (120, 180, 600.0, (1, 2), 2),
+        (180, 200, 600.0, (2, 3), 2),
+        (200, 240, 1000.0, (), None),
+    ]
+    assert [s.gpu_budget_kw for s in segments] == [900.0, 700.0, 500.0, 500.0, 900.0]
