@@ -162,11 +162,14 @@ def _flatten_curves(nodes: Sequence[NodeSpec], default_slope: float) -> tuple[In
 
 
 def _check_curves(
-    nodes: Sequence[NodeSpec], counts: IntArray, points: FloatArray, owner: IntArray
+    nodes: Sequence[NodeSpec],
+    min_w: FloatArray,
+    max_w: FloatArray,
+    counts: IntArray,
+    points: FloatArray,
+    owner: IntArray,
 ) -> None:
     """Refuse malformed curves, naming the first offending node."""
-    min_w = np.array([n.min_w for n in nodes])
-    max_w = np.array([n.max_w for n in nodes])
 
     def fail(index: int, rule: str) -> NoReturn:
         node = nodes[index]
@@ -229,7 +232,9 @@ def _water_fill(
     budget_w: float, segments: _Segments, width_w: FloatArray
 ) -> tuple[FloatArray, float | None]:
     """Watts taken from each segment, steepest first; ties at the water level share pro rata."""
-    order = np.lexsort((segments.start_w, segments.node, -segments.slope))
+    # Segments arrive in (node_id, power) order, so a stable sort on slope alone breaks ties
+    # by node_id and then by position along the curve.
+    order = np.argsort(-segments.slope, kind="stable")
     slope = segments.slope[order]
     width = width_w[order]
     cumulative = np.cumsum(width)
@@ -298,6 +303,9 @@ def allocate(
     has_demand = ~np.isnan(demand)
     cap_w = np.where(has_demand, np.clip(np.nan_to_num(demand), min_w, max_w), max_w)
     id_list = ids.tolist()
+    counts, points = _flatten_curves(ordered, default_slope_tok_per_j)
+    owner = np.repeat(np.arange(count, dtype=np.int64), counts)
+    _check_curves(ordered, min_w, max_w, counts, points, owner)
 
     sum_min_w = math.fsum(min_w.tolist())
     if budget_w < sum_min_w:
@@ -312,9 +320,6 @@ def allocate(
             water_level_tok_per_j=None,
         )
 
-    counts, points = _flatten_curves(ordered, default_slope_tok_per_j)
-    owner = np.repeat(np.arange(count, dtype=np.int64), counts)
-    _check_curves(ordered, counts, points, owner)
     segments = _hull_segments(owner, points)
     usable_w = np.clip(
         np.minimum(segments.start_w + segments.width_w, cap_w[segments.node]) - segments.start_w,

@@ -148,6 +148,7 @@ def test_details_lists_each_node() -> None:
         (lambda: allocate(500.0, [node(3, curve=((90.0, 0.0), (300.0, 5.0)))]), "min_w=100.0"),
         (lambda: allocate(500.0, [node(3, curve=((100.0, 0.0), (290.0, 5.0)))]), "max_w=300.0"),
         (lambda: allocate(500.0, [node(3, curve=((100.0, 0.0),))]), "at least 2 points"),
+        (lambda: allocate(0.0, [node(3, curve=((100.0, 0.0),))]), "at least 2 points"),
         (
             lambda: allocate(500.0, [node(3, curve=((100.0, 0.0), (100.0, 1.0), (300.0, 5.0)))]),
             "strictly increasing power_w",
