@@ -26,11 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
 from numbers import Integral, Real
 from typing import Literal
 
+from gridlink.core.utc import utc_datetime
 from gridlink.errors import PlanningError
 
 IntervalKind = Literal["limit_kw", "reduction_kw", "reduction_pct"]
@@ -46,18 +47,6 @@ __all__ = [
     "Segment",
     "plan_facility_budget",
 ]
-
-
-def _utc(value: object, field: str) -> datetime:
-    """Return ``value`` tagged with ``datetime.UTC``; refuse naive or non-UTC datetimes."""
-    if not isinstance(value, datetime):
-        raise PlanningError(f"{field} must be a datetime, got {type(value).__name__}")
-    offset = value.utcoffset()
-    if offset is None:
-        raise PlanningError(f"{field} must be timezone-aware UTC, got a naive datetime {value}")
-    if offset != timedelta(0):
-        raise PlanningError(f"{field} must be timezone-aware UTC, got UTC offset {offset}")
-    return value.replace(tzinfo=UTC)
 
 
 def _finite(value: object, field: str, *, minimum: float = 0.0) -> float:
@@ -79,8 +68,8 @@ class PlannerInterval:
     value: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", _utc(self.start, "interval.start"))
-        object.__setattr__(self, "end", _utc(self.end, "interval.end"))
+        object.__setattr__(self, "start", utc_datetime(self.start, "interval.start"))
+        object.__setattr__(self, "end", utc_datetime(self.end, "interval.end"))
         if self.end <= self.start:
             raise PlanningError(
                 f"interval.end must be after interval.start, got {self.start} .. {self.end}"
@@ -221,8 +210,8 @@ def plan_facility_budget(
     overhead_kw: float,
 ) -> list[Segment]:
     """The facility limit and GPU budget over ``[window_start, window_end)``, as segments."""
-    window_start = _utc(window_start, "window_start")
-    window_end = _utc(window_end, "window_end")
+    window_start = utc_datetime(window_start, "window_start")
+    window_end = utc_datetime(window_end, "window_end")
     if window_end <= window_start:
         raise PlanningError(
             f"window_end must be after window_start, got {window_start} .. {window_end}"
