@@ -86,7 +86,7 @@ class NodeSpec:
         object.__setattr__(self, "tier", int(self.tier))
         object.__setattr__(self, "min_w", min_w)
         object.__setattr__(self, "max_w", max_w)
-        object.__setattr__(self, "curve", tuple(self.curve))
+        object.__setattr__(self, "curve", () if self.curve is None else tuple(self.curve))
         if self.demand_w is not None:
             object.__setattr__(self, "demand_w", _number(self.demand_w, "demand_w", self.node_id))
 
@@ -103,7 +103,15 @@ class Allocation:
 
 @dataclass(frozen=True, slots=True)
 class AllocationResult:
-    """The split of a budget. ``allocations`` is ordered by node_id."""
+    """The split of a budget; every dict is keyed and ordered by node_id.
+
+    ``allocations``: watts per node. ``feasible``: False when the budget is below the sum of
+    minimums (then every node is at its minimum and ``shortfall_kw`` says by how much).
+    ``total_w``: ``math.fsum`` of the allocations. ``unallocated_w``: budget no node could use.
+    ``caps_w``: the most each node could take (max_w, or its demand within [min_w, max_w]).
+    ``limited_by``: "max" or "demand" for a node at its cap, "budget" for one below it,
+    "infeasible" when the budget did not cover the minimums.
+    """
 
     allocations: dict[int, float]
     feasible: bool

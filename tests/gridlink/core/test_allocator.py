@@ -110,6 +110,12 @@ def test_node_without_curve_is_linear_at_the_default_slope() -> None:
     assert allocate(450.0, nodes, default_slope_tok_per_j=0.25).allocations == {1: 300.0, 2: 150.0}
 
 
+def test_curve_none_means_no_curve() -> None:
+    spec = NodeSpec(1, 100.0, 300.0, 0, None)  # type: ignore[arg-type]
+    assert spec.curve == ()
+    assert allocate(200.0, [spec]).allocations == {1: 200.0}
+
+
 def test_fixed_power_node_and_empty_fleet() -> None:
     result = allocate(500.0, [NodeSpec(5, 200.0, 200.0, 0), node(1)])
     assert result.allocations == {1: 300.0, 5: 200.0}
