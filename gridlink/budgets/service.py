@@ -26,7 +26,7 @@ from gridlink.budgets.schemas import (
     Timeline,
     TimelineSegment,
 )
-from gridlink.core.allocator import NodeSpec, allocate
+from gridlink.core.allocator import NodeSpec
 from gridlink.core.curves import fit_to_range
 from gridlink.core.planner import (
     BaselinePolicy,
@@ -35,6 +35,7 @@ from gridlink.core.planner import (
     Segment,
     plan_facility_budget,
 )
+from gridlink.core.trajectory import allocate_segments
 from gridlink.curtailments import repository as events_repository
 from gridlink.errors import InvalidInputError
 from gridlink.models.budget import BudgetVersion, NodeAllocation
@@ -226,8 +227,8 @@ def _allocate_segments(segments: list[Segment], specs: list[NodeSpec]) -> _Resul
     trajectory: list[dict[str, Any]] = []
     facility: list[_Piece] = []
     per_node: dict[int, list[_Piece]] = {spec.node_id: [] for spec in specs}
-    for seg in segments:
-        result = allocate(seg.gpu_budget_kw * 1000.0, specs)
+    for item in allocate_segments(segments, specs):  # one allocation per distinct budget
+        seg, result = item.segment, item.result
         trajectory.append(
             {
                 "start": seg.start.isoformat(),
