@@ -21,6 +21,8 @@ from sqlalchemy.orm import Session
 from gridlink.budgets import repository
 from gridlink.budgets.schemas import (
     AllocationSegment,
+    BudgetVersionOut,
+    BudgetVersionSummary,
     EventRef,
     NodeTrajectory,
     Timeline,
@@ -37,7 +39,7 @@ from gridlink.core.planner import (
 )
 from gridlink.core.trajectory import allocate_segments
 from gridlink.curtailments import repository as events_repository
-from gridlink.errors import InvalidInputError
+from gridlink.errors import InvalidInputError, NotFoundError
 from gridlink.models.budget import BudgetVersion, NodeAllocation
 from gridlink.models.event import Event
 from gridlink.models.node import Node, NodeStatus
@@ -393,6 +395,34 @@ def node_trajectory(session: Session, node_id: int, *, now: datetime) -> NodeTra
         segments=[
             AllocationSegment(start=r.start_at, end=r.end_at, power_w=r.power_w) for r in rows
         ],
+    )
+
+
+def list_versions(
+    session: Session, *, limit: int, before_id: int | None
+) -> list[BudgetVersionSummary]:
+    return [
+        BudgetVersionSummary(id=v.id, created_at=v.created_at, reason=v.reason)
+        for v in repository.list_versions(session, limit=limit, before_id=before_id)
+    ]
+
+
+def get_version(session: Session, version_id: int) -> BudgetVersionOut:
+    version = repository.get_version(session, version_id)
+    if version is None:
+        raise NotFoundError("budget version", version_id)
+    allocations: dict[int, list[AllocationSegment]] = {}
+    for row in repository.allocations(session, version.id):
+        allocations.setdefault(row.node_id, []).append(
+            AllocationSegment(start=row.start_at, end=row.end_at, power_w=row.power_w)
+        )
+    return BudgetVersionOut(
+        id=version.id,
+        created_at=version.created_at,
+        reason=version.reason,
+        inputs=version.inputs,
+        trajectory=version.trajectory,
+        allocations=allocations,
     )
 
 

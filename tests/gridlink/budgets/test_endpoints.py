@@ -26,3 +26,25 @@ def test_timeline_window_rules_name_the_parameter(api: Api) -> None:
         assert response.status_code == 422, params
         (error,) = response.json()["detail"]
         assert error["loc"] == ["query", field] and fragment in error["msg"], error
+
+
+def test_budget_versions_keep_reason_inputs_and_allocations(api: Api) -> None:
+    node = api.register_node("n1")
+    body = {"start": iso(T0 + timedelta(hours=1)), "duration_s": 3600, "limit_kw": 14}
+    event = api.request("POST", "/v1/curtailments", json=body).json()
+    versions = api.request("GET", "/v1/budgets", role="auditor").json()
+    assert [v["reason"] for v in versions] == [
+        f"curtailment {event['id']} created",
+        f"node {node['id']} (n1) registered",
+    ]
+    assert api.request("GET", "/v1/budgets", params={"before_id": versions[0]["id"]}).json() == [
+        versions[1]
+    ]
+    latest = api.request("GET", f"/v1/budgets/{versions[0]['id']}", role="auditor").json()
+    assert latest["inputs"]["events"] == [{"id": event["id"], "version": 1, "priority": 0}]
+    assert [s["facility_limit_kw"] for s in latest["trajectory"]] == [100.0, 14.0, 100.0]
+    assert [s["feasible"] for s in latest["trajectory"]] == [True, True, True]
+    powers = [s["power_w"] for s in latest["allocations"][str(node["id"])]]
+    assert powers == [6000.0, 4000.0, 6000.0]
+    missing = api.request("GET", "/v1/budgets/999999")
+    assert missing.status_code == 404 and "999999" in missing.json()["detail"]
