@@ -65,10 +65,26 @@ def baseline_policy(
     session: Session, *, now: datetime, settings: GridlinkSettings
 ) -> BaselinePolicy:
     """Fixed: ``baseline_fixed_kw`` (default facility_max_kw). Measured: the average facility
-    power over ``baseline_window_min`` (falls back to the fixed figure without telemetry)."""
+    power over ``baseline_window_min`` (falls back to the fixed figure without telemetry).
+
+    A measured baseline is frozen while an event has been in force during its window: power
+    measured during a curtailment is the curtailed power, and a percentage reduction taken from
+    it would ratchet the limit down. The last version's baseline is reused instead.
+    """
     fixed_kw = settings.effective_baseline_fixed_kw
     if settings.baseline_mode == "fixed":
         return BaselinePolicy("fixed", fixed_kw=fixed_kw)
+    window_start = now - timedelta(minutes=settings.baseline_window_min)
+    recent = events_repository.planning_events(session, start=window_start, end=now)
+    if any(
+        i.start_at < now and i.start_at + timedelta(seconds=i.duration_s) > window_start
+        for event in recent
+        for i in event.intervals
+    ):
+        latest = repository.latest_version(session)
+        frozen = None if latest is None else latest.inputs.get("baseline", {}).get("measured_kw")
+        if frozen is not None:
+            return BaselinePolicy("measured", fixed_kw=fixed_kw, measured_kw=float(frozen))
     measured = telemetry_service.measured_facility_kw(
         session,
         now=now,

@@ -215,3 +215,49 @@ def test_offline_nodes_get_no_allocation(db_session: Session, settings: Gridlink
     assert version is not None
     assert [n["id"] for n in version.inputs["nodes"]] == [a.id]
     assert node_trajectory(db_session, b.id, now=NOW).segments == []
+
+
+def test_measured_baseline_is_frozen_during_an_event(
+    db_session: Session, database_url: str
+) -> None:
+    settings = GridlinkSettings(
+        database_url=database_url,
+        facility_max_kw=100.0,
+        facility_overhead_kw=10.0,
+        baseline_mode="measured",
+        baseline_window_min=15,
+        node_offline_after_s=3600.0,
+    )
+    a = add_node(db_session, "a")
+
+    def report(at: datetime, power_w: float) -> None:
+        for minute in range(15):
+            db_session.add(
+                TelemetrySample(
+                    node_id=a.id,
+                    ts=at - timedelta(minutes=minute),
+                    power_w=power_w,
+                    throughput_tok_s=1,
+                )
+            )
+        db_session.flush()
+
+    report(NOW, 6000.0)  # 10 + 6 = 16 kW before the event
+    curtail(db_session, settings, start=NOW + timedelta(minutes=1), reduction_pct=25)
+    before = recompute_budget(db_session, now=NOW, reason="planned", settings=settings)
+    assert before is not None and before.inputs["baseline"]["measured_kw"] == 16.0
+
+    during = NOW + timedelta(minutes=40)
+    report(during, 2000.0)  # curtailed: 12 kW measured
+    plan = timeline(
+        db_session, start=during, end=during + timedelta(minutes=5), now=during, settings=settings
+    )
+    assert plan.baseline_kw == 16.0  # not 12: the reduction stays 25 % of the pre-event power
+    assert plan.segments[0].facility_limit_kw == pytest.approx(12.0)
+
+    after = NOW + timedelta(hours=3)  # event over and out of the window: measured again
+    report(after, 5000.0)
+    plan = timeline(
+        db_session, start=after, end=after + timedelta(minutes=5), now=after, settings=settings
+    )
+    assert plan.baseline_kw == 15.0
