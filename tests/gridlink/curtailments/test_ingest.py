@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridlink.auth.principal import SYSTEM
-from gridlink.curtailments.service import EventSpec, IngestOutcome, IntervalSpec, ingest_event
+from gridlink.curtailments.ingest import EventSpec, IngestOutcome, IntervalSpec, ingest_event
 from gridlink.models.event import Event, EventSource, SignalKind
 from gridlink.settings import GridlinkSettings
 
