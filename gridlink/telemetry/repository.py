@@ -38,7 +38,7 @@ def _minute_floor_sqlite(element: minute_floor, compiler: SQLCompiler, **kw: Any
 
 def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany (multi-row VALUES where the driver supports it); no ORM objects."""
-    session.execute(insert(TelemetrySample), list(rows))
+    session.execute(insert(TelemetrySample.__table__), list(rows))
 
 
 def latest_per_node(session: Session, *, since: datetime, until: datetime) -> list[TelemetrySample]:
