@@ -36,15 +36,16 @@ def _minute_floor_sqlite(element: minute_floor, compiler: SQLCompiler, **kw: Any
     return f"strftime('%Y-%m-%d %H:%M:00.000000', {compiler.process(element.clauses, **kw)})"
 
 
-def cast_table(clause: object) -> Table:
-    assert isinstance(clause, Table)
-    return clause
+def _samples_table() -> Table:
+    """The Core table: a Core executemany skips the ORM's per-row bulk-insert bookkeeping."""
+    table = TelemetrySample.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany (multi-row VALUES where the driver supports it); no ORM objects."""
-    table = cast_table(TelemetrySample.__table__)
-    session.execute(insert(table), list(rows))
+    session.execute(insert(_samples_table()), list(rows))
 
 
 def latest_per_node(session: Session, *, since: datetime, until: datetime) -> list[TelemetrySample]:
