@@ -96,3 +96,15 @@ def test_versions_are_published_after_commit(api: Api) -> None:
     latest = api.publisher.published[-1]
     rows = audit(api, entity="budget_version", entity_id=str(latest))
     assert rows and rows[0]["after"]["reason"].startswith("curtailment")
+
+
+def test_a_failing_publisher_does_not_fail_the_committed_request(api: Api) -> None:
+    class Broken:
+        def publish(self, version_id: int) -> None:
+            raise RuntimeError("stream down")
+
+    api.app.state.publisher = Broken()
+    body = {"start": iso(T0 + timedelta(hours=1)), "duration_s": 600, "limit_kw": 30}
+    response = api.request("POST", "/v1/curtailments", json=body)
+    assert response.status_code == 201
+    assert len(api.request("GET", "/v1/curtailments").json()) == 1
