@@ -2,7 +2,7 @@
 
 ``recompute_budget`` plans over ``[now - 1 h, now + planning_horizon_h)`` and stores a new
 :class:`BudgetVersion` (with its reason, its inputs and per-node allocation segments) only when
-the result differs from the latest version over the time they share from ``now`` on: the window
+the result differs from the latest version from ``now`` on (``budgets.versioning``): the window
 slides with ``now``, so a recompute at an event boundary that changes nothing stores nothing.
 Every number that comes from telemetry is quantised (baseline to 0.1 kW, demand to 50 W) so
 that measurement noise does not mint a new version every time. Never commits.
