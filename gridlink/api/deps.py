@@ -7,6 +7,7 @@ after its commit; on rollback it is dropped.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -22,6 +23,7 @@ from gridlink.errors import AuthenticationError
 from gridlink.settings import GridlinkSettings
 
 _AFTER_COMMIT_KEY = "gridlink.after_commit"
+logger = logging.getLogger(__name__)
 
 
 def after_commit(session: Session, callback: Callable[[], None]) -> None:
@@ -40,7 +42,12 @@ def unit_of_work(session: Session) -> Iterator[Session]:
         raise
     callbacks = session.info.pop(_AFTER_COMMIT_KEY, [])
     for callback in callbacks:
-        callback()
+        try:
+            callback()
+        except Exception:
+            # The transaction is durable; a failed notification must not turn it into an
+            # error response. Subscribers catch up from the database.
+            logger.exception("after-commit callback failed")
 
 
 def get_sessionmaker(request: Request) -> sessionmaker[Session]:

@@ -12,7 +12,12 @@ from gridlink.api.deps import AppSettings, DbSession, Now, require
 from gridlink.auth.permissions import Permission, ensure_own_node
 from gridlink.auth.principal import Principal
 from gridlink.budgets import service
-from gridlink.budgets.schemas import NodeTrajectory, Timeline
+from gridlink.budgets.schemas import (
+    BudgetVersionOut,
+    BudgetVersionSummary,
+    NodeTrajectory,
+    Timeline,
+)
 
 router = APIRouter(tags=["budgets"])
 
@@ -42,3 +47,22 @@ def get_allocation(
     """The node's allocation trajectory (W) from the latest budget version, from now on."""
     ensure_own_node(principal, node_id)
     return service.node_trajectory(session, node_id, now=now)
+
+
+@router.get("/v1/budgets", response_model=list[BudgetVersionSummary])
+def list_budget_versions(
+    session: DbSession,
+    _principal: TimelineReader,
+    before_id: Annotated[int | None, Query(description="Page backwards from this id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[BudgetVersionSummary]:
+    """Stored budget versions, newest first, with the reason each was made."""
+    return service.list_versions(session, limit=limit, before_id=before_id)
+
+
+@router.get("/v1/budgets/{version_id}", response_model=BudgetVersionOut)
+def get_budget_version(
+    version_id: int, session: DbSession, _principal: TimelineReader
+) -> BudgetVersionOut:
+    """One version with its inputs, facility segments and every node's allocation."""
+    return service.get_version(session, version_id)

@@ -40,3 +40,10 @@ def allocations_at(session: Session, version_id: int, at: datetime) -> dict[int,
         NodeAllocation.end_at > at,
     )
     return {node_id: power_w for node_id, power_w in session.execute(stmt)}
+
+
+def list_versions(session: Session, *, limit: int, before_id: int | None) -> list[BudgetVersion]:
+    stmt = select(BudgetVersion)
+    if before_id is not None:
+        stmt = stmt.where(BudgetVersion.id < before_id)
+    return list(session.scalars(stmt.order_by(BudgetVersion.id.desc()).limit(limit)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -53,3 +54,18 @@ class Timeline(BaseModel):
     baseline_kind: str
     baseline_kw: float
     segments: list[TimelineSegment]
+
+
+class BudgetVersionSummary(BaseModel):
+    id: int
+    created_at: datetime
+    reason: str
+
+
+class BudgetVersionOut(BudgetVersionSummary):
+    """A stored version with what made it: inputs (window, baseline, event versions, node
+    specs and demands), facility segments, and every node's allocation segments."""
+
+    inputs: dict[str, Any]
+    trajectory: list[dict[str, Any]]
+    allocations: dict[int, list[AllocationSegment]]

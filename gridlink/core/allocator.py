@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
+from numbers import Integral, Real
 from typing import Literal, NoReturn, cast
 
 import numpy as np
@@ -48,7 +49,7 @@ __all__ = ["Allocation", "AllocationResult", "NodeSpec", "allocate"]
 
 
 def _number(value: object, field: str, node_id: object, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise AllocationError(f"{field} of node {node_id} must be a number, got {value!r}")
     number = float(value)
     if not math.isfinite(number) or number < minimum:
@@ -75,15 +76,17 @@ class NodeSpec:
     demand_w: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.node_id, bool) or not isinstance(self.node_id, int):
+        if isinstance(self.node_id, bool) or not isinstance(self.node_id, Integral):
             raise AllocationError(f"node_id must be an int, got {self.node_id!r}")
         min_w = _number(self.min_w, "min_w", self.node_id)
         max_w = _number(self.max_w, "max_w", self.node_id, minimum=min_w)
-        if isinstance(self.tier, bool) or not isinstance(self.tier, int) or self.tier < 0:
+        if isinstance(self.tier, bool) or not isinstance(self.tier, Integral) or self.tier < 0:
             raise AllocationError(f"tier of node {self.node_id} must be an int >= 0")
+        object.__setattr__(self, "node_id", int(self.node_id))
+        object.__setattr__(self, "tier", int(self.tier))
         object.__setattr__(self, "min_w", min_w)
         object.__setattr__(self, "max_w", max_w)
-        object.__setattr__(self, "curve", tuple(self.curve))
+        object.__setattr__(self, "curve", () if self.curve is None else tuple(self.curve))
         if self.demand_w is not None:
             object.__setattr__(self, "demand_w", _number(self.demand_w, "demand_w", self.node_id))
 
@@ -100,7 +103,15 @@ class Allocation:
 
 @dataclass(frozen=True, slots=True)
 class AllocationResult:
-    """The split of a budget. ``allocations`` is ordered by node_id."""
+    """The split of a budget; every dict is keyed and ordered by node_id.
+
+    ``allocations``: watts per node. ``feasible``: False when the budget is below the sum of
+    minimums (then every node is at its minimum and ``shortfall_kw`` says by how much).
+    ``total_w``: ``math.fsum`` of the allocations. ``unallocated_w``: budget no node could use.
+    ``caps_w``: the most each node could take (max_w, or its demand within [min_w, max_w]).
+    ``limited_by``: "max" or "demand" for a node at its cap, "budget" for one below it,
+    "infeasible" when the budget did not cover the minimums.
+    """
 
     allocations: dict[int, float]
     feasible: bool
@@ -149,7 +160,7 @@ def _flatten_curves(nodes: Sequence[NodeSpec], default_slope: float) -> tuple[In
     if flat.size != 2 * int(counts.sum()):
         for node, curve in zip(nodes, curves, strict=True):
             for point in curve:
-                if len(point) != 2 or not all(isinstance(v, int | float) for v in point):
+                if len(point) != 2 or not all(isinstance(v, Real) for v in point):
                     raise AllocationError(
                         f"curve of node {node.node_id} must hold (power_w, throughput_tok_s) "
                         f"number pairs, got {point!r}"
@@ -159,11 +170,14 @@ def _flatten_curves(nodes: Sequence[NodeSpec], default_slope: float) -> tuple[In
 
 
 def _check_curves(
-    nodes: Sequence[NodeSpec], counts: IntArray, points: FloatArray, owner: IntArray
+    nodes: Sequence[NodeSpec],
+    min_w: FloatArray,
+    max_w: FloatArray,
+    counts: IntArray,
+    points: FloatArray,
+    owner: IntArray,
 ) -> None:
     """Refuse malformed curves, naming the first offending node."""
-    min_w = np.array([n.min_w for n in nodes])
-    max_w = np.array([n.max_w for n in nodes])
 
     def fail(index: int, rule: str) -> NoReturn:
         node = nodes[index]
@@ -226,7 +240,9 @@ def _water_fill(
     budget_w: float, segments: _Segments, width_w: FloatArray
 ) -> tuple[FloatArray, float | None]:
     """Watts taken from each segment, steepest first; ties at the water level share pro rata."""
-    order = np.lexsort((segments.start_w, segments.node, -segments.slope))
+    # Segments arrive in (node_id, power) order, so a stable sort on slope alone breaks ties
+    # by node_id and then by position along the curve.
+    order = np.argsort(-segments.slope, kind="stable")
     slope = segments.slope[order]
     width = width_w[order]
     cumulative = np.cumsum(width)
@@ -265,7 +281,7 @@ def allocate(
     budget_w: float, nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float = 1.0
 ) -> AllocationResult:
     """Split ``budget_w`` among ``nodes`` (rules in the module docstring)."""
-    if isinstance(budget_w, bool) or not isinstance(budget_w, int | float):
+    if isinstance(budget_w, bool) or not isinstance(budget_w, Real):
         raise AllocationError(f"budget_w must be a number, got {budget_w!r}")
     budget_w = float(budget_w)
     if not math.isfinite(budget_w) or budget_w < 0:
@@ -295,6 +311,9 @@ def allocate(
     has_demand = ~np.isnan(demand)
     cap_w = np.where(has_demand, np.clip(np.nan_to_num(demand), min_w, max_w), max_w)
     id_list = ids.tolist()
+    counts, points = _flatten_curves(ordered, default_slope_tok_per_j)
+    owner = np.repeat(np.arange(count, dtype=np.int64), counts)
+    _check_curves(ordered, min_w, max_w, counts, points, owner)
 
     sum_min_w = math.fsum(min_w.tolist())
     if budget_w < sum_min_w:
@@ -309,9 +328,6 @@ def allocate(
             water_level_tok_per_j=None,
         )
 
-    counts, points = _flatten_curves(ordered, default_slope_tok_per_j)
-    owner = np.repeat(np.arange(count, dtype=np.int64), counts)
-    _check_curves(ordered, counts, points, owner)
     segments = _hull_segments(owner, points)
     usable_w = np.clip(
         np.minimum(segments.start_w + segments.width_w, cap_w[segments.node]) - segments.start_w,

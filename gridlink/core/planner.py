@@ -26,10 +26,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
+from numbers import Integral, Real
 from typing import Literal
 
+from gridlink.core.utc import utc_datetime
 from gridlink.errors import PlanningError
 
 IntervalKind = Literal["limit_kw", "reduction_kw", "reduction_pct"]
@@ -47,20 +49,8 @@ __all__ = [
 ]
 
 
-def _utc(value: object, field: str) -> datetime:
-    """Return ``value`` tagged with ``datetime.UTC``; refuse naive or non-UTC datetimes."""
-    if not isinstance(value, datetime):
-        raise PlanningError(f"{field} must be a datetime, got {type(value).__name__}")
-    offset = value.utcoffset()
-    if offset is None:
-        raise PlanningError(f"{field} must be timezone-aware UTC, got a naive datetime {value}")
-    if offset != timedelta(0):
-        raise PlanningError(f"{field} must be timezone-aware UTC, got UTC offset {offset}")
-    return value.replace(tzinfo=UTC)
-
-
 def _finite(value: object, field: str, *, minimum: float = 0.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, Real):
         raise PlanningError(f"{field} must be a number, got {type(value).__name__}")
     number = float(value)
     if not math.isfinite(number) or number < minimum:
@@ -78,8 +68,8 @@ class PlannerInterval:
     value: float
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", _utc(self.start, "interval.start"))
-        object.__setattr__(self, "end", _utc(self.end, "interval.end"))
+        object.__setattr__(self, "start", utc_datetime(self.start, "interval.start"))
+        object.__setattr__(self, "end", utc_datetime(self.end, "interval.end"))
         if self.end <= self.start:
             raise PlanningError(
                 f"interval.end must be after interval.start, got {self.start} .. {self.end}"
@@ -103,12 +93,14 @@ class PlannerEvent:
     intervals: Sequence[PlannerInterval]
 
     def __post_init__(self) -> None:
-        if isinstance(self.event_id, bool) or not isinstance(self.event_id, int):
+        if isinstance(self.event_id, bool) or not isinstance(self.event_id, Integral):
             raise PlanningError(f"event.event_id must be an int, got {self.event_id!r}")
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
+        if isinstance(self.priority, bool) or not isinstance(self.priority, Integral):
             raise PlanningError(
                 f"event.priority must be an int (event {self.event_id}), got {self.priority!r}"
             )
+        object.__setattr__(self, "event_id", int(self.event_id))
+        object.__setattr__(self, "priority", int(self.priority))
         intervals = tuple(self.intervals)
         for interval in intervals:
             if not isinstance(interval, PlannerInterval):
@@ -218,8 +210,8 @@ def plan_facility_budget(
     overhead_kw: float,
 ) -> list[Segment]:
     """The facility limit and GPU budget over ``[window_start, window_end)``, as segments."""
-    window_start = _utc(window_start, "window_start")
-    window_end = _utc(window_end, "window_end")
+    window_start = utc_datetime(window_start, "window_start")
+    window_end = utc_datetime(window_end, "window_end")
     if window_end <= window_start:
         raise PlanningError(
             f"window_end must be after window_start, got {window_start} .. {window_end}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -11,11 +12,13 @@ from sqlalchemy.orm import Session
 from gridlink.api.deps import AppSettings, DbSession, Now, require
 from gridlink.auth.permissions import Permission, ensure_own_node
 from gridlink.auth.principal import Principal
+from gridlink.budgets import repository as budgets_repository
 from gridlink.budgets import service as budgets_service
 from gridlink.budgets.hooks import recompute_and_publish
 from gridlink.errors import PermissionDeniedError
 from gridlink.models.auth import Role
 from gridlink.models.node import Node
+from gridlink.models.telemetry import TelemetrySample
 from gridlink.nodes import repository, service
 from gridlink.nodes.schemas import NodeOut, NodeRegister
 from gridlink.settings import GridlinkSettings
@@ -28,9 +31,31 @@ Registrar = Annotated[Principal, Depends(require(Permission.NODE_REGISTER))]
 NodeReader = Annotated[Principal, Depends(require(Permission.NODE_READ))]
 
 
-def describe(session: Session, node: Node, *, now: datetime, settings: GridlinkSettings) -> NodeOut:
-    latest = telemetry_repository.latest_for_node(session, node.id)
-    trajectory = budgets_service.node_trajectory(session, node.id, now=now)
+@dataclass(frozen=True)
+class Prefetched:
+    latest: TelemetrySample | None
+    version_id: int | None
+    power_w: float | None
+
+
+def describe(
+    session: Session,
+    node: Node,
+    *,
+    now: datetime,
+    settings: GridlinkSettings,
+    prefetched: Prefetched | None = None,
+) -> NodeOut:
+    """The node as the API shows it. ``prefetched`` carries the latest sample and the
+    allocation (version id, power now) when the caller fetched them for many nodes at once."""
+    if prefetched is None:
+        trajectory = budgets_service.node_trajectory(session, node.id, now=now)
+        prefetched = Prefetched(
+            latest=telemetry_repository.latest_for_node(session, node.id),
+            version_id=trajectory.version_id,
+            power_w=trajectory.power_at(now),
+        )
+    latest = prefetched.latest
     return NodeOut(
         id=node.id,
         name=node.name,
@@ -47,8 +72,8 @@ def describe(session: Session, node: Node, *, now: datetime, settings: GridlinkS
         last_seen_at=node.last_seen_at,
         latest_power_w=None if latest is None else latest.power_w,
         latest_sample_at=None if latest is None else latest.ts,
-        current_allocation_w=trajectory.power_at(now),
-        budget_version_id=trajectory.version_id,
+        current_allocation_w=prefetched.power_w,
+        budget_version_id=prefetched.version_id,
     )
 
 
@@ -93,7 +118,25 @@ def register_node(
 def list_nodes(
     session: DbSession, _principal: Lister, now: Now, settings: AppSettings
 ) -> list[NodeOut]:
-    return [describe(session, n, now=now, settings=settings) for n in service.list_nodes(session)]
+    """Every node, with its latest sample (if within node_offline_after_s) and its allocation
+    now; three queries whatever the fleet size."""
+    since = now - timedelta(seconds=settings.node_offline_after_s)
+    latest = {
+        s.node_id: s for s in telemetry_repository.latest_per_node(session, since=since, until=now)
+    }
+    version = budgets_repository.latest_version(session)
+    powers = {} if version is None else budgets_repository.allocations_at(session, version.id, now)
+    version_id = None if version is None else version.id
+    return [
+        describe(
+            session,
+            node,
+            now=now,
+            settings=settings,
+            prefetched=Prefetched(latest.get(node.id), version_id, powers.get(node.id)),
+        )
+        for node in service.list_nodes(session)
+    ]
 
 
 @router.get("/{node_id}", response_model=NodeOut)

@@ -133,3 +133,15 @@ def touch(node: Node, now: datetime) -> None:
     if node.last_seen_at is None or node.last_seen_at < now:
         node.last_seen_at = now
     node.status = NodeStatus.ONLINE
+
+
+def refresh_statuses(session: Session, *, now: datetime, settings: GridlinkSettings) -> int:
+    """Persist online -> stale -> offline from ``last_seen_at`` (the scheduler calls this; the
+    API derives status on read anyway). Returns how many nodes changed."""
+    changed = 0
+    for node in repository.list_all(session):
+        status = status_at(node, now, settings)
+        if status is not node.status:
+            node.status = status
+            changed += 1
+    return changed

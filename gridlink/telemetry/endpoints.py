@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from gridlink.api.deps import AppSettings, DbSession, Now, require
 from gridlink.auth.permissions import Permission, ensure_own_node
 from gridlink.auth.principal import Principal
+from gridlink.budgets.hooks import recompute_and_publish
 from gridlink.telemetry import service
 from gridlink.telemetry.schemas import FacilityPower, TelemetryAccepted, TelemetryBatch
 
@@ -26,17 +27,24 @@ FacilityReader = Annotated[Principal, Depends(require(Permission.FACILITY_READ))
 def post_telemetry(
     node_id: int,
     body: TelemetryBatch,
+    request: Request,
     session: DbSession,
     principal: Writer,
     now: Now,
     settings: AppSettings,
 ) -> TelemetryAccepted:
     """A batch of samples (at most ``telemetry_max_batch``), inserted in one statement; all or
-    nothing. Counts as a heartbeat."""
+    nothing. Counts as a heartbeat; a node back from offline gets a budget recompute."""
     ensure_own_node(principal, node_id)
-    return service.ingest(
+    accepted = service.ingest(
         session, node_id, body.samples, actor=principal, now=now, settings=settings
     )
+    if accepted.node_came_back:
+        reason = f"node {node_id} back online"
+        recompute_and_publish(
+            request, session, actor=principal, now=now, reason=reason, settings=settings
+        )
+    return accepted
 
 
 @router.get("/v1/facility/power", response_model=FacilityPower)

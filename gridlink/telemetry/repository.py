@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, cast, delete, func, insert, select
+from sqlalchemy import Integer, Table, cast, delete, func, insert, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -36,9 +36,16 @@ def _minute_floor_sqlite(element: minute_floor, compiler: SQLCompiler, **kw: Any
     return f"strftime('%Y-%m-%d %H:%M:00.000000', {compiler.process(element.clauses, **kw)})"
 
 
+def _samples_table() -> Table:
+    """The Core table: a Core executemany skips the ORM's per-row bulk-insert bookkeeping."""
+    table = TelemetrySample.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """One executemany (multi-row VALUES where the driver supports it); no ORM objects."""
-    session.execute(insert(TelemetrySample), list(rows))
+    session.execute(insert(_samples_table()), list(rows))
 
 
 def latest_per_node(session: Session, *, since: datetime, until: datetime) -> list[TelemetrySample]:

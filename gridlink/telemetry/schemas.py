@@ -30,6 +30,7 @@ class TelemetryAccepted(BaseModel):
     accepted: int
     first_ts: datetime
     last_ts: datetime
+    node_came_back: bool = Field(description="The node was offline until this batch.")
 
 
 class NodePower(BaseModel):

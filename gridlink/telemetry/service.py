@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from gridlink.audit import service as audit
 from gridlink.auth.principal import Principal
 from gridlink.errors import InvalidInputError
+from gridlink.models.node import NodeStatus
 from gridlink.models.telemetry import TelemetryRollup
 from gridlink.nodes import service as nodes_service
 from gridlink.settings import GridlinkSettings
@@ -34,7 +35,9 @@ def ingest(
     now: datetime,
     settings: GridlinkSettings,
 ) -> TelemetryAccepted:
-    """Insert a batch in one statement; refuse the whole batch if any sample is invalid."""
+    """Insert a batch in one statement; refuse the whole batch if any sample is invalid.
+    Counts as a heartbeat; ``node_came_back`` says the node was offline until now (its
+    caller recomputes the budget, since the set of nodes to allocate to changed)."""
     node = nodes_service.get_node(session, node_id)
     if len(samples) > settings.telemetry_max_batch:
         raise InvalidInputError(
@@ -50,6 +53,7 @@ def ingest(
             )
     rows = [{"node_id": node_id, **sample.model_dump()} for sample in samples]
     repository.bulk_insert(session, rows)
+    came_back = nodes_service.status_at(node, now, settings) is NodeStatus.OFFLINE
     nodes_service.touch(node, now)
     first_ts = min(s.ts for s in samples)
     last_ts = max(s.ts for s in samples)
@@ -67,7 +71,11 @@ def ingest(
         at=now,
     )
     return TelemetryAccepted(
-        node_id=node_id, accepted=len(samples), first_ts=first_ts, last_ts=last_ts
+        node_id=node_id,
+        accepted=len(samples),
+        first_ts=first_ts,
+        last_ts=last_ts,
+        node_came_back=came_back,
     )
 
 

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from gridlink.cli import app
@@ -69,3 +70,35 @@ def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
     assert f"listening on http://127.0.0.1:{port}" in out
+
+
+def test_token_create_prints_the_token_alone_on_its_last_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from gridlink.app import create_app
+    from gridlink.db import migrate
+    from gridlink.settings import GridlinkSettings, get_settings
+
+    url = f"sqlite:///{(tmp_path / 'gl.db').as_posix()}"
+    migrate.upgrade(url)
+    monkeypatch.setenv("GRIDLINK_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        done = runner.invoke(app, ["token", "create", "--role", "auditor", "--name", "ops"])
+        refused = runner.invoke(app, ["token", "create", "--role", "node", "--node-id", "5"])
+        listed = runner.invoke(app, ["token", "list"])
+    finally:
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    token = done.stdout.strip().splitlines()[-1]
+    assert token.startswith("glk_") and " " not in token
+    assert refused.exit_code == 1 and "node 5 not found" in refused.stderr
+    assert "ops" in listed.stdout and token not in listed.stdout
+
+    with TestClient(create_app(GridlinkSettings(database_url=url))) as client:
+        ok = client.get("/v1/audit", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+        assert [row["action"] for row in ok.json()] == ["token.create"]
+        assert client.get("/v1/audit").status_code == 401

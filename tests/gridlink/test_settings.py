@@ -42,3 +42,15 @@ def test_bad_values_name_the_field(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRIDLINK_LOG_LEVEL", "loud")
     with pytest.raises(ValidationError, match="log_level must be one of"):
         GridlinkSettings()
+
+
+def test_gateway_settings_are_checked_together() -> None:
+    with pytest.raises(ValidationError, match="facility_overhead_kw must be below"):
+        GridlinkSettings(facility_max_kw=10, facility_overhead_kw=10)
+    with pytest.raises(ValidationError, match="node_offline_after_s"):
+        GridlinkSettings(node_stale_after_s=60, node_offline_after_s=30)
+    with pytest.raises(ValidationError, match="baseline_mode"):
+        GridlinkSettings(baseline_mode="guess")  # type: ignore[arg-type]
+    settings = GridlinkSettings(facility_max_kw=500)
+    assert settings.effective_baseline_fixed_kw == 500
+    assert GridlinkSettings(baseline_fixed_kw=420).effective_baseline_fixed_kw == 420

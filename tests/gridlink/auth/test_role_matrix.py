@@ -58,6 +58,11 @@ def _curtailment(api: Api) -> int:
     return int(response.json()["id"])
 
 
+def _latest_version(api: Api) -> int:
+    versions = api.client.get("/v1/budgets", headers=api.token("admin")).json()
+    return int(versions[0]["id"])
+
+
 def _call(api: Api, method: str, path: str, own: dict[str, Any], headers: dict[str, str]) -> Any:
     node_id = own["id"]
     sample = {"ts": iso(api.clock.now), "power_w": 3000.0, "throughput_tok_s": 900.0}
@@ -77,6 +82,8 @@ def _call(api: Api, method: str, path: str, own: dict[str, Any], headers: dict[s
             None,
         ),
         ("GET", "/v1/timeline"): lambda: ("/v1/timeline", None),
+        ("GET", "/v1/budgets"): lambda: ("/v1/budgets", None),
+        ("GET", "/v1/budgets/{id}"): lambda: (f"/v1/budgets/{_latest_version(api)}", None),
         ("GET", "/v1/nodes"): lambda: ("/v1/nodes", None),
         ("POST", "/v1/nodes"): lambda: (
             "/v1/nodes",
@@ -126,7 +133,7 @@ def test_role_matrix(api: Api) -> None:
                 ok = ok and response.headers.get("WWW-Authenticate") == "Bearer"
             if not ok:
                 wrong.append((method, path, principal, expected, response.status_code))
-    assert len(MATRIX) == 13
+    assert len(MATRIX) == 15
     assert wrong == []
 
 

@@ -161,3 +161,16 @@ def test_patch_is_validated_as_a_whole(api: Api) -> None:
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "end"]
     assert api.request("GET", f"/v1/curtailments/{created['id']}").json()["version"] == 1
+
+
+def test_refresh_statuses_persists_transitions(api: Api) -> None:
+    from gridlink.curtailments.service import refresh_statuses
+    from gridlink.models.event import Event
+
+    created = api.request("POST", "/v1/curtailments", json=body()).json()
+    assert refresh_statuses(api.session, now=START + timedelta(minutes=1)) == 1
+    event = api.session.get(Event, created["id"])
+    assert event is not None and event.status.value == "active"
+    assert refresh_statuses(api.session, now=START + timedelta(minutes=2)) == 0
+    assert refresh_statuses(api.session, now=START + timedelta(hours=1)) == 1
+    assert event.status.value == "completed"

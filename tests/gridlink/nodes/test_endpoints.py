@@ -60,6 +60,9 @@ def test_status_follows_last_contact(api: Api) -> None:
     assert posted.status_code == 201
     detail = api.request("GET", url, role="node", node_id=node["id"]).json()
     assert detail["status"] == "online" and detail["latest_power_w"] == 2500.0
+    assert detail["current_allocation_w"] == 6000.0 and detail["budget_version_id"] is not None
+    (listed,) = api.request("GET", "/v1/nodes").json()
+    assert listed == detail  # the batched listing says the same as the single read
 
 
 def test_node_token_cannot_register_another_name(api: Api) -> None:

@@ -1,0 +1,138 @@
+"""Comparing budget results: does a new plan say anything the latest version does not? (pure)
+
+Results are reduced to piecewise-constant pieces (facility limit, budget, contributors and
+binding event; each node's power) rounded to 1e-3 and merged, then compared over the shared
+time from ``now`` on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gridlink.core.allocator import NodeSpec
+from gridlink.core.planner import Segment
+from gridlink.core.trajectory import allocate_segments
+from gridlink.models.budget import BudgetVersion, NodeAllocation
+
+
+@dataclass(frozen=True)
+class Piece:
+    start: datetime
+    end: datetime
+    value: tuple[Any, ...]
+
+
+def _merge(pieces: list[Piece]) -> list[Piece]:
+    merged: list[Piece] = []
+    for piece in pieces:
+        if merged and merged[-1].value == piece.value and merged[-1].end == piece.start:
+            merged[-1] = Piece(merged[-1].start, piece.end, piece.value)
+        else:
+            merged.append(piece)
+    return merged
+
+
+def _canonical(pieces: list[Piece], start: datetime, end: datetime, extend: bool) -> list[Piece]:
+    """``pieces`` clipped to ``[start, end)`` and merged; with ``extend``, the last one is
+    stretched to ``end``."""
+    clipped = [
+        Piece(max(p.start, start), min(p.end, end), p.value)
+        for p in pieces
+        if p.end > start and p.start < end
+    ]
+    if extend and clipped and clipped[-1].end < end:
+        clipped[-1] = Piece(clipped[-1].start, end, clipped[-1].value)
+    return _merge(clipped)
+
+
+def _r(value: float) -> float:
+    return round(value, 3)
+
+
+@dataclass(frozen=True)
+class Result:
+    segments: list[dict[str, Any]]
+    facility: list[Piece]
+    per_node: dict[int, list[Piece]]
+
+
+def allocate_plan(segments: list[Segment], specs: list[NodeSpec]) -> Result:
+    trajectory: list[dict[str, Any]] = []
+    facility: list[Piece] = []
+    per_node: dict[int, list[Piece]] = {spec.node_id: [] for spec in specs}
+    for item in allocate_segments(segments, specs):  # one allocation per distinct budget
+        seg, result = item.segment, item.result
+        trajectory.append(
+            {
+                "start": seg.start.isoformat(),
+                "end": seg.end.isoformat(),
+                "facility_limit_kw": seg.facility_limit_kw,
+                "gpu_budget_kw": seg.gpu_budget_kw,
+                "contributing_event_ids": list(seg.contributing_event_ids),
+                "binding_event_id": seg.binding_event_id,
+                "feasible": result.feasible,
+                "shortfall_kw": result.shortfall_kw,
+                "allocated_w": result.total_w,
+            }
+        )
+        facility.append(
+            Piece(
+                seg.start,
+                seg.end,
+                (
+                    _r(seg.facility_limit_kw),
+                    _r(seg.gpu_budget_kw),
+                    seg.contributing_event_ids,
+                    seg.binding_event_id,
+                ),
+            )
+        )
+        for node_id, power_w in result.allocations.items():
+            per_node[node_id].append(Piece(seg.start, seg.end, (_r(power_w),)))
+    return Result(trajectory, _merge(facility), {n: _merge(p) for n, p in per_node.items()})
+
+
+def stored_result(version: BudgetVersion, allocations: Sequence[NodeAllocation]) -> Result:
+    facility = [
+        Piece(
+            datetime.fromisoformat(s["start"]),
+            datetime.fromisoformat(s["end"]),
+            (
+                _r(s["facility_limit_kw"]),
+                _r(s["gpu_budget_kw"]),
+                tuple(s["contributing_event_ids"]),
+                s["binding_event_id"],
+            ),
+        )
+        for s in version.trajectory
+    ]
+    per_node: dict[int, list[Piece]] = {}
+    for row in allocations:
+        per_node.setdefault(row.node_id, []).append(
+            Piece(row.start_at, row.end_at, (_r(row.power_w),))
+        )
+    return Result(version.trajectory, _merge(facility), per_node)
+
+
+def same_from(old: Result, new: Result, start: datetime, end: datetime) -> bool:
+    """Whether ``old`` already says what ``new`` says over ``[start, end)``.
+
+    Beyond its own window an old version is taken to continue its last segment only when that
+    segment is the no-event state (nothing changes until an event); after an event segment the
+    old version knows nothing, so a longer new window is news.
+    """
+    if not old.facility:
+        return False
+    extend = old.facility[-1].value[2] == ()
+    if _canonical(old.facility, start, end, extend) != _canonical(new.facility, start, end, True):
+        return False
+    if set(old.per_node) != set(new.per_node):
+        return False
+    return all(
+        _canonical(old.per_node[n], start, end, extend)
+        == _canonical(new.per_node[n], start, end, True)
+        for n in new.per_node
+    )
