@@ -223,7 +223,7 @@ class GatewayScheduler:
         with session_scope(self._factory) as session:
             changed = housekeeping.refresh_node_status(session, now=now, settings=self._settings)
         if changed:
-            log.info("%d node(s) went offline or came back; recomputing the budget", changed)
+            log.info("%d node(s) changed status; recomputing the budget", changed)
             self._fire(now, force_reason=f"node status: {changed} node(s) changed")
 
     def _telemetry_retention(self) -> None:
