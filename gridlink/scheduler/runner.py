@@ -81,6 +81,7 @@ class GatewayScheduler:
         self.owner = owner or default_owner()
         self._lock = threading.Lock()
         self._aps: BackgroundScheduler | None = None
+        self._sync_queued = False
         self._elector = build_elector(
             database_url,
             on_elected=self._on_elected,
@@ -103,13 +104,20 @@ class GatewayScheduler:
     def notify_change(self, _version_id: int | None = None) -> None:
         """A budget version was published (here or on another replica): re-read the boundaries.
 
-        Thread-safe and cheap; a no-op on followers. Several notifications coalesce into one
-        pending re-sync job.
+        Thread-safe and cheap; a no-op on followers. Notifications arriving while a re-sync is
+        queued coalesce into it; one arriving while it runs queues the next, so none is lost.
         """
         with self._lock:
             aps = self._aps
-        if aps is not None:
-            aps.add_job(self._sync_fire_and_arm, id="sync-now", replace_existing=True)
+            if aps is None or self._sync_queued:
+                return
+            self._sync_queued = True
+        aps.add_job(self._requested_sync, id=f"sync-now-{secrets.token_hex(4)}")
+
+    def _requested_sync(self) -> None:
+        with self._lock:
+            self._sync_queued = False
+        self._sync_fire_and_arm()
 
     def pending_timers(self) -> list[datetime]:
         """The boundaries with an armed timer (for tests and diagnostics)."""
@@ -148,6 +156,7 @@ class GatewayScheduler:
         )
         with self._lock:
             self._aps = aps
+            self._sync_queued = False
         aps.start()
 
     def _on_demoted(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
@@ -109,7 +110,8 @@ async def _events(
     settings: GridlinkSettings,
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + settings.stream_lifetime_s
+    # Up to 10 % shorter, at random: streams opened together do not all reconnect together.
+    deadline = loop.time() + settings.stream_lifetime_s * (1 - 0.1 * random.random())
     sent: int | None = None
     try:
         if latest is not None:
