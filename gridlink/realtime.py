@@ -38,7 +38,9 @@ async def realtime_services(
     engine: Engine,
     factory: sessionmaker[Session],
 ) -> AsyncIterator[None]:
-    feed = AllocationFeed(factory, queue_size=settings.stream_queue_size)
+    feed = AllocationFeed(
+        factory, queue_size=settings.stream_queue_size, heartbeat_s=settings.stream_heartbeat_s
+    )
     await feed.start()
     app.state.allocation_feed = feed
 

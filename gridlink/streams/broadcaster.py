@@ -31,6 +31,9 @@ class Subscription[T]:
         """The next item, :data:`CLOSED` at shutdown or when dropped, None on timeout."""
         if self.overflowed:
             return CLOSED
+        if timeout_s is None:  # the hot path: no timer to arm and cancel per item
+            item = await self._queue.get()
+            return CLOSED if self.overflowed else item
         try:
             item = await asyncio.wait_for(self._queue.get(), timeout_s)
         except TimeoutError:

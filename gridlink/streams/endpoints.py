@@ -4,9 +4,9 @@ Events:
 - ``allocation`` (``id`` = budget version id, data = the node trajectory JSON): on connect, the
   whole known trajectory, so a node keeps tracking its budget if the gateway disappears (unless
   ``Last-Event-ID`` says the client already has that version); then every new version.
-- ``heartbeat`` every ``stream_heartbeat_s`` of silence, so both ends detect a dead connection.
-- ``reconnect`` (with a ``retry:`` hint) after ``stream_lifetime_s``, at shutdown, or when the
-  client reads too slowly to keep up; the server then closes the stream.
+- ``heartbeat`` every ``stream_heartbeat_s``, so both ends detect a dead connection.
+- ``reconnect`` (with a ``retry:`` hint) after ``stream_lifetime_s`` (checked at each heartbeat),
+  at shutdown, or when the client reads too slowly to keep up; the server then closes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -31,7 +30,7 @@ from gridlink.settings import GridlinkSettings
 from gridlink.streams import repository
 from gridlink.streams.broadcaster import Closed, Subscription
 from gridlink.streams.feed import AllocationFeed
-from gridlink.streams.snapshot import VersionSnapshot
+from gridlink.streams.snapshot import Heartbeat, VersionSnapshot
 from gridlink.streams.sse import format_event
 
 router = APIRouter(tags=["streams"])
@@ -104,7 +103,7 @@ def _reconnect(reason: str, retry_ms: int) -> bytes:
 
 async def _events(
     node_id: int,
-    subscription: Subscription[VersionSnapshot],
+    subscription: Subscription[VersionSnapshot | Heartbeat],
     latest: VersionSnapshot | None,
     last_event_id: str | None,
     settings: GridlinkSettings,
@@ -119,21 +118,19 @@ async def _events(
                 yield latest.allocation_event(node_id)
             sent = latest.version_id
         while True:
-            remaining_s = deadline - loop.time()
-            if remaining_s <= 0:
-                yield _reconnect("lifetime", settings.stream_retry_ms)
-                return
-            item = await subscription.get(min(settings.stream_heartbeat_s, remaining_s))
-            if item is None:
-                if loop.time() < deadline:
-                    at = datetime.now(UTC).isoformat()
-                    yield format_event(json.dumps({"at": at}), event="heartbeat")
+            item = await subscription.get()
+            if item is None:  # only a timed get returns None
                 continue
             if isinstance(item, Closed):
                 reason = subscription.drop_reason or "shutdown"
                 yield _reconnect(reason, settings.stream_retry_ms)
                 return
-            if sent is None or item.version_id > sent:
+            if isinstance(item, Heartbeat):
+                if loop.time() >= deadline:  # checked at each heartbeat tick
+                    yield _reconnect("lifetime", settings.stream_retry_ms)
+                    return
+                yield item.event
+            elif sent is None or item.version_id > sent:
                 yield item.allocation_event(node_id)
                 sent = item.version_id
     finally:

@@ -19,15 +19,19 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridlink.db.engine import session_scope
 from gridlink.streams import repository
 from gridlink.streams.broadcaster import Broadcaster, Subscription
-from gridlink.streams.snapshot import VersionSnapshot
+from gridlink.streams.snapshot import Heartbeat, VersionSnapshot
 
 log = logging.getLogger(__name__)
 
 
 class AllocationFeed:
-    def __init__(self, factory: sessionmaker[Session], *, queue_size: int = 16) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], *, queue_size: int = 16, heartbeat_s: float = 15.0
+    ) -> None:
         self._factory = factory
-        self._broadcaster: Broadcaster[VersionSnapshot] = Broadcaster(queue_size)
+        self._heartbeat_s = heartbeat_s
+        self._broadcaster: Broadcaster[VersionSnapshot | Heartbeat] = Broadcaster(queue_size)
+        self._ticker: asyncio.Task[None] | None = None
         self._observers: list[Callable[[int], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inbox: asyncio.Queue[int] | None = None
@@ -42,14 +46,16 @@ class AllocationFeed:
         self._inbox = asyncio.Queue()
         self._advance_lock = asyncio.Lock()
         self._task = asyncio.create_task(self._run(), name="allocation-feed")
+        self._ticker = asyncio.create_task(self._tick(), name="allocation-heartbeat")
 
     async def stop(self) -> None:
         self._broadcaster.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._ticker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._ticker = None
 
     def add_observer(self, callback: Callable[[int], None]) -> None:
         """Call ``callback(version_id)`` (on the loop; keep it cheap) for every new version."""
@@ -79,7 +85,7 @@ class AllocationFeed:
 
     # -- output -----------------------------------------------------------------------------------
 
-    def subscribe(self) -> Subscription[VersionSnapshot]:
+    def subscribe(self) -> Subscription[VersionSnapshot | Heartbeat]:
         return self._broadcaster.subscribe()
 
     @property
@@ -91,6 +97,13 @@ class AllocationFeed:
         return self._broadcaster.dropped
 
     # -- internals --------------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        """One heartbeat for every stream every ``heartbeat_s``: one timer per process, not one
+        per stream per wait (streams also check their lifetime at each tick)."""
+        while True:
+            await asyncio.sleep(self._heartbeat_s)
+            self._broadcaster.publish(Heartbeat.now())
 
     async def _run(self) -> None:
         assert self._inbox is not None

@@ -8,14 +8,27 @@ broadcast, so the event loop only writes bytes.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from pydantic_core import to_json
 
 from gridlink.budgets.schemas import AllocationSegment, NodeTrajectory
 from gridlink.streams.sse import format_event
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A heartbeat tick, broadcast to every stream of the process at once."""
+
+    event: bytes
+
+    @classmethod
+    def now(cls) -> Heartbeat:
+        data = json.dumps({"at": datetime.now(UTC).isoformat()})
+        return cls(format_event(data, event="heartbeat"))
 
 
 class Segment(NamedTuple):
