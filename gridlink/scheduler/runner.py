@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.budgets.events import BudgetPublisher
 from gridlink.db.engine import session_scope
-from gridlink.scheduler import housekeeping
+from gridlink.scheduler import housekeeping, repository
 from gridlink.scheduler.boundaries import FireResult, fire_due, sync_boundaries
 from gridlink.scheduler.budget_ops import BudgetOps
 from gridlink.scheduler.clock import SystemClock, UTCClock
@@ -210,8 +210,6 @@ class GatewayScheduler:
 
     def _arm(self) -> None:
         """Make the boundary timers match the pending rows."""
-        from gridlink.scheduler import repository
-
         with session_scope(self._factory) as session:
             pending = repository.pending_due_times(session)
         with self._lock:
