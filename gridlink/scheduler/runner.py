@@ -163,7 +163,7 @@ class GatewayScheduler:
         with self._lock:
             aps, self._aps = self._aps, None
         if aps is not None:
-            aps.shutdown(wait=False)
+            aps.shutdown(wait=True)  # let a running recompute commit or roll back
 
     # -- jobs -------------------------------------------------------------------------------------
 
