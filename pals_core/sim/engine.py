@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+import threading
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
@@ -145,10 +146,12 @@ class SimEngine(ServingEngine):
         batch_limit: int = 256,
         max_num_batched_tokens: int = 8192,
         start_s: float = 0.0,
+        lock: threading.RLock | None = None,
     ) -> None:
         if not max_num_batched_tokens >= 1:
             raise ConfigurationError("max_num_batched_tokens must be >= 1")
         self._gpus = list(gpus)
+        self._lock = lock if lock is not None else threading.RLock()
         self._coef = coefficients
         self._workload = workload
         self._kv_capacity = int(kv_capacity_tokens)
@@ -262,8 +265,9 @@ class SimEngine(ServingEngine):
             raise ConfigurationError(
                 f"prompt_tokens ({prompt_tokens}) exceeds the KV cache ({self._kv_capacity})"
             )
-        req = SimRequest(next(self._ids), self._t, prompt_tokens, output_tokens, tracked=True)
-        self._enqueue(req)
+        with self._lock:  # the clock may be advancing on another thread (RealTimePacer)
+            req = SimRequest(next(self._ids), self._t, prompt_tokens, output_tokens, tracked=True)
+            self._enqueue(req)
         return req
 
     # -- simulation ------------------------------------------------------------------------
