@@ -102,13 +102,14 @@ class SimRequest:
 class _Hist:
     """Non-cumulative bucket counts; cheap to add many equal observations at once."""
 
-    __slots__ = ("bounds", "count", "counts", "sum_s")
+    __slots__ = ("_cached", "bounds", "count", "counts", "sum_s")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.count = 0
         self.sum_s = 0.0
+        self._cached: Histogram | None = None
 
     def add(self, value_s: float, n: int = 1) -> None:
         self.counts[bisect_left(self.bounds, value_s)] += n
@@ -116,12 +117,16 @@ class _Hist:
         self.sum_s += value_s * n
 
     def snapshot(self) -> Histogram:
-        return Histogram(
+        cached = self._cached
+        if cached is not None and cached.count == self.count:
+            return cached
+        self._cached = Histogram(
             self.bounds,
             tuple(itertools.accumulate(self.counts[:-1])),
             self.count,
             self.sum_s,
         )
+        return self._cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,7 @@ class SimEngine(ServingEngine):
             g.power == g0.power and g.speed_factor == g0.speed_factor for g in self._gpus
         )
         # cap state: while no GPU is settling and all caps are equal, one solve serves all
+        self._states_equal = self._uniform
         self._settle_until_s = -float("inf")
         self._shared_target_w: float | None = None
         for gpu in self._gpus:
@@ -275,9 +281,11 @@ class SimEngine(ServingEngine):
         while self._t < target_s:
             if self._inflight is None and not self._start_step():
                 next_s = min(target_s, self._workload.peek_next_s())
+                if next_s <= self._t:  # nothing admissible now: wait for the caller
+                    next_s = target_s
                 decay = math.exp((self._t - next_s) * _INV_POWER_AVERAGE_S)
                 for gpu in self._gpus:
-                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)
+                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)  # idle draw differs by device
                 self._t = next_s
                 continue
             self._run_step(target_s)
@@ -368,30 +376,37 @@ class SimEngine(ServingEngine):
             g0 = gpus[0]
             sf = g0.speed_factor
             f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
-            end_s, done = self._step_end(now, t_step, boundary)
+            end_s = now + self._left * t_step
+            done = end_s <= boundary
+            if not done:
+                end_s = boundary
+                self._left -= (boundary - now) / t_step
             power_w = g0.power.static_w + e / t_step
-            decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
-            for gpu in gpus:
-                gpu.commit(end_s, power_w, f, decay)
+            g0.commit(end_s, power_w, f)
+            if self._states_equal:  # identical GPUs, identical history: share the result
+                for gpu in gpus[1:]:
+                    gpu.copy_state(g0)
+            else:
+                for gpu in gpus[1:]:
+                    gpu.commit(end_s, power_w, f)
         else:
             solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
-            end_s, done = self._step_end(now, t_step, boundary)
+            end_s = now + self._left * t_step
+            done = end_s <= boundary
+            if not done:
+                end_s = boundary
+                self._left -= (boundary - now) / t_step
             decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
             for gpu, (f, e) in zip(gpus, solved, strict=True):
                 gpu.commit(end_s, gpu.power.static_w + e / t_step, f, decay)
+            if len(gpus) > 1 and (not self._uniform or len(set(solved)) > 1):
+                self._states_equal = False
         dt = end_s - now
         self._busy_s += dt
         self._running_seq_s += running * dt
         self._t = end_s
         if done:
             self._finish_step(end_s)
-
-    def _step_end(self, now: float, t_step: float, boundary: float) -> tuple[float, bool]:
-        end_s = now + self._left * t_step
-        if end_s <= boundary:
-            return end_s, True
-        self._left -= (boundary - now) / t_step
-        return boundary, False
 
     def _solve_each(
         self, fixed_s: float, mem_s: float, cmp_s: float, now: float
