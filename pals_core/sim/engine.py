@@ -288,7 +288,8 @@ class SimEngine(ServingEngine):
                     gpu.commit(next_s, gpu.idle_w, 1.0, decay)  # idle draw differs by device
                 self._t = next_s
                 continue
-            self._run_step(target_s)
+            if not self._jump_decode_steps(target_s):
+                self._run_step(target_s)
 
     def _enqueue(self, req: SimRequest) -> None:
         self._waiting.append(req)
@@ -407,6 +408,88 @@ class SimEngine(ServingEngine):
         self._t = end_s
         if done:
             self._finish_step(end_s)
+
+    def _jump_decode_steps(self, target_s: float) -> bool:
+        """Run a stretch of identical decode-only steps in one go (False if none apply).
+
+        Applies when the step just scheduled has no prefill, nothing can be admitted, every GPU
+        runs the same work at full clock under its cap and no cap is settling. It stops before
+        the next completion, arrival, KV-cache overflow or ``target_s``. Only the growing
+        context changes from step to step, so step times and energies are exact; the 100 ms
+        power average sees the stretch's mean power.
+        """
+        inflight = self._inflight
+        if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
+            return False
+        n_dec, ctx, _, running, _ = inflight
+        now = self._t
+        shared = self._shared_target_w
+        if shared is None or now < self._settle_until_s:
+            return False
+        if self._waiting and running < self._limit:
+            return False
+        s = self._step
+        k_max = (self._heap[0][0] - s) if self._heap else 1 << 30
+        k_max = min(k_max, (self._kv_capacity - self._kv_used) // n_dec - 1)
+        if k_max < 2:
+            return False
+        g0 = self._gpus[0]
+        pc = g0.power
+        sf = g0.speed_factor
+        fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, 0)
+        mem_s *= sf
+        cmp_s *= sf
+        dmem_s = self._coef.kv_s_per_token * n_dec * sf
+        budget_w = shared - pc.static_w
+        arrival_s = self._workload.peek_next_s()
+        ends: list[float] = []
+        t = now
+        mem_i = mem_s
+        energy_j = 0.0
+        for _ in range(k_max):
+            step_s = fixed_s + mem_i + cmp_s
+            e = pc.mem_w * mem_i + pc.comp_w * cmp_s
+            if t + step_s > target_s or e > budget_w * step_s:
+                break
+            t += step_s
+            energy_j += e
+            ends.append(t)
+            mem_i += dmem_s
+            if t >= arrival_s:
+                break
+        k = len(ends)
+        if k < 2:
+            return False
+        duration_s = t - now
+        power_w = pc.static_w + energy_j / duration_s
+        g0.commit(t, power_w, 1.0)
+        if self._states_equal:
+            for gpu in self._gpus[1:]:
+                gpu.copy_state(g0)
+        else:
+            for gpu in self._gpus[1:]:
+                gpu.commit(t, power_w, 1.0)
+        itl = self._itl
+        log = self._log
+        prev = self._last_step_end_s
+        for end in ends:
+            itl.add(end - prev, n_dec)
+            if log is not None:
+                log.append((end - prev, n_dec))
+            prev = end
+        for r in self._tracked.values():
+            r._times.extend(ends)  # type: ignore[union-attr]
+        grown = k * n_dec
+        self._gen_tokens += grown
+        self._ctx_sum += grown
+        self._kv_used += grown
+        self._busy_s += duration_s
+        self._running_seq_s += running * duration_s
+        self._last_step_end_s = t
+        self._step = s + k
+        self._t = t
+        self._inflight = None
+        return True
 
     def _solve_each(
         self, fixed_s: float, mem_s: float, cmp_s: float, now: float
