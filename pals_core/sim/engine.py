@@ -34,7 +34,7 @@ from pals_core.engine.base import (
 from pals_core.errors import ConfigurationError
 from pals_core.sim.gpu import POWER_AVERAGE_S, SimGPU
 from pals_core.sim.physics import StepCoefficients, solve_clock
-from pals_core.sim.workload import Workload
+from pals_core.sim.workload import Arrival, Workload
 
 MAX_BATCH_LIMIT = 4096
 _INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
@@ -570,5 +570,5 @@ class SimEngine(ServingEngine):
         self._preemptions += 1
 
 
-def _lengths(a: object) -> tuple[int, int]:
-    return a.prompt_tokens, a.output_tokens  # type: ignore[attr-defined]
+def _lengths(a: Arrival) -> tuple[int, int]:
+    return a.prompt_tokens, a.output_tokens

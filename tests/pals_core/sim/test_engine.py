@@ -95,3 +95,16 @@ def test_jumping_decode_stretches_matches_stepping_one_by_one(
     jumped = run()
     monkeypatch.setattr(SimEngine, "_jump_decode_steps", lambda self, target_s: False)
     assert run() == jumped
+
+
+def test_long_runs_keep_only_live_requests() -> None:
+    node = build_sim_node(workload=PoissonWorkload(rate_req_s=15.0), seed=9)
+    for _ in range(12):
+        node.clock.sleep(100.0)
+        m = node.engine.metrics()
+        engine = node.engine
+        live = len(engine._waiting) + len(engine._prefilling) + len(engine._decoding)
+        assert live == m.num_requests_running + m.num_requests_waiting
+        assert len(engine._heap) <= 2 * engine.get_batch_limit()
+        assert not engine._tracked
+    assert m.request_success_total > 15000
