@@ -413,62 +413,67 @@ class SimEngine(ServingEngine):
         """Run a stretch of identical decode-only steps in one go (False if none apply).
 
         Applies when the step just scheduled has no prefill, nothing can be admitted, every GPU
-        runs the same work at full clock under its cap and no cap is settling. It stops before
-        the next completion, arrival, KV-cache overflow or ``target_s``. Only the growing
-        context changes from step to step, so step times and energies are exact; the 100 ms
-        power average sees the stretch's mean power.
+        stays at full clock under its cap and no cap is settling. It stops before the next
+        completion, arrival, KV-cache overflow or ``target_s``. Only the growing context
+        changes from step to step, so step times, energies and ITLs are exactly those of
+        stepping one by one; the 100 ms power average sees the stretch's mean power.
         """
         inflight = self._inflight
         if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
             return False
         n_dec, ctx, _, running, _ = inflight
         now = self._t
-        shared = self._shared_target_w
-        if shared is None or now < self._settle_until_s:
-            return False
-        if self._waiting and running < self._limit:
+        if now < self._settle_until_s or (self._waiting and running < self._limit):
             return False
         s = self._step
         k_max = (self._heap[0][0] - s) if self._heap else 1 << 30
         k_max = min(k_max, (self._kv_capacity - self._kv_used) // n_dec - 1)
         if k_max < 2:
             return False
-        g0 = self._gpus[0]
-        pc = g0.power
-        sf = g0.speed_factor
+        gpus = self._gpus
+        sf_max = max(g.speed_factor for g in gpus)
         fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, 0)
-        mem_s *= sf
-        cmp_s *= sf
-        dmem_s = self._coef.kv_s_per_token * n_dec * sf
-        budget_w = shared - pc.static_w
+        dmem_s = self._coef.kv_s_per_token * n_dec
         arrival_s = self._workload.peek_next_s()
         ends: list[float] = []
         t = now
-        mem_i = mem_s
-        energy_j = 0.0
+        step_s = fixed_s + sf_max * (mem_s + cmp_s)
+        dstep_s = sf_max * dmem_s
         for _ in range(k_max):
-            step_s = fixed_s + mem_i + cmp_s
-            e = pc.mem_w * mem_i + pc.comp_w * cmp_s
-            if t + step_s > target_s or e > budget_w * step_s:
+            if t + step_s > target_s:
                 break
             t += step_s
-            energy_j += e
             ends.append(t)
-            mem_i += dmem_s
+            step_s += dstep_s
             if t >= arrival_s:
                 break
         k = len(ends)
         if k < 2:
             return False
+        # full clock on every GPU at the first and last step (power is monotone in between)
+        last_mem_s = mem_s + (k - 1) * dmem_s
+        for g in gpus:
+            pc, sf = g.power, g.speed_factor
+            budget_w = g.target_w(now) - pc.static_w
+            for m in (mem_s, last_mem_s):
+                own_s = fixed_s + sf * (m + cmp_s)
+                if sf * (pc.mem_w * m + pc.comp_w * cmp_s) > budget_w * own_s:
+                    return False
         duration_s = t - now
-        power_w = pc.static_w + energy_j / duration_s
-        g0.commit(t, power_w, 1.0)
+        mem_sum_s = k * mem_s + dmem_s * k * (k - 1) / 2
         if self._states_equal:
-            for gpu in self._gpus[1:]:
+            g0 = gpus[0]
+            pc = g0.power
+            energy_j = g0.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
+            g0.commit(t, pc.static_w + energy_j / duration_s, 1.0)
+            for gpu in gpus[1:]:
                 gpu.copy_state(g0)
         else:
-            for gpu in self._gpus[1:]:
-                gpu.commit(t, power_w, 1.0)
+            decay = math.exp(-duration_s * _INV_POWER_AVERAGE_S)
+            for g in gpus:
+                pc = g.power
+                energy_j = g.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
+                g.commit(t, pc.static_w + energy_j / duration_s, 1.0, decay)
         itl = self._itl
         log = self._log
         prev = self._last_step_end_s
