@@ -150,8 +150,8 @@ class SteadyState:
 def measure_saturated(
     node: SimNode,
     warmup_turnovers: float = 1.5,
-    window_turnovers: float = 3.0,
-    min_window_requests: float = 300.0,
+    window_turnovers: float = 6.0,
+    min_window_requests: float = 600.0,
 ) -> SteadyState:
     """Run ``node`` (saturating workload) to steady state and measure a window.
 
