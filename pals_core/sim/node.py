@@ -68,6 +68,7 @@ class SimNode:
                 alpha=spec.alpha,
                 voltage_floor=spec.voltage_floor,
                 min_clock_frac=spec.min_clock_frac,
+                idle_w=spec.idle_w * float(pf),
             )
             sims.append(
                 SimGPU(
