@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pals_core import __version__
+from pals_core.device.cli import gpu_app
 
 app = typer.Typer(
     name="pals",
@@ -18,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(gpu_app, name="gpu")
 console = Console()
 
 
