@@ -10,6 +10,7 @@ import abc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from pals_core.errors import PowerLimitOutOfRangeError
 
@@ -139,7 +140,7 @@ class GPUGroup(Sequence[GPU]):
         self._closed = True
         self.restore()
 
-    def __enter__(self) -> GPUGroup:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
