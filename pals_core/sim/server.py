@@ -214,11 +214,15 @@ def completion_prompt_tokens(prompt: str | list[str] | list[int] | list[list[int
     if len(prompt) != 1:
         raise BadRequest("prompt: batches of prompts are not supported; send one", "prompt")
     only = prompt[0]
-    return _text_tokens(only) if isinstance(only, str) else max(1, len(only))
+    if isinstance(only, str):
+        return _text_tokens(only)
+    if isinstance(only, list):
+        return max(1, len(only))
+    raise BadRequest("prompt: expected text, token ids or a list of one of them", "prompt")
 
 
 def chat_prompt_tokens(messages: list[ChatMessage]) -> int:
-    total = 0
+    total = 0.0
     for m in messages:
         if isinstance(m.content, str):
             text = m.content
@@ -288,9 +292,16 @@ def create_app(
                 "max_tokens",
             )
 
-    async def run_request(prompt_tokens: int, max_tokens: int) -> AsyncIterator[tuple[int, bool]]:
-        """Yield (index of the next token to send, finished) each pacer step with new tokens."""
-        request = state["node"].engine.submit(prompt_tokens=prompt_tokens, output_tokens=max_tokens)
+    def submit(prompt_tokens: int, max_tokens: int) -> Any:
+        try:
+            return state["node"].engine.submit(
+                prompt_tokens=prompt_tokens, output_tokens=max_tokens
+            )
+        except ConfigurationError as err:  # e.g. a prompt larger than the whole KV cache
+            raise BadRequest(f"prompt: {err}", "prompt") from err
+
+    async def run_request(request: Any, max_tokens: int) -> AsyncIterator[tuple[int, bool]]:
+        """Yield (token index, is it the last) as the simulator emits them, once per step."""
         sent = 0
         while True:
             await state["pacer"].next_step()
@@ -317,6 +328,7 @@ def create_app(
         prompt_tokens = completion_prompt_tokens(body.prompt)
         max_tokens = body.max_tokens or DEFAULT_COMPLETION_MAX_TOKENS
         check_request(body, prompt_tokens, max_tokens)
+        request = submit(prompt_tokens, max_tokens)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         head = {
             "id": rid,
@@ -328,7 +340,7 @@ def create_app(
         if body.stream:
 
             async def stream() -> AsyncIterator[str]:
-                async for i, last in run_request(prompt_tokens, max_tokens):
+                async for i, last in run_request(request, max_tokens):
                     choice = {
                         "index": 0,
                         "text": _placeholder(i),
@@ -343,7 +355,7 @@ def create_app(
 
             return StreamingResponse(stream(), media_type="text/event-stream")
 
-        text = "".join([_placeholder(i) async for i, _ in run_request(prompt_tokens, max_tokens)])
+        text = "".join([_placeholder(i) async for i, _ in run_request(request, max_tokens)])
         choice = {
             "index": 0,
             "text": text,
@@ -360,6 +372,7 @@ def create_app(
         prompt_tokens = chat_prompt_tokens(body.messages)
         max_tokens = body.max_completion_tokens or body.max_tokens or DEFAULT_CHAT_MAX_TOKENS
         check_request(body, prompt_tokens, max_tokens)
+        request = submit(prompt_tokens, max_tokens)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         base = {"id": rid, "created": created, "model": config.model_name}
 
@@ -374,7 +387,7 @@ def create_app(
                     "finish_reason": None,
                 }
                 yield sse({**head, "choices": [first]})
-                async for i, last in run_request(prompt_tokens, max_tokens):
+                async for i, last in run_request(request, max_tokens):
                     choice = {
                         "index": 0,
                         "delta": {"content": _placeholder(i)},
@@ -388,7 +401,7 @@ def create_app(
 
             return StreamingResponse(stream(), media_type="text/event-stream")
 
-        text = "".join([_placeholder(i) async for i, _ in run_request(prompt_tokens, max_tokens)])
+        text = "".join([_placeholder(i) async for i, _ in run_request(request, max_tokens)])
         choice = {
             "index": 0,
             "message": {"role": "assistant", "content": text},
@@ -458,7 +471,10 @@ def create_app(
     @app.post("/pals/batch_limit")
     async def set_batch_limit(body: BatchLimitBody) -> dict[str, int]:
         engine = state["node"].engine
-        engine.set_batch_limit(body.max_num_seqs)
+        try:
+            engine.set_batch_limit(body.max_num_seqs)
+        except ConfigurationError as err:
+            raise BadRequest(f"max_num_seqs: {err}", "max_num_seqs") from err
         return {"max_num_seqs": int(engine.get_batch_limit())}
 
     def power_state() -> dict[str, Any]:
