@@ -51,7 +51,10 @@ class LoadPattern(StrEnum):
 def sim_node(
     model: Annotated[str, typer.Option(help="Simulated model (see MODEL_NAMES).")] = "llama-3.1-8b",
     gpu: Annotated[str, typer.Option(help="Simulated GPU type.")] = "H100-SXM",
-    num_gpus: Annotated[int, typer.Option(min=1, help="GPUs (tensor/expert parallel).")] = 1,
+    num_gpus: Annotated[
+        int | None,
+        typer.Option(min=1, help="GPUs (tensor/expert parallel); default: the fewest calibrated."),
+    ] = None,
     load: Annotated[
         LoadPattern, typer.Option(help="Background synthetic load besides HTTP requests.")
     ] = LoadPattern.none,
@@ -69,13 +72,22 @@ def sim_node(
     import uvicorn
 
     from pals_core.errors import ConfigurationError
-    from pals_core.sim import GPU_NAMES, MODEL_NAMES
-    from pals_core.sim.server import SimNodeConfig, create_app
+    from pals_core.sim import GPU_NAMES, MODEL_NAMES, model_profile
+    from pals_core.sim.server import SimNodeConfig, build_node, create_app
 
     if model not in MODEL_NAMES:
         raise typer.BadParameter(f"choose one of {', '.join(MODEL_NAMES)}", param_hint="--model")
     if gpu not in GPU_NAMES:
         raise typer.BadParameter(f"choose one of {', '.join(GPU_NAMES)}", param_hint="--gpu")
+    supported = model_profile(model).supported()
+    if num_gpus is None:
+        counts = [n for g, n in supported if g == gpu]
+        if not counts:
+            options = ", ".join(f"{g} x{n}" for g, n in supported)
+            raise typer.BadParameter(
+                f"{model} is calibrated only for {options}", param_hint="--gpu"
+            )
+        num_gpus = min(counts)
     try:
         config = SimNodeConfig(
             model=model,
@@ -87,6 +99,7 @@ def sim_node(
             batch_limit=batch_limit,
             served_model_name=served_model_name,
         )
+        node = build_node(config)  # here, so a bad combination is a one-line error, not a crash
     except ConfigurationError as err:
         raise typer.BadParameter(str(err)) from err
     console.print(
@@ -94,7 +107,8 @@ def sim_node(
         + (f" at {rate} req/s" if load is not LoadPattern.none else "")
         + f", listening on http://{host}:{port} (/v1/completions, /metrics, /pals/batch_limit)"
     )
-    uvicorn.run(create_app(config), host=host, port=port, log_level="warning")
+    app_ = create_app(config, node_factory=lambda _config: node)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
 
 
 @app.command()

@@ -5,7 +5,8 @@ It answers what a vLLM OpenAI-compatible server answers (``/v1/completions``,
 metric names), plus the PALS admin endpoints that the node agent drives:
 
 - ``GET|POST /pals/batch_limit`` ``{"max_num_seqs": N}`` (see :mod:`pals_core.engine.vllm`);
-- ``GET|POST /pals/power_limit`` ``{"gpu": i | null, "watts": W}`` (simulated power caps).
+- ``GET|POST /pals/power_limit`` ``{"gpu": i | null, "watts": W}`` (simulated power caps);
+- ``GET /pals/gpus``: each simulated GPU's identity, range and readings.
 
 Timing is the simulator's: a background task advances the node's :class:`SimClock` in step with
 wall time every ``step_s`` (10 ms), and a streamed token is sent at the end of the step in which
@@ -486,6 +487,30 @@ def create_app(
             "max_w": c.max_w,
             "default_w": c.default_w,
         }
+
+    def gpu_reading(position: int, gpu: Any) -> dict[str, Any]:
+        c = gpu.power_limit_constraints()
+        return {
+            "position": position,
+            "index": gpu.index,
+            "uuid": gpu.uuid,
+            "name": gpu.name,
+            "min_w": c.min_w,
+            "max_w": c.max_w,
+            "default_w": c.default_w,
+            "power_limit_w": gpu.get_power_limit_w(),
+            "power_w": gpu.get_power_w(),
+            "energy_j": gpu.get_energy_j(),
+            "sm_clock_mhz": gpu.get_sm_clock_mhz(),
+            "temperature_c": gpu.get_temperature_c(),
+            "memory_used_bytes": gpu.get_memory_used_bytes(),
+        }
+
+    @app.get("/pals/gpus")
+    async def list_gpus() -> list[dict[str, Any]]:
+        """Every simulated GPU's identity, range and current readings (the remote GPU backend,
+        :mod:`pals_core.device.simnode`, reads these)."""
+        return [gpu_reading(i, gpu) for i, gpu in enumerate(state["node"].gpus)]
 
     @app.get("/pals/power_limit")
     async def get_power_limit() -> dict[str, Any]:

@@ -33,7 +33,7 @@ def base_url() -> Iterator[str]:
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
-        assert time.monotonic() < deadline, "sim-node did not start"
+        assert thread.is_alive() and time.monotonic() < deadline, "sim-node did not start"
         time.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
