@@ -299,6 +299,15 @@ class RestoreStateFile:
         return {uuid: SavedLimit(uuid=uuid, **entry) for uuid, entry in data["gpus"].items()}
 
     def _write(self, entries: dict[str, SavedLimit]) -> None:
+        try:
+            self._write_atomically(entries)
+        except OSError as err:
+            raise GPUError(
+                f"cannot save the original GPU power limits to {self.path} ({err}); nothing was "
+                "written to the GPUs. Point PALS_DATA_DIR at a writable folder"
+            ) from err
+
+    def _write_atomically(self, entries: dict[str, SavedLimit]) -> None:
         if not entries:
             self.path.unlink(missing_ok=True)
             return
@@ -619,14 +628,21 @@ def restore_saved_limits(
                 gpu = NVMLGPU(nvml, h, access=access)
                 gpus.setdefault(gpu.uuid, gpu)
         done: list[RestoredLimit] = []
-        for uuid, gpu in gpus.items():
+        errors: list[GPUError] = []
+        for uuid, gpu in gpus.items():  # keep going past a failure, report it at the end
             if defaults:
                 limit_w, source = gpu.power_limit_constraints().default_w, "default"
             else:
                 limit_w, source = saved[uuid].original_w, "saved"
-            gpu.set_power_limit_w(limit_w)
+            try:
+                gpu.set_power_limit_w(limit_w)
+            except GPUError as err:
+                errors.append(err)
+                continue
             done.append(RestoredLimit(uuid, gpu.index, gpu.name, limit_w, source))
-        state.forget(list(gpus))
+        state.forget([r.uuid for r in done])
+        if errors:
+            raise errors[0]
         return done
     finally:
         with contextlib.suppress(Exception):

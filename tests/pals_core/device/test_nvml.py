@@ -381,3 +381,31 @@ def test_energy_is_integrated_from_power_samples_without_a_counter(
 
     fake.devices[0].energy_mj = 5_000
     assert NVMLGPU(pynvml, FakeHandle(0), access=WriteAccess(False)).energy_source == "counter"
+
+
+def test_unwritable_state_file_stops_the_write(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fake = _fake(monkeypatch, two_h100s())
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with (
+        _group(blocker / "gpu-restore.json") as group,
+        pytest.raises(GPUError, match=r"GPU restore state file .*not-a-folder/gpu-restore\.json"),
+    ):
+        group.set_power_limit_w(0, 500.0)
+    assert fake.writes() == 0
+
+
+def test_restore_keeps_going_past_a_failing_gpu(
+    monkeypatch: pytest.MonkeyPatch, state_path: Path
+) -> None:
+    fake = _fake(monkeypatch, two_h100s(limit_mw=650_000))
+    crashed = _group(state_path)
+    crashed.set_power_limits_w([300.0, 300.0])
+    fake.devices[0].fail["nvmlDeviceSetPowerManagementLimit"] = pynvml.NVML_ERROR_GPU_IS_LOST
+    with pytest.raises(GPUError, match="GPU 0: set the power limit"):
+        restore_saved_limits(state_path=state_path)
+    assert fake.devices[1].limit_mw == 650_000
+    left = json.loads(state_path.read_text())["gpus"]
+    assert list(left) == [fake.devices[0].uuid]  # only the failed one stays saved
