@@ -8,9 +8,9 @@ metric names), plus the PALS admin endpoints that the node agent drives:
 - ``GET|POST /pals/power_limit`` ``{"gpu": i | null, "watts": W}`` (simulated power caps);
 - ``GET /pals/gpus``: each simulated GPU's identity, range and readings.
 
-Timing is the simulator's: a background task advances the node's :class:`SimClock` in step with
-wall time every ``step_s`` (10 ms), and a streamed token is sent at the end of the step in which
-the simulator emitted it. Tokens are placeholders; lengths are what counts: the prompt length is
+Timing is the simulator's: a background task keeps the node's :class:`SimClock` one step
+(``step_s``, 10 ms) ahead of wall time, and a streamed token is sent at the wall time the
+simulator emitted it. Tokens are placeholders; lengths are what counts: the prompt length is
 estimated at ~4 characters per token, and the output length is ``max_tokens`` (every request runs
 to it, so ``finish_reason`` is ``"length"``).
 
@@ -110,31 +110,44 @@ def build_node(config: SimNodeConfig) -> Any:
 
 
 class Pacer:
-    """Advances the node's simulated clock in step with wall time; streams wait on its steps.
+    """Keeps the node's simulated clock one step ahead of wall time, so every token's emission
+    time is known shortly before it is due and a stream can send it on time.
 
-    Everything touching the node runs on the event loop, so the simulator needs no locks. If a
-    step falls behind wall time by more than ``max_catchup_s`` (an overloaded machine), the
-    simulation slows down rather than jumping."""
+    Everything touching the node runs on the event loop, so the simulator needs no locks. If the
+    host falls behind by more than ``max_catchup_s`` (an overloaded machine), the simulation
+    slows down rather than jumping, and ``lag_s`` counts the simulated time given up."""
 
     def __init__(self, node: Any, step_s: float, max_catchup_s: float) -> None:
         self.node = node
         self.step_s = step_s
         self.max_catchup_s = max_catchup_s
         self.lag_s = 0.0
+        self._offset_s = node.clock.now_s() - time.monotonic()  # simulated minus wall time
         self._stepped = asyncio.Event()
 
+    def wall_s(self, sim_s: float) -> float:
+        """The ``time.monotonic()`` at which simulated time ``sim_s`` is due."""
+        return sim_s - self._offset_s
+
+    def step(self) -> None:
+        clock = self.node.clock
+        self._offset_s = max(self._offset_s, clock.now_s() - time.monotonic() - self.step_s)
+        target_s = time.monotonic() + self._offset_s + self.step_s
+        behind_s = target_s - clock.now_s()
+        if behind_s > self.max_catchup_s:
+            shift_s = behind_s - self.max_catchup_s
+            self._offset_s -= shift_s
+            self.lag_s += shift_s
+            target_s -= shift_s
+        clock.advance_to(target_s)
+        stepped, self._stepped = self._stepped, asyncio.Event()
+        stepped.set()
+
     async def run(self) -> None:
-        last_s = time.monotonic()
+        self._offset_s = self.node.clock.now_s() - time.monotonic()
         while True:
+            self.step()
             await asyncio.sleep(self.step_s)
-            now_s = time.monotonic()
-            elapsed_s, last_s = now_s - last_s, now_s
-            if elapsed_s > self.max_catchup_s:
-                self.lag_s += elapsed_s - self.max_catchup_s
-                elapsed_s = self.max_catchup_s
-            self.node.clock.sleep(elapsed_s)
-            stepped, self._stepped = self._stepped, asyncio.Event()
-            stepped.set()
 
     async def next_step(self) -> None:
         await self._stepped.wait()
@@ -302,14 +315,20 @@ def create_app(
             raise BadRequest(f"prompt: {err}", "prompt") from err
 
     async def run_request(request: Any, max_tokens: int) -> AsyncIterator[tuple[int, bool]]:
-        """Yield (token index, is it the last) as the simulator emits them, once per step."""
+        """Yield (token index, is it the last), each at the wall time the simulator emitted it
+        (the clock runs one pacing step ahead, so these times are known just before)."""
+        pacer: Pacer = state["pacer"]
         sent = 0
-        while True:
-            await state["pacer"].next_step()
-            emitted = min(int(request.tokens_emitted), max_tokens)
-            finished = bool(request.finished) or emitted >= max_tokens
-            while sent < emitted:
-                yield sent, finished and sent == emitted - 1
+        while sent < max_tokens:
+            await pacer.next_step()
+            finished = bool(request.finished)
+            new_times_s = request.token_times_s(sent)[: max_tokens - sent]
+            total = sent + len(new_times_s)
+            for t_s in new_times_s:
+                delay_s = pacer.wall_s(t_s) - time.monotonic()
+                if delay_s > 0:
+                    await asyncio.sleep(delay_s)
+                yield sent, sent == total - 1 and (finished or total == max_tokens)
                 sent += 1
             if finished:
                 return
