@@ -48,6 +48,7 @@ CHAT_TOKENS_PER_MESSAGE = 4  # role markers of the chat template
 DEFAULT_COMPLETION_MAX_TOKENS = 16  # vLLM's default for /v1/completions
 DEFAULT_CHAT_MAX_TOKENS = 256
 LOAD_PATTERNS = ("none", "poisson", "bursty", "diurnal")
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "dict", "list", "none"})
 PLACEHOLDER_WORDS = (" the", " power", " budget", " holds", " while", " tokens", " flow", ".")
 
 
@@ -283,7 +284,12 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        loc = [str(p) for p in first.get("loc", ()) if p != "body"]
+        # drop "body" and pydantic's union-member tags ("str", "list[int]") from the location
+        loc = [
+            str(p)
+            for p in first.get("loc", ())
+            if p != "body" and str(p) not in _TYPE_TAGS and "[" not in str(p)
+        ]
         param = ".".join(loc) or None
         return _error(f"{param or 'body'}: {first.get('msg')}", 400, param)
 

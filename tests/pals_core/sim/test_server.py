@@ -129,6 +129,7 @@ def test_completion_and_chat_bodies(client: httpx.Client) -> None:
     ("path", "body", "status", "param"),
     [
         ("/v1/completions", {"max_tokens": 4}, 400, "prompt"),
+        ("/v1/completions", {"prompt": 5}, 400, "prompt"),
         ("/v1/completions", {"prompt": "a", "max_tokens": 0}, 400, "max_tokens"),
         ("/v1/completions", {"prompt": "a", "max_tokens": "many"}, 400, "max_tokens"),
         ("/v1/completions", {"prompt": "a", "n": 2}, 400, "n"),
