@@ -40,7 +40,7 @@ def test_batch_limit_bounds_running_and_lowering_it_admits_none() -> None:
     node = build_sim_node(workload=SaturatingWorkload(), batch_limit=64, seed=2)
     node.clock.sleep(5.0)
     m = node.engine.metrics()
-    assert m.num_requests_running == 64 and m.num_requests_waiting >= 64
+    assert m.num_requests_running == 64 and m.num_requests_waiting > 0
     node.engine.set_batch_limit(16)
     arrived_done = m.request_success_total
     node.clock.sleep(0.2)
