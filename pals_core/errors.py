@@ -31,6 +31,11 @@ class GPUNotFoundError(GPUError):
     """No GPU with that index, or an invalid CUDA_VISIBLE_DEVICES entry."""
 
 
+class GPUObserveOnlyError(GPUError):
+    """A power-limit write was refused because the node runs in observe-only mode
+    (``PALS_OBSERVE_ONLY=1``)."""
+
+
 class PowerLimitOutOfRangeError(GPUError, ValueError):
     """A requested power limit lies outside the GPU's constraints."""
 

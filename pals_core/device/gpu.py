@@ -10,6 +10,7 @@ import abc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 
 from pals_core.errors import PowerLimitOutOfRangeError
 
@@ -92,8 +93,15 @@ class GPUGroup(Sequence[GPU]):
         gpu = self._gpus[position]
         gpu.power_limit_constraints().check(gpu.index, power_w)
         if position not in self._original_limits_w:
-            self._original_limits_w[position] = gpu.get_power_limit_w()
+            original_w = gpu.get_power_limit_w()
+            self._before_first_write(position, original_w)
+            self._original_limits_w[position] = original_w
         gpu.set_power_limit_w(power_w)
+
+    def _before_first_write(self, position: int, original_w: float) -> None:
+        """Hook run once per GPU before its first write, with the limit it had; a backend can
+        persist it (the NVML group saves it to a state file so a crash can be undone). If it
+        raises, nothing is remembered and nothing is written."""
 
     def set_power_limits_w(self, limits_w: Sequence[float]) -> None:
         if len(limits_w) != len(self._gpus):
@@ -132,7 +140,7 @@ class GPUGroup(Sequence[GPU]):
         self._closed = True
         self.restore()
 
-    def __enter__(self) -> GPUGroup:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

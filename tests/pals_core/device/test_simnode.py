@@ -1,0 +1,66 @@
+"""The sim-node GPU backend against a real sim-node served by uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from pals_core.device.simnode import build_sim_node_gpu_group
+from pals_core.errors import GPUError, PowerLimitOutOfRangeError
+from pals_core.sim.server import SimNodeConfig, create_app
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    app = create_app(
+        SimNodeConfig(model="qwen3-30b-a3b", num_gpus=2, load="poisson", rate_req_s=4.0)
+    )
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "sim-node did not start"
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+def test_group_reads_writes_and_restores_over_http(base_url: str) -> None:
+    with build_sim_node_gpu_group(base_url) as gpus:
+        assert len(gpus) == 2
+        assert gpus[0].uuid != gpus[1].uuid
+        c = gpus[0].power_limit_constraints()
+        assert (c.min_w, c.max_w) == (200.0, 700.0)
+        original = gpus.get_power_limits_w()
+        e0 = gpus.get_energy_j()
+        gpus.set_power_limits_w([400.0, 350.0])
+        assert gpus.get_power_limits_w() == [400.0, 350.0]
+        time.sleep(0.15)
+        e1 = gpus.get_energy_j()
+        assert all(b > a for a, b in zip(e0, e1, strict=True))  # idle power still draws energy
+        assert all(p > 0 for p in gpus.get_power_w())
+        assert gpus[1].get_temperature_c() > 0 and gpus[1].get_memory_used_bytes() > 0
+        with pytest.raises(PowerLimitOutOfRangeError, match=r"\[200\.0, 700\.0\]"):
+            gpus.set_power_limit_w(0, 800.0)
+    with httpx.Client() as client:
+        assert client.get(base_url + "/pals/power_limit").json()["power_limits_w"] == original
+
+
+def test_unreachable_node_is_a_gpu_error() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(GPUError, match=f"GET http://127.0.0.1:{port}/pals/gpus failed"):
+        build_sim_node_gpu_group(f"http://127.0.0.1:{port}")
