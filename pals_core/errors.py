@@ -63,3 +63,15 @@ class ProfileMismatchError(ProfileError):
             + "; ".join(differences)
             + " (profile this node with `pals profile run`)"
         )
+
+
+class SimulationError(PalsError):
+    """The simulator was asked for something it cannot do."""
+
+
+class UnknownNameError(ConfigurationError):
+    """A model or GPU name the simulator's catalog does not know; the message lists the known."""
+
+
+class TraceFormatError(ConfigurationError):
+    """A workload trace file is malformed; the message names the file, line and column."""
