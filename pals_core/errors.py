@@ -47,3 +47,15 @@ class PowerLimitOutOfRangeError(GPUError, ValueError):
 
 class EngineError(PalsError):
     """The serving engine could not be reached or refused a request."""
+
+
+class SimulationError(PalsError):
+    """The simulator was asked for something it cannot do."""
+
+
+class UnknownNameError(ConfigurationError):
+    """A model or GPU name the simulator's catalog does not know; the message lists the known."""
+
+
+class TraceFormatError(ConfigurationError):
+    """A workload trace file is malformed; the message names the file, line and column."""

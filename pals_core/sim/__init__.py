@@ -1,0 +1,48 @@
+"""The calibrated GPU + vLLM simulator: simulated GPUs and a continuous-batching engine on a
+virtual clock. See docs/simulator.md for the physics and the calibration."""
+
+from pals_core.sim.clock import RealTimePacer, SimClock
+from pals_core.sim.engine import SimEngine, SimRequest
+from pals_core.sim.gpu import SimGPU
+from pals_core.sim.hardware import GPU_NAMES, GPUSpec, gpu_spec
+from pals_core.sim.models import MODEL_NAMES, DeploymentFit, ModelProfile, model_profile
+from pals_core.sim.node import SimNode, build_sim_node
+from pals_core.sim.workload import (
+    Arrival,
+    BurstyWorkload,
+    DiurnalWorkload,
+    LogNormalLengths,
+    PoissonWorkload,
+    RequestLengths,
+    SaturatingWorkload,
+    TraceWorkload,
+    Workload,
+    chat_lengths,
+)
+
+__all__ = [
+    "GPU_NAMES",
+    "MODEL_NAMES",
+    "Arrival",
+    "BurstyWorkload",
+    "DeploymentFit",
+    "DiurnalWorkload",
+    "GPUSpec",
+    "LogNormalLengths",
+    "ModelProfile",
+    "PoissonWorkload",
+    "RealTimePacer",
+    "RequestLengths",
+    "SaturatingWorkload",
+    "SimClock",
+    "SimEngine",
+    "SimGPU",
+    "SimNode",
+    "SimRequest",
+    "TraceWorkload",
+    "Workload",
+    "build_sim_node",
+    "chat_lengths",
+    "gpu_spec",
+    "model_profile",
+]

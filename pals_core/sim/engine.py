@@ -1,0 +1,450 @@
+"""A simulated vLLM engine: continuous batching with chunked prefill, KV-cache limits and
+preemption, stepping GPUs whose clocks obey their power caps.
+
+Each step (as vLLM V1's scheduler): every running decode sequence gets one token; partial
+prefills continue; then waiting requests are admitted FCFS while fewer than ``max_num_seqs`` run,
+the step's token budget (``max_num_batched_tokens``) lasts and the KV cache has room, their
+prompts chunked to fit the budget. A request emits its first token at the end of the step that
+completes its prompt, then one token per step. When decode growth would overflow the KV cache
+the most recently started sequence is preempted and later recomputed (vLLM's recompute mode).
+
+Cost: per step O(log n) (a heap keyed on the global step index at which each sequence finishes);
+no per-request work except for externally submitted requests, which record their token times.
+The context sum needed for KV reads grows by the number of decoders each step.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pals_core.engine.base import (
+    ITL_BUCKETS_S,
+    TTFT_BUCKETS_S,
+    EngineMetrics,
+    Histogram,
+    ServingEngine,
+)
+from pals_core.errors import ConfigurationError
+from pals_core.sim.gpu import SimGPU
+from pals_core.sim.physics import StepCoefficients, solve_clock
+from pals_core.sim.workload import Workload
+
+MAX_BATCH_LIMIT = 4096
+
+
+class SimRequest:
+    """One request. Submitted (tracked) requests record the emission time of every token."""
+
+    __slots__ = (
+        "_base",
+        "_done",
+        "_epoch",
+        "_origin",
+        "_pf_left",
+        "_times",
+        "arrival_s",
+        "finish_s",
+        "first_token_s",
+        "output_tokens",
+        "prompt_tokens",
+        "request_id",
+    )
+
+    def __init__(
+        self, request_id: int, arrival_s: float, prompt: int, output: int, tracked: bool
+    ) -> None:
+        self.request_id = request_id
+        self.arrival_s = arrival_s
+        self.prompt_tokens = prompt
+        self.output_tokens = output
+        self.first_token_s: float | None = None
+        self.finish_s: float | None = None
+        self._times: list[float] | None = [] if tracked else None
+        self._pf_left = prompt
+        self._done = 0
+        self._base = 0
+        self._origin = 0
+        self._epoch = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.finish_s is not None
+
+    @property
+    def tokens_emitted(self) -> int:
+        """Output tokens streamed so far (tracked requests; others report 0 or all)."""
+        if self._times is not None:
+            return len(self._times)
+        return self.output_tokens if self.finish_s is not None else 0
+
+    def token_times_s(self, since_index: int = 0) -> list[float]:
+        """Emission times of tokens ``since_index`` onward (tracked requests only)."""
+        if self._times is None:
+            raise ConfigurationError("token times are recorded only for submitted requests")
+        return self._times[since_index:]
+
+    def __repr__(self) -> str:
+        return (
+            f"SimRequest(id={self.request_id}, prompt={self.prompt_tokens}, "
+            f"output={self.output_tokens}, emitted={self.tokens_emitted}, "
+            f"finished={self.finished})"
+        )
+
+
+class _Hist:
+    """Non-cumulative bucket counts; cheap to add many equal observations at once."""
+
+    __slots__ = ("bounds", "count", "counts", "sum_s")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.sum_s = 0.0
+
+    def add(self, value_s: float, n: int = 1) -> None:
+        self.counts[bisect_left(self.bounds, value_s)] += n
+        self.count += n
+        self.sum_s += value_s * n
+
+    def snapshot(self) -> Histogram:
+        return Histogram(
+            self.bounds,
+            tuple(itertools.accumulate(self.counts[:-1])),
+            self.count,
+            self.sum_s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStats:
+    """Cumulative figures beyond vLLM's metrics (for calibration and reports)."""
+
+    time_s: float
+    busy_s: float
+    steps: int
+    running_seq_s: float
+    """Integral of the running-sequence count over time (divide by time for the mean batch)."""
+    preemptions: int
+
+
+class SimEngine(ServingEngine):
+    def __init__(
+        self,
+        gpus: Sequence[SimGPU],
+        coefficients: StepCoefficients,
+        workload: Workload,
+        kv_capacity_tokens: int,
+        batch_limit: int = 256,
+        max_num_batched_tokens: int = 8192,
+        start_s: float = 0.0,
+    ) -> None:
+        if not max_num_batched_tokens >= 1:
+            raise ConfigurationError("max_num_batched_tokens must be >= 1")
+        self._gpus = list(gpus)
+        self._coef = coefficients
+        self._workload = workload
+        self._kv_capacity = int(kv_capacity_tokens)
+        self._max_batched = int(max_num_batched_tokens)
+        self._limit = 0
+        self.set_batch_limit(batch_limit)
+        self._t = start_s
+        self._step = 0
+        self._ids = itertools.count()
+        self._waiting: deque[SimRequest] = deque()
+        self._prefilling: list[SimRequest] = []
+        self._decoding: dict[int, SimRequest] = {}
+        self._tracked: dict[int, SimRequest] = {}
+        self._heap: list[tuple[int, int, int, SimRequest]] = []
+        self._ctx_sum = 0
+        self._kv_used = 0
+        self._last_step_end_s = start_s
+        # in-flight step: (n_dec, ctx, n_pf, running, finishing prefills), fraction left
+        self._inflight: tuple[int, int, int, int, list[SimRequest]] | None = None
+        self._left = 0.0
+        # counters
+        self._gen_tokens = 0
+        self._prompt_tokens = 0
+        self._success = 0
+        self._arrived = 0
+        self._prompt_arrived = 0
+        self._preemptions = 0
+        self._busy_s = 0.0
+        self._running_seq_s = 0.0
+        self._ttft = _Hist(TTFT_BUCKETS_S)
+        self._itl = _Hist(ITL_BUCKETS_S)
+        self._log: list[tuple[float, int]] | None = None
+        g0 = self._gpus[0]
+        self._uniform = all(
+            g.power == g0.power and g.speed_factor == g0.speed_factor for g in self._gpus
+        )
+
+    # -- ServingEngine ---------------------------------------------------------------------
+    def get_batch_limit(self) -> int:
+        return self._limit
+
+    def set_batch_limit(self, max_num_seqs: int) -> None:
+        if not (isinstance(max_num_seqs, int) and 1 <= max_num_seqs <= MAX_BATCH_LIMIT):
+            raise ConfigurationError(
+                f"batch limit (max_num_seqs) must be an integer within [1, {MAX_BATCH_LIMIT}], "
+                f"got {max_num_seqs!r}"
+            )
+        self._limit = max_num_seqs
+
+    def metrics(self) -> EngineMetrics:
+        return EngineMetrics(
+            timestamp_s=self._t,
+            generation_tokens_total=self._gen_tokens,
+            prompt_tokens_total=self._prompt_tokens,
+            num_requests_running=len(self._decoding) + len(self._prefilling),
+            num_requests_waiting=len(self._waiting),
+            request_success_total=self._success,
+            time_to_first_token_seconds=self._ttft.snapshot(),
+            inter_token_latency_seconds=self._itl.snapshot(),
+            kv_cache_usage_perc=min(1.0, self._kv_used / self._kv_capacity),
+            requests_arrived_total=self._arrived,
+            prompt_tokens_arrived_total=self._prompt_arrived,
+        )
+
+    # -- extras ----------------------------------------------------------------------------
+    @property
+    def workload(self) -> Workload:
+        return self._workload
+
+    @property
+    def kv_used_tokens(self) -> int:
+        return self._kv_used
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        return self._kv_capacity
+
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            self._t, self._busy_s, self._step, self._running_seq_s, self._preemptions
+        )
+
+    def start_step_log(self) -> None:
+        """Record (duration, decoders) of every step from now on (calibration only)."""
+        self._log = []
+
+    def take_step_log(self) -> list[tuple[float, int]]:
+        log, self._log = self._log or [], None
+        return log
+
+    def submit(self, prompt_tokens: int, output_tokens: int) -> SimRequest:
+        """Queue an external request now; the returned object records its token times."""
+        for name, value in (("prompt_tokens", prompt_tokens), ("output_tokens", output_tokens)):
+            if not (isinstance(value, int) and value >= 1):
+                raise ConfigurationError(f"{name} must be an integer >= 1, got {value!r}")
+        if prompt_tokens > self._kv_capacity:
+            raise ConfigurationError(
+                f"prompt_tokens ({prompt_tokens}) exceeds the KV cache ({self._kv_capacity})"
+            )
+        req = SimRequest(next(self._ids), self._t, prompt_tokens, output_tokens, tracked=True)
+        self._enqueue(req)
+        return req
+
+    # -- simulation ------------------------------------------------------------------------
+    def advance_to(self, target_s: float) -> None:
+        while self._t < target_s:
+            if self._inflight is None and not self._start_step():
+                next_s = min(target_s, self._workload.peek_next_s())
+                for gpu in self._gpus:
+                    gpu.commit(next_s, gpu.idle_w, 1.0)
+                self._t = next_s
+                continue
+            self._run_step(target_s)
+
+    def _enqueue(self, req: SimRequest) -> None:
+        self._waiting.append(req)
+        self._arrived += 1
+        self._prompt_arrived += req.prompt_tokens
+
+    def _pull_arrivals(self) -> None:
+        wl = self._workload
+        if wl.saturating:
+            while len(self._waiting) < self._limit:
+                a = wl.pop()
+                self._enqueue(SimRequest(next(self._ids), a.arrival_s, *_lengths(a), False))
+            return
+        now = self._t
+        while wl.peek_next_s() <= now:
+            a = wl.pop()
+            self._enqueue(SimRequest(next(self._ids), a.arrival_s, *_lengths(a), False))
+
+    def _start_step(self) -> bool:
+        """Schedule the next step at ``self._t``; False when there is nothing to run."""
+        self._pull_arrivals()
+        decoding = self._decoding
+        cap = self._kv_capacity
+        while decoding and self._kv_used + len(decoding) > cap:
+            self._preempt_last()
+        n_dec = len(decoding)
+        budget = self._max_batched - n_dec
+        kv_free = cap - self._kv_used - n_dec
+        n_pf = 0
+        finishing: list[SimRequest] = []
+        for r in self._prefilling:
+            if budget <= 0 or kv_free <= 0:
+                break
+            c = min(r._pf_left, budget, kv_free)
+            r._pf_left -= c
+            budget -= c
+            kv_free -= c
+            n_pf += c
+            if r._pf_left == 0:
+                finishing.append(r)
+        running = n_dec + len(self._prefilling)
+        waiting = self._waiting
+        while waiting and running < self._limit and budget > 0:
+            r = waiting[0]
+            c = min(r._pf_left, budget)
+            if c > kv_free:
+                break
+            waiting.popleft()
+            self._prefilling.append(r)
+            running += 1
+            r._pf_left -= c
+            budget -= c
+            kv_free -= c
+            n_pf += c
+            if r._pf_left == 0:
+                finishing.append(r)
+        if n_dec == 0 and n_pf == 0:
+            if self._prefilling and kv_free <= 0:
+                # partial prefills filled the cache: give the latest one's blocks back
+                r = self._prefilling.pop()
+                self._kv_used -= r.prompt_tokens + r._done - r._pf_left
+                r._pf_left = r.prompt_tokens + r._done
+                self._waiting.appendleft(r)
+                self._preemptions += 1
+                return self._start_step()
+            return False
+        self._kv_used += n_pf
+        self._inflight = (n_dec, self._ctx_sum, n_pf, running, finishing)
+        self._left = 1.0
+        return True
+
+    def _run_step(self, target_s: float) -> None:
+        assert self._inflight is not None
+        n_dec, ctx, n_pf, running, _ = self._inflight
+        now = self._t
+        boundary = target_s
+        gpus = self._gpus
+        for gpu in gpus:
+            if gpu._settle_end_s > now:
+                boundary = min(boundary, gpu.next_cap_change_s(now))
+        fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, n_pf)
+        if self._uniform:
+            g0 = gpus[0]
+            caps = [g.target_w(now) for g in gpus]
+            if min(caps) == max(caps):
+                sf = g0.speed_factor
+                f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, caps[0])
+                solved = [(f, e)] * len(gpus)
+            else:
+                solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
+        else:
+            solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
+        end_s = now + self._left * t_step
+        done = end_s <= boundary
+        if not done:
+            end_s = boundary
+            self._left -= (boundary - now) / t_step
+        inv_t = 1.0 / t_step
+        for gpu, (f, e) in zip(gpus, solved, strict=True):
+            gpu.commit(end_s, gpu.power.static_w + e * inv_t, f)
+        dt = end_s - now
+        self._busy_s += dt
+        self._running_seq_s += running * dt
+        self._t = end_s
+        if done:
+            self._finish_step(end_s)
+
+    def _solve_each(
+        self, fixed_s: float, mem_s: float, cmp_s: float, now: float
+    ) -> tuple[list[tuple[float, float]], float]:
+        solved = []
+        t_step = 0.0
+        for gpu in self._gpus:
+            sf = gpu.speed_factor
+            f, t, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, gpu.target_w(now))
+            solved.append((f, e))
+            t_step = max(t_step, t)
+        return solved, t_step
+
+    def _finish_step(self, end_s: float) -> None:
+        assert self._inflight is not None
+        n_dec, _, _, _, finishing = self._inflight
+        self._inflight = None
+        s = self._step
+        if n_dec:
+            itl_s = end_s - self._last_step_end_s
+            self._itl.add(itl_s, n_dec)
+            if self._log is not None:
+                self._log.append((itl_s, n_dec))
+            self._gen_tokens += n_dec
+            self._ctx_sum += n_dec
+            self._kv_used += n_dec
+            for r in self._tracked.values():
+                r._times.append(end_s)  # type: ignore[union-attr]
+        heap = self._heap
+        while heap and heap[0][0] <= s:
+            _, _, epoch, r = heapq.heappop(heap)
+            if epoch == r._epoch:
+                ctx = r.prompt_tokens + r.output_tokens
+                self._ctx_sum -= ctx
+                self._kv_used -= ctx
+                del self._decoding[r.request_id]
+                self._tracked.pop(r.request_id, None)
+                r.finish_s = end_s
+                self._success += 1
+        for r in finishing:
+            self._prefilling.remove(r)
+            self._gen_tokens += 1
+            if r.first_token_s is None:
+                r.first_token_s = end_s
+                self._ttft.add(end_s - r.arrival_s)
+                self._prompt_tokens += r.prompt_tokens
+            if r._times is not None:
+                r._times.append(end_s)
+            r._base = r._done + 1
+            r._origin = s
+            ctx = r.prompt_tokens + r._base
+            if r._base >= r.output_tokens:
+                self._kv_used -= ctx - 1
+                r.finish_s = end_s
+                self._success += 1
+                continue
+            self._kv_used += 1
+            self._ctx_sum += ctx
+            self._decoding[r.request_id] = r
+            if r._times is not None:
+                self._tracked[r.request_id] = r
+            heapq.heappush(heap, (s + r.output_tokens - r._base, r.request_id, r._epoch, r))
+        self._last_step_end_s = end_s
+        self._step = s + 1
+
+    def _preempt_last(self) -> None:
+        """Free the most recently started decode sequence; it will recompute its context."""
+        rid, r = self._decoding.popitem()
+        tokens = r._base + (self._step - 1 - r._origin)
+        ctx = r.prompt_tokens + tokens
+        self._ctx_sum -= ctx
+        self._kv_used -= ctx
+        self._tracked.pop(rid, None)
+        r._epoch += 1
+        r._done = tokens
+        r._pf_left = ctx
+        self._waiting.appendleft(r)
+        self._preemptions += 1
+
+
+def _lengths(a: object) -> tuple[int, int]:
+    return a.prompt_tokens, a.output_tokens  # type: ignore[attr-defined]

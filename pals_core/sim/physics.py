@@ -1,0 +1,127 @@
+"""Step-time and power physics of one engine step on one GPU (pure functions, no state).
+
+A step processes ``n_dec`` decode tokens (one per running sequence, reading ``ctx_tokens`` of
+KV cache in total) and ``n_pf`` prefill tokens. On each of the N GPUs (weights, KV heads and
+experts split N ways):
+
+    t_mem  = (weight bytes read + KV bytes read) / (HBM bandwidth * eff_bandwidth)
+    t_cmp1 = 2 * active params * (n_dec + n_pf) / (peak FLOPs * eff_flops)      (at full clock)
+    t(f)   = overhead + comm_per_token * tokens + t_mem + t_cmp1 / f
+
+where f is the SM clock as a fraction of its maximum. HBM runs on its own clock, which a power
+cap does not lower, so t_mem does not depend on f. For an MoE the weight bytes read are the
+dense part plus the fraction of experts the step touches, 1 - (1 - k/E)**tokens per layer.
+
+Power while a step runs, per GPU:
+
+    P(f) = static + (mem_w * t_mem + comp_w * g(f) * t_cmp1 / f) / t_step,
+    g(f) = max(f**alpha, voltage_floor * f)
+
+(dynamic power ~ C V^2 f with V ~ f above the knee, V fixed at its floor below). Under a cap
+the clock falls to the largest f with P(f) <= cap; if even the minimum clock draws too much,
+the step is stretched (clock-gated stalls) until it fits. See docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pals_core.sim.hardware import GPUSpec
+from pals_core.sim.models import DeploymentFit, ModelProfile
+
+_BISECT_ITERATIONS = 14
+
+
+@dataclass(frozen=True, slots=True)
+class StepCoefficients:
+    """Per-GPU time coefficients of one deployment, precomputed once per engine."""
+
+    fixed_s: float
+    comm_s_per_token: float
+    dense_weight_s: float
+    expert_weight_s: float
+    expert_miss: float
+    """1 - k/E: the chance a token does not pick a given expert (1.0 = dense: unused)."""
+    kv_s_per_token: float
+    cmp_s_per_token: float
+
+    @classmethod
+    def build(
+        cls, model: ModelProfile, gpu: GPUSpec, num_gpus: int, fit: DeploymentFit
+    ) -> StepCoefficients:
+        bw = gpu.hbm_bandwidth_bytes_s * fit.eff_bandwidth
+        peak = gpu.peak_fp8_flops if model.fp8_compute else gpu.peak_bf16_flops
+        flops = peak * fit.eff_flops
+        miss = 1.0 - model.experts_per_token / model.num_experts if model.is_moe else 1.0
+        return cls(
+            fixed_s=fit.overhead_s,
+            comm_s_per_token=fit.comm_s_per_token,
+            dense_weight_s=model.dense_weight_bytes / num_gpus / bw,
+            expert_weight_s=model.expert_weight_bytes / num_gpus / bw,
+            expert_miss=miss,
+            kv_s_per_token=model.kv_bytes_per_token / num_gpus / bw,
+            cmp_s_per_token=2.0 * model.active_params / num_gpus / flops,
+        )
+
+    def work(self, n_dec: int, ctx_tokens: int, n_pf: int) -> tuple[float, float, float]:
+        """(fixed time, memory time, compute time at full clock) of one step on one GPU."""
+        tokens = n_dec + n_pf
+        weight_s = self.dense_weight_s
+        if self.expert_weight_s:
+            weight_s += self.expert_weight_s * (1.0 - self.expert_miss**tokens)
+        fixed_s = self.fixed_s + self.comm_s_per_token * tokens
+        return fixed_s, weight_s + self.kv_s_per_token * ctx_tokens, self.cmp_s_per_token * tokens
+
+
+@dataclass(frozen=True, slots=True)
+class PowerCoefficients:
+    """Per-GPU power constants (device variation already applied)."""
+
+    static_w: float
+    mem_w: float
+    comp_w: float
+    alpha: float
+    voltage_floor: float
+    min_clock_frac: float
+
+
+def dyn_per_cycle(f: float, alpha: float, floor: float) -> float:
+    """g(f)/f: compute energy per unit of work relative to full clock."""
+    return max(f ** (alpha - 1.0), floor)
+
+
+def solve_clock(
+    fixed_s: float, mem_s: float, cmp_s: float, pc: PowerCoefficients, cap_w: float
+) -> tuple[float, float, float]:
+    """Pick the SM clock for one step under ``cap_w``.
+
+    Returns ``(f, duration_s, dynamic_energy_j)``: the clock fraction, the step time on this GPU
+    and the energy above static. The step's average power is ``static + energy / duration``.
+    """
+    mem_e = pc.mem_w * mem_s
+    comp_w = pc.comp_w
+    budget_w = cap_w - pc.static_w
+    t1 = fixed_s + mem_s + cmp_s
+    e1 = mem_e + comp_w * cmp_s
+    if e1 <= budget_w * t1:
+        return 1.0, t1, e1
+    alpha, floor = pc.alpha, pc.voltage_floor
+    lo = pc.min_clock_frac
+    t_lo = fixed_s + mem_s + cmp_s / lo
+    e_lo = mem_e + comp_w * cmp_s * max(lo ** (alpha - 1.0), floor)
+    if e_lo > budget_w * t_lo:
+        # even the lowest clock draws too much: stall (stretch) the step until it fits
+        if budget_w <= 0:
+            return lo, t_lo, e_lo
+        return lo, e_lo / budget_w, e_lo
+    hi = 1.0
+    for _ in range(_BISECT_ITERATIONS):
+        mid = 0.5 * (lo + hi)
+        t = fixed_s + mem_s + cmp_s / mid
+        e = mem_e + comp_w * cmp_s * max(mid ** (alpha - 1.0), floor)
+        if e <= budget_w * t:
+            lo = mid
+        else:
+            hi = mid
+    t = fixed_s + mem_s + cmp_s / lo
+    return lo, t, mem_e + comp_w * cmp_s * max(lo ** (alpha - 1.0), floor)
