@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pals_core.control.pals import Mode, PalsConfig, PalsController, PalsState, pals_decide
+from pals_core.control.policy import GPUReading, Observation
+from pals_core.control.qos import QoSPolicy
+from pals_core.engine.base import ITL_BUCKETS_S, TTFT_BUCKETS_S, EngineMetrics, Histogram
+from pals_core.errors import ConfigurationError
+from pals_core.model.performance import PerformanceModel
+from tests.pals_core.model.synthetic import synthetic_profile
+
+QOS = QoSPolicy(itl_p99_slo_s=0.1)
+
+
+@pytest.fixture(scope="module")
+def model() -> PerformanceModel:
+    return PerformanceModel.fit(synthetic_profile())
+
+
+def metrics(t: float, gen: int, arrived: int = 0, done: int = 0, running: int = 32,
+            waiting: int = 0) -> EngineMetrics:  # fmt: skip
+    return EngineMetrics(
+        timestamp_s=t, generation_tokens_total=gen, prompt_tokens_total=0,
+        num_requests_running=running, num_requests_waiting=waiting, request_success_total=done,
+        time_to_first_token_seconds=Histogram.empty(TTFT_BUCKETS_S),
+        inter_token_latency_seconds=Histogram.empty(ITL_BUCKETS_S), kv_cache_usage_perc=0.1,
+        requests_arrived_total=arrived,
+    )  # fmt: skip
+
+
+def obs(t: float, *, budget: float | None = None, target: float | None = None,
+        power: tuple[float, ...] = (400.0,), energy: tuple[float, ...] | None = None,
+        limits: tuple[float, ...] | None = None, gen: int = 0, batch: int = 256,
+        running: int = 32, waiting: int = 0) -> Observation:  # fmt: skip
+    n = len(power)
+    limits = limits or (700.0,) * n
+    energy = energy if energy is not None else tuple(p * t for p in power)
+    gpus = tuple(
+        GPUReading(power_w=p, energy_j=e, power_limit_w=lim, min_limit_w=200.0, max_limit_w=700.0)
+        for p, e, lim in zip(power, energy, limits, strict=True)
+    )
+    return Observation(t, budget, target, gpus, metrics(t, gen, running=running, waiting=waiting),
+                       batch)  # fmt: skip
+
+
+def test_decision_is_pure(model: PerformanceModel) -> None:
+    cfg = PalsConfig()
+    state = PalsState(mode=Mode.WARMUP)
+    state, _ = pals_decide(state, obs(0.0, target=3000.0), model, cfg, QOS)
+    o = obs(0.5, target=3000.0, gen=1500)
+    s1, a1 = pals_decide(state, o, model, cfg, QOS)
+    s2, a2 = pals_decide(state, o, model, cfg, QOS)
+    assert a1 == a2 and s1 == s2
+    assert a1.power_limits_w is not None and a1.batch_limit is not None
+    assert a1.state == "tracking" and not a1.qos_risk
+
+
+def test_low_target_lowers_the_cap_and_high_target_raises_it(model: PerformanceModel) -> None:
+    caps = {}
+    for target, running in ((1500.0, 12), (5500.0, 110)):  # running as Little's law has it
+        ctrl = PalsController(model, num_gpus=1, qos=QOS)
+        limits = (700.0,)
+        for k in range(20):  # planned cap decreases are rate-limited: let it get there
+            action = ctrl.decide(
+                obs(0.5 * k, target=target, gen=int(target * k / 2), limits=limits, running=running)
+            )
+            assert action.power_limits_w is not None
+            limits = action.power_limits_w
+        caps[target] = limits[0]
+        assert not action.qos_risk and action.state == "tracking"
+    assert caps[1500.0] < caps[5500.0] - 50
+
+
+def test_caps_stay_within_budget_minus_margin_and_gpu_range(model: PerformanceModel) -> None:
+    two = PerformanceModel.fit(
+        replace(synthetic_profile(), metadata=replace(synthetic_profile().metadata, num_gpus=2))
+    )
+    ctrl = PalsController(two, PalsConfig(budget_margin_frac=0.02), num_gpus=2, qos=QOS)
+    for k, budget in enumerate([1400.0, 900.0, 700.0, 500.0, 1200.0]):
+        t = 0.5 * k
+        action = ctrl.decide(
+            obs(t, budget=budget, target=4000.0, power=(300.0, 300.0), gen=2000 * k)
+        )
+        assert action.power_limits_w is not None
+        assert all(200.0 <= c <= 700.0 for c in action.power_limits_w)
+        if budget >= 400.0 + 0.02 * budget:
+            assert sum(action.power_limits_w) <= budget * 0.98 + 1e-6
+
+
+def test_budget_below_minimum_caps_gives_minimum_caps_and_risk(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=150.0, target=3000.0, power=(180.0,)))
+    action = ctrl.decide(obs(0.5, budget=150.0, target=3000.0, power=(180.0,), gen=1000))
+    assert action.power_limits_w == (200.0,)
+    assert action.qos_risk and action.state == "degraded"
+
+
+def test_infeasible_budget_maximises_throughput_and_flags_risk(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=400.0, target=20000.0, power=(380.0,), limits=(380.0,)))
+    action = ctrl.decide(
+        obs(0.5, budget=400.0, target=20000.0, power=(380.0,), limits=(380.0,), gen=3000)
+    )
+    assert action.qos_risk and action.state == "degraded"
+    assert action.power_limits_w is not None
+    cap = action.power_limits_w[0]
+    assert cap == pytest.approx(400.0 - 8.0, abs=1.0)  # all the budget allows (2 % margin)
+    batch = action.batch_limit
+    assert batch is not None
+    # the most throughput whose ITL p99 meets the SLO (x margin) at that cap
+    best = max(
+        (model.predict(cap, b).throughput_tok_s, b)
+        for b in range(8, 513)
+        if model.predict(cap, b).itl_p99_s <= 0.09
+    )
+    assert model.predict(cap, batch).throughput_tok_s >= 0.97 * best[0]
+
+
+def test_guard_cuts_caps_within_one_tick_when_budget_falls(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, target=3000.0))
+    assert ctrl.guard(obs(0.1, target=3000.0, limits=(600.0,), power=(550.0,))) is None
+    action = ctrl.guard(obs(0.2, budget=450.0, target=3000.0, limits=(600.0,), power=(550.0,)))
+    assert action is not None and action.power_limits_w is not None
+    assert action.power_limits_w[0] <= 450.0 * 0.98 + 1e-6
+
+
+def test_guard_cuts_when_measured_power_exceeds_budget(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=500.0, target=3000.0, limits=(480.0,), power=(470.0,)))
+    # the device draws 530 W under a 480 W cap (energy counter agrees): over budget
+    action = ctrl.guard(obs(0.1, budget=500.0, limits=(480.0,), power=(530.0,), energy=(53.0,)))
+    assert action is not None and action.power_limits_w is not None
+    assert action.power_limits_w[0] < 480.0 * 490.0 / 530.0 + 1.0
+    assert action.state == "failsafe"
+
+
+def test_missing_measurements_enter_failsafe(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=600.0, target=3000.0, limits=(500.0,)))
+    action = ctrl.decide(obs(0.5, budget=600.0, power=(float("nan"),), limits=(500.0,)))
+    assert action.state == "failsafe"
+    assert action.power_limits_w is not None and action.power_limits_w[0] <= 500.0
+
+
+def test_no_model_runs_the_safe_default_with_proportional_budget_cuts() -> None:
+    ctrl = PalsController(None, num_gpus=2, qos=QOS)
+    action = ctrl.decide(obs(0.0, power=(300.0, 300.0)))
+    assert action.state == "safe_default" and action.power_limits_w == (700.0, 700.0)
+    assert action.batch_limit == 256
+    action = ctrl.decide(obs(0.5, budget=1000.0, power=(300.0, 300.0)))
+    assert action.power_limits_w is not None
+    assert sum(action.power_limits_w) <= 980.0 + 1e-6
+    assert action.power_limits_w[0] == pytest.approx(action.power_limits_w[1])
+
+
+def test_model_for_another_gpu_count_is_refused(model: PerformanceModel) -> None:
+    with pytest.raises(ConfigurationError, match="profiled on 1 GPUs"):
+        PalsController(model, num_gpus=2, qos=QOS)
