@@ -23,6 +23,15 @@ console = Console()
 app.add_typer(profile_app)
 
 
+def _add_subcommands() -> None:
+    from pals_core.experiments.cli import experiment_app
+
+    app.add_typer(experiment_app, name="experiment")
+
+
+_add_subcommands()
+
+
 @app.command()
 def config() -> None:
     """Show the effective settings (PALS_* env or .env)."""

@@ -49,6 +49,18 @@ class EngineError(PalsError):
     """The serving engine could not be reached or refused a request."""
 
 
+class SimulationError(PalsError):
+    """The simulator was asked for something it cannot do."""
+
+
+class UnknownNameError(ConfigurationError):
+    """A model or GPU name the simulator's catalog does not know; the message lists the known."""
+
+
+class TraceFormatError(ConfigurationError):
+    """A workload trace file is malformed; the message names the file, line and column."""
+
+
 class ProfileError(PalsError):
     """A power-performance profile is unusable (unreadable, empty or too sparse to fit)."""
 
@@ -63,15 +75,3 @@ class ProfileMismatchError(ProfileError):
             + "; ".join(differences)
             + " (profile this node with `pals profile run`)"
         )
-
-
-class SimulationError(PalsError):
-    """The simulator was asked for something it cannot do."""
-
-
-class UnknownNameError(ConfigurationError):
-    """A model or GPU name the simulator's catalog does not know; the message lists the known."""
-
-
-class TraceFormatError(ConfigurationError):
-    """A workload trace file is malformed; the message names the file, line and column."""

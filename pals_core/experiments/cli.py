@@ -1,0 +1,50 @@
+"""``pals experiment ...``: the paper experiment from the command line."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+experiment_app = typer.Typer(
+    help="Reproduce the paper's comparison of PALS with its baselines in the simulator.",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+@experiment_app.command("paper")
+def paper(
+    output: Path = typer.Option(..., "--output", "-o", help="Folder for results.json and plots."),
+    quick: bool = typer.Option(False, "--quick", help="The reduced matrix (CI: under a minute)."),
+    seeds: int | None = typer.Option(
+        None, "--seeds", min=1, help="Seeds per scenario (default: 3 full, 1 quick)."
+    ),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Print each run as it ends."),
+) -> None:
+    """Run every controller on the scenario matrix; write results.json and PNG plots."""
+    from pals_core.experiments.paper import SERIES_FILE, run_paper
+    from pals_core.experiments.plots import plot_dynamic_power, plot_efficiency_vs_load
+    from pals_core.experiments.report import print_report
+    from pals_core.experiments.scenarios import full_matrix, quick_matrix
+
+    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 3)
+    n = len(matrix.scenarios())
+    console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
+    result = run_paper(
+        matrix,
+        output,
+        jobs=jobs,
+        progress=console.print if verbose else None,
+        command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
+    )
+    runs = json.loads(result.results_path.read_text())["runs"]
+    series = json.loads((output / SERIES_FILE).read_text())
+    plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
+    print_report(console, runs, result.summary, result.wall_s)
+    console.print(f"wrote {result.results_path} and {len(plots)} plots")
