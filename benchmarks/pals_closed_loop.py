@@ -1,4 +1,4 @@
-"""Closed-loop figures of the PALS controller on the simulator, against stock vLLM and fixed configs.
+"""Closed-loop figures of the PALS controller on the simulator, against stock vLLM and cap-only.
 
 For one model/GPU count: profile a node (seed A), then control another node (seed B, per-device
 variation 3 %, optionally a systematic mismatch) through ``run_control_loop`` at several offered
@@ -13,10 +13,11 @@ the controller's own quick check.
 from __future__ import annotations
 
 import argparse
-import math
 from collections import Counter
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
+from pals_core.control.baselines import CapOnlyPolicy
 from pals_core.control.pals import PalsConfig, PalsController
 from pals_core.control.policy import Action, Observation, Policy
 from pals_core.control.qos import QoSPolicy, evaluate_window
@@ -60,7 +61,9 @@ def run(
     rate = load_frac * capacity_tok_s / prof.chat_output_mean_tok
     fit = None
     if mismatch:
-        base = prof.deployment(build_sim_node(args.model, args.gpu, args.gpus).gpu_spec.name, args.gpus)
+        base = prof.deployment(
+            build_sim_node(args.model, args.gpu, args.gpus).gpu_spec.name, args.gpus
+        )
         fit = replace(
             base, static_w=base.static_w * (1 + mismatch), mem_w=base.mem_w * (1 + mismatch),
             comp_w=base.comp_w * (1 + mismatch), eff_flops=base.eff_flops / (1 + mismatch),
@@ -88,11 +91,11 @@ def run(
     target = rate * prof.chat_output_mean_tok
     windows = [
         evaluate_window(a, b, target, qos)
-        for a, b in zip(snaps, snaps[1:], strict=False)
-        if a.timestamp_s >= args.warmup_s + node_start(node)
+        for a, b in pairwise(snaps)
+        if a.timestamp_s >= args.warmup_s
     ]
     over = 0
-    for a, b in zip(warm, warm[1:], strict=False):
+    for a, b in pairwise(warm):
         p = (b.energy_j - a.energy_j) / (b.time_s - a.time_s)
         if a.power_budget_w is not None and p > a.power_budget_w:
             over += 1
@@ -105,10 +108,6 @@ def run(
         over_budget_frac=over / max(1, len(warm) - 1),
         states=Counter(s.state for s in warm),
     )
-
-
-def node_start(node: object) -> float:
-    return 0.0
 
 
 def main() -> None:
@@ -141,7 +140,9 @@ def main() -> None:
     capacity = build_sim_node(
         args.model, args.gpu, args.gpus, seed=args.seed + 100, device_variation_frac=0.03
     ).max_throughput_tok_s()
-    print(f"{args.model} x{args.gpus}: stock capacity {capacity:.0f} tok/s, SLO {qos.itl_p99_slo_s}")
+    print(
+        f"{args.model} x{args.gpus}: stock capacity {capacity:.0f} tok/s, SLO {qos.itl_p99_slo_s}"
+    )
 
     def pals() -> PalsController:
         return PalsController(model, PalsConfig(), num_gpus=args.gpus, qos=qos)
@@ -160,13 +161,15 @@ def main() -> None:
     for frac in (float(x) for x in args.budgets.split(",") if x):
         budget = frac * max_power
         ours = run(pals(), args, args.budget_load, budget, capacity, args.mismatch)
+        base = run(CapOnlyPolicy(), args, args.budget_load, budget, capacity, args.mismatch)
         print(
-            f"budget {frac:.0%} ({budget:.0f} W) load {args.budget_load:.0%}: pals "
+            f"budget {frac:.0%} ({budget:.0f} W) load {args.budget_load:.0%}: cap-only "
+            f"{base.tok_per_j:.3f} tok/J viol {base.violated}/{base.windows} "
+            f"(itl {base.itl_violated}) | pals "
             f"{ours.tok_per_j:.3f} tok/J viol {ours.violated}/{ours.windows} "
             f"(itl {ours.itl_violated}) over-budget {ours.over_budget_frac:.2%} "
             f"{dict(ours.states)}"
         )
-    del math
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class PalsConfig:
     """Never plan for less than this throughput (operator floor under the demand estimate)."""
     headroom: float = 0.12
     """Capacity planned above the load, for Poisson bursts and estimation error."""
-    itl_slo_margin: float = 0.9
+    itl_slo_margin: float = 0.85
     """Plan against this fraction of the ITL p99 SLO."""
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
@@ -62,16 +62,22 @@ class PalsConfig:
     min_batch: int = 8
     max_batch: int | None = None
     """Largest batch limit the planner may choose (None: the largest batch profiled)."""
-    correction_tau_s: float = 3.0
+    correction_tau_s: float = 6.0
     throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
     power_scale_bounds: tuple[float, float] = (0.7, 1.4)
-    itl_scale_bounds: tuple[float, float] = (0.6, 2.5)
-    itl_window_s: float = 2.5
-    itl_tau_s: float = 8.0
-    itl_min_samples: int = 200
+    itl_window_s: float = 5.0
+    itl_trim_high: float = 0.9
+    itl_trim_low: float = 0.75
+    itl_trim_gain_w: float = 200.0
+    """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
+    itl_trim_decay_w: float = 8.0
+    itl_trim_max_w: float = 200.0
+    itl_min_samples: int = 500
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
     cap_deadband_w: float = 8.0
+    switch_margin: float = 0.03
+    """Keep the current cap while its predicted power is within this fraction of the best."""
     cap_step_down_w: float = 40.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
     batch_deadband_frac: float = 0.15
@@ -120,7 +126,8 @@ class PalsState:
     demand: DemandState = field(default_factory=DemandState)
     throughput_scale: float = 1.0
     power_scale: float = 1.0
-    itl_scale: float = 1.0
+    cap_trim_w: float = 0.0
+    """ITL feedback: watts per GPU added to the planned cap."""
     load_trim: float = 1.0
     """Integral term on the throughput error (>= 1: plan for more when the queue grows)."""
     budget_scale: float = 1.0
@@ -142,7 +149,5 @@ class PalsState:
     healthy_periods: int = 0
     itl_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
-    itl_running_sum: float = 0.0
-    itl_running_n: int = 0
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""

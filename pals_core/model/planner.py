@@ -26,6 +26,9 @@ from numpy.typing import NDArray
 from pals_core.model.performance import FloatArray, OperatingTable
 
 IntArray = NDArray[np.intp]
+
+CAPACITY_TOLERANCE = 0.98
+"""Caps whose capacity is within 2 % of the best reachable count as equally fast."""
 BoolArray = NDArray[np.bool_]
 
 
@@ -43,6 +46,10 @@ class PlanRequest:
     min_batch: int = 8
     throughput_scale: float = 1.0
     power_scale: float = 1.0
+    current_cap_w: float | None = None
+    """The cap in force: kept while it stays feasible and within ``switch_margin`` of the best
+    predicted power (hysteresis: model noise must not make the cap hop between near-equals)."""
+    switch_margin: float = 0.03
     itl_scale: float = 1.0
     """Measured over predicted ITL p99 (learned directly from the ITL histograms)."""
 
@@ -106,24 +113,36 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
     op_power = power[rows, prev] + frac * (power[rows, op_col] - power[rows, prev])
     op_batch = batches[prev] + frac * (batches[op_col] - batches[prev])
 
-    for margin in (req.headroom, req.headroom / 2, 0.0):
-        feasible = reach & row_itl_ok & (capacity >= req.load_tok_s * (1.0 + margin))
-        if feasible.any():
-            cost = np.where(feasible, op_power, np.inf)
-            r = int(np.argmin(cost))
-            return Plan(
-                cap_w=float(row_caps[r]),
-                batch_limit=round(float(batches[lim_col[r]])),
-                feasible=True,
-                predicted_power_w=float(op_power[r]),
-                predicted_capacity_tok_s=float(capacity[r]),
-                operating_batch=float(op_batch[r]),
-                itl_ok=True,
-            )
-    # Infeasible: the most capacity within the ITL SLO (or outright when no batch meets it).
+    usable = reach & row_itl_ok
+    best_capacity = float(capacity[usable].max()) if usable.any() else 0.0
+    if best_capacity >= req.load_tok_s:
+        # Full headroom where possible; otherwise any cap within CAPACITY_TOLERANCE of the best
+        # capacity (capacity is flat once the cap stops binding: a few % more would cost a
+        # large jump in cap and power).
+        needed = min(req.load_tok_s * (1.0 + req.headroom), best_capacity * CAPACITY_TOLERANCE)
+        feasible = usable & (capacity >= needed)
+        cost = np.where(feasible, op_power, np.inf)
+        r = int(np.argmin(cost))
+        if req.current_cap_w is not None:
+            cur = int(np.clip(np.searchsorted(row_caps, req.current_cap_w), 0, len(rows) - 1))
+            if feasible[cur] and cost[cur] <= cost[r] * (1.0 + req.switch_margin):
+                r = cur
+        return Plan(
+            cap_w=float(row_caps[r]),
+            batch_limit=round(float(batches[lim_col[r]])),
+            feasible=True,
+            predicted_power_w=float(op_power[r]),
+            predicted_capacity_tok_s=float(capacity[r]),
+            operating_batch=float(op_batch[r]),
+            itl_ok=True,
+        )
+    # Infeasible: the most capacity within the ITL SLO (or outright when no batch meets it),
+    # at the least power among caps within CAPACITY_TOLERANCE of it.
     if row_itl_ok.any():
         score = np.where(row_itl_ok, capacity, -np.inf)
-        r = int(np.argmax(score))
+        top = float(score.max())
+        near = row_itl_ok & (capacity >= top * CAPACITY_TOLERANCE)
+        r = int(np.argmin(np.where(near, power[rows, lim_col], np.inf)))
         col = int(lim_col[r])
     else:
         r = len(rows) - 1

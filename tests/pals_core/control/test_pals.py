@@ -60,7 +60,7 @@ def test_decision_is_pure(model: PerformanceModel) -> None:
 
 def test_low_target_lowers_the_cap_and_high_target_raises_it(model: PerformanceModel) -> None:
     caps = {}
-    for target, running in ((1500.0, 12), (5500.0, 110)):  # running as Little's law has it
+    for target, running in ((3000.0, 37), (5500.0, 105)):  # running as Little's law has it
         ctrl = PalsController(model, num_gpus=1, qos=QOS)
         limits = (700.0,)
         for k in range(20):  # planned cap decreases are rate-limited: let it get there
@@ -71,7 +71,7 @@ def test_low_target_lowers_the_cap_and_high_target_raises_it(model: PerformanceM
             limits = action.power_limits_w
         caps[target] = limits[0]
         assert not action.qos_risk and action.state == "tracking"
-    assert caps[1500.0] < caps[5500.0] - 50
+    assert caps[3000.0] < caps[5500.0] - 50
 
 
 def test_caps_stay_within_budget_minus_margin_and_gpu_range(model: PerformanceModel) -> None:
@@ -107,16 +107,22 @@ def test_infeasible_budget_maximises_throughput_and_flags_risk(model: Performanc
     assert action.qos_risk and action.state == "degraded"
     assert action.power_limits_w is not None
     cap = action.power_limits_w[0]
-    assert cap == pytest.approx(400.0 - 8.0, abs=1.0)  # all the budget allows (2 % margin)
+    assert cap <= 400.0 - 8.0 + 1e-6  # within the budget minus its 2 % margin
     batch = action.batch_limit
     assert batch is not None
     # the most throughput whose ITL p99 meets the SLO (x margin) at that cap
     best = max(
         (model.predict(cap, b).throughput_tok_s, b)
         for b in range(8, 513)
-        if model.predict(cap, b).itl_p99_s <= 0.09
+        if model.predict(cap, b).itl_p99_s <= 0.085
     )
     assert model.predict(cap, batch).throughput_tok_s >= 0.97 * best[0]
+    top = max(
+        model.predict(392.0, b).throughput_tok_s
+        for b in range(8, 257)
+        if model.predict(392.0, b).itl_p99_s <= 0.085
+    )
+    assert model.predict(cap, batch).throughput_tok_s >= 0.97 * top
 
 
 def test_guard_cuts_caps_within_one_tick_when_budget_falls(model: PerformanceModel) -> None:

@@ -46,7 +46,7 @@ def test_budget_bounds_the_cap_and_infeasible_load_maximises_capacity(
     model: PerformanceModel,
 ) -> None:
     plan = plan_operating_point(model.table, request(7000.0, max_cap=420.0))
-    assert not plan.feasible and plan.cap_w == pytest.approx(420.0)
+    assert not plan.feasible and plan.cap_w <= 420.0
     capacities = [model.predict(420.0, b).throughput_tok_s for b in range(8, 257)
                   if model.predict(420.0, b).itl_p99_s <= SLO_S]  # fmt: skip
     assert plan.predicted_capacity_tok_s >= 0.98 * max(capacities)
