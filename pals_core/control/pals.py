@@ -162,6 +162,8 @@ def pals_decide(
 ) -> tuple[PalsState, Action]:
     """One full decision (see the module doc for the control law)."""
     state, _ = pals_guard(state, obs, cfg)  # a decision tick is also a tick
+    if math.isnan(state.started_s):
+        state = replace(state, started_s=obs.time_s)
     if model is None:
         state = replace(state, mode=Mode.SAFE_DEFAULT, running_sum=0.0, running_n=0)
         return state, _safe_default(obs, state, cfg)
@@ -247,6 +249,8 @@ def pals_decide(
         target = obs.throughput_target_tok_s
     else:
         target = demand.estimate_tok_s(cfg.demand)
+        if obs.time_s - state.started_s < cfg.warmup_s:
+            target = math.nan  # the averages have not seen enough of the load yet
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, _safe_default(obs, state, cfg)
@@ -331,8 +335,10 @@ def _update_itl_trim(
     """The ITL feedback: a cap trim (W per GPU) integrated from the measured ITL p99.
 
     Every ``itl_window_s`` the window's ITL p99 (histogram delta) is compared with the SLO: above
-    ``itl_trim_high`` x SLO the trim grows in proportion to the excess (a faster clock shortens
-    every step, and by Little's law also the running batch); below ``itl_trim_low`` x SLO it
+    ``itl_trim_high`` x SLO the trim grows in proportion to the excess, at most
+    ``itl_trim_step_max_w`` per window (one outlier prefill must not double the cap; repeated
+    excess keeps pushing); a faster clock shortens every step, and by Little's law also the
+    running batch. Below ``itl_trim_low`` x SLO it
     decays slowly. Bounded (anti-windup), and it does not grow while the caps are at maximum.
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
@@ -348,7 +354,7 @@ def _update_itl_trim(
         ratio = delta.quantile(0.99) / slo_s
         at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
         if ratio > cfg.itl_trim_high and not at_max:
-            trim += cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high)
+            trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
         elif ratio < cfg.itl_trim_low:
             trim -= cfg.itl_trim_decay_w
     trim = min(max(trim, 0.0), cfg.itl_trim_max_w)

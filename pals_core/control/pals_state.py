@@ -7,8 +7,9 @@ States (``Mode``) and transitions, evaluated at every decision (``decide``) unle
     maximum, or the budget's even share when it is lower (proportional cuts); the default batch
     limit. Never guesses an optimum. Leaves only when a controller is built with a model.
 ``WARMUP``
-    A model exists but the offered load is not yet measurable (fewer than two engine snapshots) and
-    no target is set: the safe default for one period. -> ``TRACKING``/``DEGRADED`` once it is.
+    A model exists but the offered load is not yet measurable (less than ``warmup_s`` of engine
+    snapshots) and no target is set: the safe default meanwhile.
+    -> ``TRACKING``/``DEGRADED`` once it is.
 ``TRACKING``
     The normal state: the planner found a (cap, batch) that serves the target within the budget
     at the best tokens per joule. -> ``DEGRADED`` when the budget cannot carry the target;
@@ -66,12 +67,13 @@ class PalsConfig:
     throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
     power_scale_bounds: tuple[float, float] = (0.7, 1.4)
     itl_window_s: float = 5.0
-    itl_trim_high: float = 0.9
+    itl_trim_high: float = 0.85
     itl_trim_low: float = 0.75
-    itl_trim_gain_w: float = 200.0
+    itl_trim_gain_w: float = 300.0
     """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
-    itl_trim_decay_w: float = 8.0
-    itl_trim_max_w: float = 200.0
+    itl_trim_step_max_w: float = 60.0
+    itl_trim_decay_w: float = 2.0
+    itl_trim_max_w: float = 250.0
     itl_min_samples: int = 500
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
@@ -90,6 +92,8 @@ class PalsConfig:
     budget_relax_per_s: float = 0.005
     stale_after_s: float = 2.0
     recover_periods: int = 4
+    warmup_s: float = 5.0
+    """With no target set, hold the safe default this long while the demand estimate forms."""
     gpu_weight_tau_s: float = 10.0
     gpu_weight_bounds: tuple[float, float] = (0.85, 1.15)
     demand: DemandConfig = field(default_factory=DemandConfig)
@@ -151,3 +155,5 @@ class PalsState:
     itl_ref_time_s: float = math.nan
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""
+    started_s: float = math.nan
+    """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""
