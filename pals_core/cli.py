@@ -32,6 +32,15 @@ def _add_subcommands() -> None:
 _add_subcommands()
 
 
+def _register_subapps() -> None:
+    from pals_core.sim.cli import app as sim_app
+
+    app.add_typer(sim_app, name="sim")
+
+
+_register_subapps()
+
+
 @app.command()
 def config() -> None:
     """Show the effective settings (PALS_* env or .env)."""
