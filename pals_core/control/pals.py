@@ -283,6 +283,7 @@ def pals_decide(
             itl_scale=1.0 / state.throughput_scale,
             current_cap_w=mean_cap if mean_cap <= max_cap else None,
             switch_margin=cfg.switch_margin,
+            burst_margin=cfg.burst_margin,
         ),
     )
     feasible = plan.feasible and plan.predicted_capacity_tok_s >= target

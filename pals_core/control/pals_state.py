@@ -55,6 +55,8 @@ class PalsConfig:
     headroom: float = 0.12
     """Capacity planned above the load, for Poisson bursts and estimation error."""
     itl_slo_margin: float = 0.85
+    burst_margin: float = 0.15
+    """ITL is planned at the operating concurrency x (1 + burst_margin)."""
     """Plan against this fraction of the ITL p99 SLO."""
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
