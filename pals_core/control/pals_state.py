@@ -69,8 +69,8 @@ class PalsConfig:
     throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
     power_scale_bounds: tuple[float, float] = (0.7, 1.4)
     itl_window_s: float = 5.0
-    itl_trim_high: float = 0.85
-    itl_trim_low: float = 0.75
+    itl_trim_high: float = 0.95
+    itl_trim_low: float = 0.8
     itl_trim_gain_w: float = 300.0
     """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
     itl_trim_step_max_w: float = 60.0
