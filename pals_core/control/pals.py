@@ -249,8 +249,14 @@ def pals_decide(
         target = obs.throughput_target_tok_s
     else:
         target = demand.estimate_tok_s(cfg.demand)
-        if obs.time_s - state.started_s < cfg.warmup_s:
+        early = obs.time_s - state.started_s < cfg.warmup_s
+        if early or demand.finished_seen < cfg.warmup_requests:
             target = math.nan  # the averages have not seen enough of the load yet
+        elif math.isfinite(state.target_tok_s):
+            # A cap cut slows the running requests before Little's law refills the batch, so the
+            # served rate dips by itself: let the estimate fall only slowly, or the controller
+            # would chase its own dip down.
+            target = max(target, state.target_tok_s * (1.0 - cfg.target_fall_per_s * dt_s))
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, _safe_default(obs, state, cfg)

@@ -8,7 +8,8 @@ States (``Mode``) and transitions, evaluated at every decision (``decide``) unle
     limit. Never guesses an optimum. Leaves only when a controller is built with a model.
 ``WARMUP``
     A model exists but the offered load is not yet measurable (less than ``warmup_s`` of engine
-    snapshots) and no target is set: the safe default meanwhile.
+    snapshots or ``warmup_requests`` finished requests) and no target is set: the safe default
+    meanwhile (at full clock the first requests finish soonest).
     -> ``TRACKING``/``DEGRADED`` once it is.
 ``TRACKING``
     The normal state: the planner found a (cap, batch) that serves the target within the budget
@@ -94,8 +95,13 @@ class PalsConfig:
     budget_relax_per_s: float = 0.005
     stale_after_s: float = 2.0
     recover_periods: int = 4
+    target_fall_per_s: float = 0.01
+    """The demand estimate may fall by at most this fraction per second."""
     warmup_s: float = 5.0
-    """With no target set, hold the safe default this long while the demand estimate forms."""
+    warmup_requests: int = 50
+    """With no target set, hold the safe default for at least ``warmup_s`` and until this many
+    requests have finished: the mean output length is learned from finished requests, and the
+    first to finish are the short ones."""
     gpu_weight_tau_s: float = 10.0
     gpu_weight_bounds: tuple[float, float] = (0.85, 1.15)
     demand: DemandConfig = field(default_factory=DemandConfig)
