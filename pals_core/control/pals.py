@@ -290,6 +290,7 @@ def pals_decide(
             current_cap_w=mean_cap if mean_cap <= max_cap else None,
             switch_margin=cfg.switch_margin,
             burst_margin=cfg.burst_margin,
+            batch_headroom=cfg.batch_headroom,
         ),
     )
     feasible = plan.feasible and plan.predicted_capacity_tok_s >= target

@@ -56,9 +56,11 @@ class PalsConfig:
     headroom: float = 0.12
     """Capacity planned above the load, for Poisson bursts and estimation error."""
     itl_slo_margin: float = 0.85
+    """Plan against this fraction of the ITL p99 SLO."""
     burst_margin: float = 0.15
     """ITL is planned at the operating concurrency x (1 + burst_margin)."""
-    """Plan against this fraction of the ITL p99 SLO."""
+    batch_headroom: float = 0.3
+    """The batch limit is sized for load x (1 + batch_headroom) where the cap allows it."""
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
     """The caps sum to at most budget - max(frac x budget, W)."""
@@ -83,7 +85,7 @@ class PalsConfig:
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
-    cap_step_down_w: float = 40.0
+    cap_step_down_w: float = 20.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
     batch_deadband_frac: float = 0.15
     trim_ki_per_s: float = 0.08
@@ -97,7 +99,7 @@ class PalsConfig:
     recover_periods: int = 4
     target_fall_per_s: float = 0.01
     """The demand estimate may fall by at most this fraction per second."""
-    warmup_s: float = 5.0
+    warmup_s: float = 20.0
     warmup_requests: int = 50
     """With no target set, hold the safe default for at least ``warmup_s`` and until this many
     requests have finished: the mean output length is learned from finished requests, and the

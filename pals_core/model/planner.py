@@ -50,6 +50,8 @@ class PlanRequest:
     min_batch: int = 8
     throughput_scale: float = 1.0
     power_scale: float = 1.0
+    batch_headroom: float = 0.3
+    """The batch limit gives capacity >= load x (1 + batch_headroom) where the cap allows."""
     burst_margin: float = 0.15
     """ITL is checked at the operating concurrency x (1 + burst_margin)."""
     current_cap_w: float | None = None
@@ -120,7 +122,11 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
     capacity_max = thr[:, last]
     best = float(capacity_max[op_itl_ok].max()) if op_itl_ok.any() else 0.0
     needed = min(load * (1.0 + req.headroom), best * CAPACITY_TOLERANCE)
-    need_col, _ = _first_at_least(thr, needed)
+    # The limit itself gets a wider margin than the cap: it costs nothing while the load is as
+    # estimated (the running batch follows the load) and absorbs an under-estimated load.
+    lim_needed = min(load * (1.0 + req.batch_headroom), best * CAPACITY_TOLERANCE)
+    need_col, need_ok = _first_at_least(thr, lim_needed)
+    need_col = np.where(need_ok, need_col, last)
     itl_col = np.maximum((itl <= req.itl_p99_slo_s).sum(axis=1) - 1, 0)
     min_col = min(int(np.searchsorted(batches, req.min_batch - 1e-9)), last)
     lim_col = np.maximum(np.maximum(need_col, itl_col), min_col)
