@@ -252,7 +252,7 @@ def test_closed_loop_meets_the_load_with_a_12pct_device_mismatch(
     assert served_tok_s(samples, 20.0) >= 0.95 * served_tok_s(stock, 20.0)
     assert sum(w.throughput_short for w in windows) == 0
     assert sum(w.violated for w in windows) <= 1
-    assert all(s.state == "tracking" for s in samples[100:])
+    assert all(s.state == "tracking" for s in samples[250:])  # after the 20 s warm-up
     assert tok_per_j(samples, 20.0) > 1.1 * tok_per_j(stock, 20.0)
 
 
