@@ -347,7 +347,8 @@ def _update_itl_trim(
     ``itl_trim_step_max_w`` per window (one outlier prefill must not double the cap; repeated
     excess keeps pushing); a faster clock shortens every step, and by Little's law also the
     running batch. Below ``itl_trim_low`` x SLO it
-    decays slowly. Bounded (anti-windup), and it does not grow while the caps are at maximum.
+    decays (a third as fast between the two thresholds). Bounded (anti-windup), and it does not
+    grow while the caps are at maximum.
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
@@ -365,6 +366,8 @@ def _update_itl_trim(
             trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
         elif ratio < cfg.itl_trim_low:
             trim -= cfg.itl_trim_decay_w
+        else:
+            trim -= cfg.itl_trim_decay_w / 3
     trim = min(max(trim, 0.0), cfg.itl_trim_max_w)
     return replace(state, cap_trim_w=trim, itl_ref=hist, itl_ref_time_s=obs.time_s)
 
