@@ -96,6 +96,7 @@ class SimNode:
             batch_limit=batch_limit,
             max_num_batched_tokens=max_num_batched_tokens,
             start_s=clock.now_s(),
+            lock=clock.lock,
         )
         weights_per_gpu = int(model.weight_bytes / num_gpus)
         kv_bytes = model.kv_bytes_per_token / num_gpus
