@@ -249,8 +249,9 @@ def pals_decide(
         target = obs.throughput_target_tok_s
     else:
         target = demand.estimate_tok_s(cfg.demand)
-        early = obs.time_s - state.started_s < cfg.warmup_s
-        if early or demand.finished_seen < cfg.warmup_requests:
+        age_s = obs.time_s - state.started_s
+        few = demand.finished_seen < cfg.warmup_requests and age_s < cfg.warmup_max_s
+        if age_s < cfg.warmup_s or few:
             target = math.nan  # the averages have not seen enough of the load yet
         elif math.isfinite(state.target_tok_s):
             # A cap cut slows the running requests before Little's law refills the batch, so the

@@ -101,9 +101,11 @@ class PalsConfig:
     """The demand estimate may fall by at most this fraction per second."""
     warmup_s: float = 20.0
     warmup_requests: int = 50
+    warmup_max_s: float = 90.0
     """With no target set, hold the safe default for at least ``warmup_s`` and until this many
-    requests have finished: the mean output length is learned from finished requests, and the
-    first to finish are the short ones."""
+    requests have finished (but at most ``warmup_max_s``: a nearly idle node must not stay at the
+    safe default): the mean output length is learned from finished requests, and the first to
+    finish are the short ones."""
     gpu_weight_tau_s: float = 10.0
     gpu_weight_bounds: tuple[float, float] = (0.85, 1.15)
     demand: DemandConfig = field(default_factory=DemandConfig)

@@ -272,3 +272,10 @@ def test_closed_loop_tracks_a_budget_step(sim_model: PerformanceModel) -> None:
     assert all(s.power_limits_w[0] <= 0.5 * max_w * 0.98 + 1e-6 for s in after)
     step = next(i for i, s in enumerate(samples) if s.time_s >= 40.0)
     assert samples[step + 1].power_limits_w[0] <= 343.0  # cut at the first tick of the budget
+
+
+def test_warm_up_ends_on_a_nearly_idle_node(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    states = [ctrl.decide(obs(0.5 * k, gen=100 * k, running=2)).state for k in range(200)]
+    assert states[30] == "warmup"  # no finished request yet: the safe default
+    assert states[-1] == "tracking"  # but not for ever
