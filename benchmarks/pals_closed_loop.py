@@ -13,9 +13,9 @@ the controller's own quick check.
 from __future__ import annotations
 
 import argparse
+from ast import literal_eval
 from collections import Counter
 from dataclasses import dataclass, replace
-from ast import literal_eval
 from itertools import pairwise
 
 from pals_core.control.baselines import CapOnlyPolicy
