@@ -6,17 +6,17 @@ DEPLOYMENTS maps (model, gpu, num_gpus) to
 kv_capacity_tokens[, expert_token_frac]); see docs/simulator.md for their meaning.
 """
 
-DVFS_ALPHA = 2.905
-DVFS_VOLTAGE_FLOOR = 0.3446
+DVFS_ALPHA = 2.952
+DVFS_VOLTAGE_FLOOR = 0.1934
 CAP_TARGET_FRAC = 0.985
 CHAT_PROMPT_MEAN_TOK = 200.0
 
 # fmt: off
 DEPLOYMENTS: dict[tuple[str, str, int], tuple[float, ...]] = {
     ("llama-3.1-8b", "H100-SXM", 1):
-        (0.7102, 0.4304, 0.0001684, 0, 58.51, 411.5, 978.1, 374326),
+        (0.6929, 0.4304, 0.0001017, 0, 106, 373.8, 860.3, 374421),
     ("llama-3.1-8b", "A100-SXM", 1):
-        (0.7235, 0.4199, 0.0002705, 0, 76.51, 178.3, 350.1, 374421),
+        (0.6933, 0.4265, 0.0001017, 0, 85.02, 192.8, 331, 374421),
     ("llama-3.1-70b", "H100-SXM", 4):
         (0.7801, 0.4988, 0.003178, 4.601e-07, 135.8, 351.3, 555.6, 446398),
     ("qwen3-30b-a3b", "H100-SXM", 1):
