@@ -46,5 +46,5 @@ def paper(
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
-    print_report(console, runs, result.summary, result.wall_s)
+    print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
     console.print(f"wrote {result.results_path} and {len(plots)} plots")
