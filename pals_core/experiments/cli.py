@@ -36,11 +36,18 @@ def paper(
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 3)
     n = len(matrix.scenarios())
     console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
+    seen = [0]
+
+    def progress(message: str) -> None:
+        seen[0] += 1
+        if verbose or seen[0] % 50 == 0:
+            console.print(message)
+
     result = run_paper(
         matrix,
         output,
         jobs=jobs,
-        progress=console.print if verbose else None,
+        progress=progress,
         command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
     )
     runs = json.loads(result.results_path.read_text())["runs"]

@@ -85,6 +85,11 @@ def run_paper(
     output_dir.mkdir(parents=True, exist_ok=True)
     scenarios = sorted(matrix.scenarios(), key=lambda s: -s.duration_s)
     say = progress or (lambda _msg: None)
+    per_scenario = {
+        kind: len([c for c in controllers if not (kind == "dynamic" and c == "oracle-static")])
+        for kind in ("none", "static", "dynamic")
+    }
+    expected_runs = sum(per_scenario[s.budget_kind] for s in scenarios)
     nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
     searches = {
         (s.node, s.load_frac, s.seed): s.unconstrained()
@@ -150,6 +155,7 @@ def run_paper(
                 else:
                     runs.append(result)
                     say(
+                        f"[{len(runs)}/{expected_runs} {time.perf_counter() - wall_start:.0f} s] "
                         f"{result.controller:>13} {result.scenario} seed {result.seed}: "
                         f"{result.tokens_per_j:.3f} tok/J, {result.qos_violated} violated, "
                         f"{result.wall_s:.1f} s"
