@@ -21,13 +21,15 @@ app = typer.Typer(
 console = Console()
 
 
-def _add_subcommands() -> None:
+def _register_subapps() -> None:
     from pals_core.experiments.cli import experiment_app
+    from pals_core.sim.cli import app as sim_app
 
+    app.add_typer(sim_app, name="sim")
     app.add_typer(experiment_app, name="experiment")
 
 
-_add_subcommands()
+_register_subapps()
 
 
 @app.command()

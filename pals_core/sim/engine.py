@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
+import threading
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
@@ -30,11 +32,12 @@ from pals_core.engine.base import (
     ServingEngine,
 )
 from pals_core.errors import ConfigurationError
-from pals_core.sim.gpu import SimGPU
+from pals_core.sim.gpu import POWER_AVERAGE_S, SimGPU
 from pals_core.sim.physics import StepCoefficients, solve_clock
 from pals_core.sim.workload import Workload
 
 MAX_BATCH_LIMIT = 4096
+_INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
 
 
 class SimRequest:
@@ -143,10 +146,12 @@ class SimEngine(ServingEngine):
         batch_limit: int = 256,
         max_num_batched_tokens: int = 8192,
         start_s: float = 0.0,
+        lock: threading.RLock | None = None,
     ) -> None:
         if not max_num_batched_tokens >= 1:
             raise ConfigurationError("max_num_batched_tokens must be >= 1")
         self._gpus = list(gpus)
+        self._lock = lock if lock is not None else threading.RLock()
         self._coef = coefficients
         self._workload = workload
         self._kv_capacity = int(kv_capacity_tokens)
@@ -182,6 +187,20 @@ class SimEngine(ServingEngine):
         g0 = self._gpus[0]
         self._uniform = all(
             g.power == g0.power and g.speed_factor == g0.speed_factor for g in self._gpus
+        )
+        # cap state: while no GPU is settling and all caps are equal, one solve serves all
+        self._settle_until_s = -float("inf")
+        self._shared_target_w: float | None = None
+        for gpu in self._gpus:
+            gpu.on_cap_change = self._on_cap_change
+        self._on_cap_change()
+
+    def _on_cap_change(self) -> None:
+        gpus = self._gpus
+        self._settle_until_s = max(g._settle_end_s for g in gpus)
+        caps = {g.get_power_limit_w() for g in gpus}
+        self._shared_target_w = (
+            gpus[0].target_w(self._settle_until_s) if self._uniform and len(caps) == 1 else None
         )
 
     # -- ServingEngine ---------------------------------------------------------------------
@@ -246,8 +265,9 @@ class SimEngine(ServingEngine):
             raise ConfigurationError(
                 f"prompt_tokens ({prompt_tokens}) exceeds the KV cache ({self._kv_capacity})"
             )
-        req = SimRequest(next(self._ids), self._t, prompt_tokens, output_tokens, tracked=True)
-        self._enqueue(req)
+        with self._lock:  # the clock may be advancing on another thread (RealTimePacer)
+            req = SimRequest(next(self._ids), self._t, prompt_tokens, output_tokens, tracked=True)
+            self._enqueue(req)
         return req
 
     # -- simulation ------------------------------------------------------------------------
@@ -255,8 +275,9 @@ class SimEngine(ServingEngine):
         while self._t < target_s:
             if self._inflight is None and not self._start_step():
                 next_s = min(target_s, self._workload.peek_next_s())
+                decay = math.exp((self._t - next_s) * _INV_POWER_AVERAGE_S)
                 for gpu in self._gpus:
-                    gpu.commit(next_s, gpu.idle_w, 1.0)
+                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)
                 self._t = next_s
                 continue
             self._run_step(target_s)
@@ -335,37 +356,42 @@ class SimEngine(ServingEngine):
         assert self._inflight is not None
         n_dec, ctx, n_pf, running, _ = self._inflight
         now = self._t
-        boundary = target_s
         gpus = self._gpus
-        for gpu in gpus:
-            if gpu._settle_end_s > now:
-                boundary = min(boundary, gpu.next_cap_change_s(now))
         fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, n_pf)
-        if self._uniform:
+        if now >= self._settle_until_s:
+            boundary = target_s
+            shared = self._shared_target_w
+        else:
+            boundary = min(target_s, *(g.next_cap_change_s(now) for g in gpus))
+            shared = None
+        if shared is not None:
             g0 = gpus[0]
-            caps = [g.target_w(now) for g in gpus]
-            if min(caps) == max(caps):
-                sf = g0.speed_factor
-                f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, caps[0])
-                solved = [(f, e)] * len(gpus)
-            else:
-                solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
+            sf = g0.speed_factor
+            f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
+            end_s, done = self._step_end(now, t_step, boundary)
+            power_w = g0.power.static_w + e / t_step
+            decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
+            for gpu in gpus:
+                gpu.commit(end_s, power_w, f, decay)
         else:
             solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
-        end_s = now + self._left * t_step
-        done = end_s <= boundary
-        if not done:
-            end_s = boundary
-            self._left -= (boundary - now) / t_step
-        inv_t = 1.0 / t_step
-        for gpu, (f, e) in zip(gpus, solved, strict=True):
-            gpu.commit(end_s, gpu.power.static_w + e * inv_t, f)
+            end_s, done = self._step_end(now, t_step, boundary)
+            decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
+            for gpu, (f, e) in zip(gpus, solved, strict=True):
+                gpu.commit(end_s, gpu.power.static_w + e / t_step, f, decay)
         dt = end_s - now
         self._busy_s += dt
         self._running_seq_s += running * dt
         self._t = end_s
         if done:
             self._finish_step(end_s)
+
+    def _step_end(self, now: float, t_step: float, boundary: float) -> tuple[float, bool]:
+        end_s = now + self._left * t_step
+        if end_s <= boundary:
+            return end_s, True
+        self._left -= (boundary - now) / t_step
+        return boundary, False
 
     def _solve_each(
         self, fixed_s: float, mem_s: float, cmp_s: float, now: float

@@ -23,6 +23,7 @@ AMBIENT_C = 30.0
 THERMAL_RESISTANCE_C_PER_W = 0.07
 THERMAL_TIME_CONSTANT_S = 20.0
 _SETTLE_SLICES = 5
+_INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
 
 
 class SimGPU(GPU):
@@ -69,7 +70,10 @@ class SimGPU(GPU):
         self._energy_j = 0.0
         self._avg_w = spec.idle_w
         self._temp_c = AMBIENT_C + THERMAL_RESISTANCE_C_PER_W * spec.idle_w
+        self._temp_t = self._t
+        self._temp_energy_j = 0.0
         self._clock_frac = 1.0
+        self.on_cap_change: Callable[[], None] = lambda: None
         self.memory_used_fn: Callable[[], int] = lambda: 0
 
     # -- GPU interface ---------------------------------------------------------------------
@@ -88,6 +92,7 @@ class SimGPU(GPU):
         self._cap_w = float(power_w)
         self._cap_change_s = now
         self._settle_end_s = now + self._settle_s
+        self.on_cap_change()
 
     def get_power_w(self) -> float:
         if self._noise_frac:
@@ -129,16 +134,28 @@ class SimGPU(GPU):
         cap = self._cap_w if t_s >= self._settle_end_s else self.effective_cap_w(t_s)
         return cap * self.spec.cap_target_frac
 
-    def commit(self, t_end_s: float, power_w: float, clock_frac: float) -> None:
-        """Draw ``power_w`` from the last committed time until ``t_end_s``."""
+    def commit(
+        self, t_end_s: float, power_w: float, clock_frac: float, decay: float | None = None
+    ) -> None:
+        """Draw ``power_w`` from the last committed time until ``t_end_s``. ``decay`` is
+        ``exp(-dt / POWER_AVERAGE_S)`` when the caller already computed it."""
         dt = t_end_s - self._t
         if dt <= 0:
             return
+        if decay is None:
+            decay = math.exp(-dt * _INV_POWER_AVERAGE_S)
         self._energy_j += power_w * dt
-        self._avg_w = power_w + (self._avg_w - power_w) * math.exp(-dt / POWER_AVERAGE_S)
-        steady_c = AMBIENT_C + THERMAL_RESISTANCE_C_PER_W * power_w
-        self._temp_c = steady_c + (self._temp_c - steady_c) * math.exp(
-            -dt / THERMAL_TIME_CONSTANT_S
-        )
+        self._avg_w = power_w + (self._avg_w - power_w) * decay
         self._clock_frac = clock_frac
         self._t = t_end_s
+        # temperature lags by ~20 s: update it from the mean power of >= 1 s slices
+        if t_end_s - self._temp_t >= 1.0:
+            span = t_end_s - self._temp_t
+            steady_c = AMBIENT_C + THERMAL_RESISTANCE_C_PER_W * (
+                (self._energy_j - self._temp_energy_j) / span
+            )
+            self._temp_c = steady_c + (self._temp_c - steady_c) * math.exp(
+                -span / THERMAL_TIME_CONSTANT_S
+            )
+            self._temp_t = t_end_s
+            self._temp_energy_j = self._energy_j

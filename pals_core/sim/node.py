@@ -96,6 +96,7 @@ class SimNode:
             batch_limit=batch_limit,
             max_num_batched_tokens=max_num_batched_tokens,
             start_s=clock.now_s(),
+            lock=clock.lock,
         )
         weights_per_gpu = int(model.weight_bytes / num_gpus)
         kv_bytes = model.kv_bytes_per_token / num_gpus
@@ -154,7 +155,10 @@ class SteadyState:
 
 
 def measure_saturated(
-    node: SimNode, warmup_turnovers: float = 1.5, window_turnovers: float = 2.0
+    node: SimNode,
+    warmup_turnovers: float = 1.5,
+    window_turnovers: float = 3.0,
+    min_window_requests: float = 300.0,
 ) -> SteadyState:
     """Run ``node`` (saturating workload) to steady state and measure a window.
 
@@ -163,12 +167,13 @@ def measure_saturated(
     """
     engine = node.engine
     clock = node.clock
-    tokens_per_turnover = max(1.0, engine.get_batch_limit() * node.model.chat_output_mean_tok)
+    out_mean = node.model.chat_output_mean_tok
+    tokens_per_turnover = max(1.0, engine.get_batch_limit() * out_mean)
     _run_tokens(node, warmup_turnovers * tokens_per_turnover)
     m0, s0 = engine.metrics(), engine.stats()
     e0 = sum(node.gpus.get_energy_j())
     engine.start_step_log()
-    _run_tokens(node, window_turnovers * tokens_per_turnover)
+    _run_tokens(node, max(window_turnovers * tokens_per_turnover, min_window_requests * out_mean))
     log = engine.take_step_log()
     m1, s1 = engine.metrics(), engine.stats()
     e1 = sum(node.gpus.get_energy_j())
@@ -188,7 +193,7 @@ def measure_saturated(
 def _run_tokens(node: SimNode, tokens: float) -> None:
     engine = node.engine
     start = engine.metrics().generation_tokens_total
-    step_s = 1.0
+    step_s = 0.5
     while engine.metrics().generation_tokens_total - start < tokens:
         node.clock.sleep(step_s)
 

@@ -14,10 +14,11 @@ dense part plus the fraction of experts the step touches, 1 - (1 - k/E)**tokens 
 
 Power while a step runs, per GPU:
 
-    P(f) = static + (mem_w * t_mem + comp_w * g(f) * t_cmp1 / f) / t_step,
+    P(f) = static + (mem_w * t_mem * (h + (1 - h) g(f)) + comp_w * g(f) * t_cmp1 / f) / t_step,
     g(f) = max(f**alpha, voltage_floor * f)
 
-(dynamic power ~ C V^2 f with V ~ f above the knee, V fixed at its floor below). Under a cap
+(dynamic power ~ C V^2 f with V ~ f above the knee, V fixed at its floor below; h is the HBM's
+own share of the memory-phase draw, the rest being SMs issuing loads at the SM clock). Under a cap
 the clock falls to the largest f with P(f) <= cap; if even the minimum clock draws too much,
 the step is stretched (clock-gated stalls) until it fits. See docs/simulator.md.
 """
@@ -83,11 +84,19 @@ class PowerCoefficients:
     alpha: float
     voltage_floor: float
     min_clock_frac: float
+    hbm_frac: float = 0.25
+    """Share of the memory-phase draw taken by the HBM itself (does not scale with the SM
+    clock); the rest is SMs and L2 issuing the loads, which scale with clock and voltage."""
 
 
-def dyn_per_cycle(f: float, alpha: float, floor: float) -> float:
-    """g(f)/f: compute energy per unit of work relative to full clock."""
-    return max(f ** (alpha - 1.0), floor)
+def dynamic_energy_j(f: float, mem_s: float, cmp_s: float, pc: PowerCoefficients) -> float:
+    """Energy above static of one step's work at clock fraction ``f``."""
+    g = f**pc.alpha
+    floor_g = pc.voltage_floor * f
+    if floor_g > g:
+        g = floor_g
+    mem_e = pc.mem_w * mem_s * (pc.hbm_frac + (1.0 - pc.hbm_frac) * g)
+    return mem_e + pc.comp_w * cmp_s * g / f
 
 
 def solve_clock(
@@ -98,17 +107,14 @@ def solve_clock(
     Returns ``(f, duration_s, dynamic_energy_j)``: the clock fraction, the step time on this GPU
     and the energy above static. The step's average power is ``static + energy / duration``.
     """
-    mem_e = pc.mem_w * mem_s
-    comp_w = pc.comp_w
     budget_w = cap_w - pc.static_w
     t1 = fixed_s + mem_s + cmp_s
-    e1 = mem_e + comp_w * cmp_s
+    e1 = (pc.mem_w * mem_s) + pc.comp_w * cmp_s
     if e1 <= budget_w * t1:
         return 1.0, t1, e1
-    alpha, floor = pc.alpha, pc.voltage_floor
     lo = pc.min_clock_frac
     t_lo = fixed_s + mem_s + cmp_s / lo
-    e_lo = mem_e + comp_w * cmp_s * max(lo ** (alpha - 1.0), floor)
+    e_lo = dynamic_energy_j(lo, mem_s, cmp_s, pc)
     if e_lo > budget_w * t_lo:
         # even the lowest clock draws too much: stall (stretch) the step until it fits
         if budget_w <= 0:
@@ -117,11 +123,8 @@ def solve_clock(
     hi = 1.0
     for _ in range(_BISECT_ITERATIONS):
         mid = 0.5 * (lo + hi)
-        t = fixed_s + mem_s + cmp_s / mid
-        e = mem_e + comp_w * cmp_s * max(mid ** (alpha - 1.0), floor)
-        if e <= budget_w * t:
+        if dynamic_energy_j(mid, mem_s, cmp_s, pc) <= budget_w * (fixed_s + mem_s + cmp_s / mid):
             lo = mid
         else:
             hi = mid
-    t = fixed_s + mem_s + cmp_s / lo
-    return lo, t, mem_e + comp_w * cmp_s * max(lo ** (alpha - 1.0), floor)
+    return lo, fixed_s + mem_s + cmp_s / lo, dynamic_energy_j(lo, mem_s, cmp_s, pc)

@@ -1,0 +1,107 @@
+"""Simulated GPUs: power caps settle and hold, energy is exact and monotonic, readings are
+averaged (and noisy when asked), bad caps are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from pals_core.errors import PowerLimitOutOfRangeError
+from pals_core.sim import SaturatingWorkload, build_sim_node
+
+
+def _busy_node(**kwargs: object) -> object:
+    node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=5, **kwargs)  # type: ignore[arg-type]
+    node.clock.sleep(20.0)
+    return node
+
+
+def test_cap_settles_within_settle_time_and_then_holds() -> None:
+    node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=5)
+    node.clock.sleep(20.0)
+    before_w = node.gpus[0].get_power_w()
+    assert before_w > 400
+    node.gpus.set_power_limit_w(0, 300.0)
+    energy0 = node.gpus[0].get_energy_j()
+    node.clock.sleep(0.05)  # settling time
+    # from here on, every 10 ms slice draws <= cap (energy increments are exact)
+    prev = node.gpus[0].get_energy_j()
+    assert prev > energy0
+    for _ in range(200):
+        node.clock.sleep(0.01)
+        now = node.gpus[0].get_energy_j()
+        assert (now - prev) / 0.01 <= 300.0 + 1e-6
+        prev = now
+    assert node.gpus[0].get_power_w() == pytest.approx(300.0 * 0.985, rel=0.02)
+    assert node.gpus[0].get_sm_clock_mhz() < node.gpu_spec.max_sm_clock_mhz
+
+
+def test_cap_slows_compute_bound_work_but_barely_small_batches() -> None:
+    def tput(batch: int, cap_w: float) -> float:
+        node = build_sim_node(workload=SaturatingWorkload(), batch_limit=batch, seed=6)
+        node.gpus.set_power_limit_w(0, cap_w)
+        node.clock.sleep(30.0)
+        m0 = node.engine.metrics().generation_tokens_total
+        node.clock.sleep(30.0)
+        return (node.engine.metrics().generation_tokens_total - m0) / 30.0
+
+    # decode at small batches is memory-bound: HBM is not slowed by the cap
+    small = tput(8, 400.0) / tput(8, 700.0)
+    large = tput(512, 400.0) / tput(512, 700.0)
+    assert small > large + 0.05
+    assert tput(8, 500.0) / tput(8, 700.0) > 0.97
+
+
+def test_energy_is_the_integral_of_power_and_monotonic() -> None:
+    node = build_sim_node(workload=SaturatingWorkload(), seed=7)
+    energies = []
+    for _ in range(50):
+        node.clock.sleep(0.1)
+        energies.append(node.gpus[0].get_energy_j())
+    assert energies == sorted(energies)
+    mean_w = (energies[-1] - energies[9]) / 4.0
+    assert 300 < mean_w <= 700
+
+
+def test_idle_gpu_draws_idle_power() -> None:
+    node = build_sim_node(seed=1)
+    node.clock.sleep(2.0)
+    assert node.gpus[0].get_power_w() == pytest.approx(node.gpu_spec.idle_w)
+    assert node.gpus[0].get_energy_j() == pytest.approx(2.0 * node.gpu_spec.idle_w)
+
+
+def test_out_of_range_cap_is_refused_naming_the_range() -> None:
+    node = build_sim_node(seed=1)
+    with pytest.raises(PowerLimitOutOfRangeError, match=r"\[200.0, 700.0\]"):
+        node.gpus.set_power_limit_w(0, 150.0)
+    a100 = build_sim_node(gpu="A100-SXM", seed=1)
+    with pytest.raises(PowerLimitOutOfRangeError, match=r"\[100.0, 400.0\]"):
+        a100.gpus.set_power_limit_w(0, 450.0)
+
+
+def test_noise_and_device_variation_come_from_the_seed() -> None:
+    def readings(seed: int) -> list[float]:
+        node = build_sim_node(
+            "llama-3.1-70b",
+            num_gpus=4,
+            workload=SaturatingWorkload(),
+            seed=seed,
+            noise_frac=0.02,
+            device_variation_frac=0.03,
+        )
+        node.clock.sleep(10.0)
+        return node.gpus.get_power_w()
+
+    a, b, c = readings(1), readings(1), readings(2)
+    assert a == b and a != c
+    assert len(set(a)) == 4  # GPUs differ
+
+
+def test_tensor_parallel_gpus_each_have_their_own_cap() -> None:
+    node = build_sim_node("llama-3.1-70b", num_gpus=4, workload=SaturatingWorkload(), seed=3)
+    node.clock.sleep(20.0)
+    node.gpus.set_power_limit_w(2, 250.0)
+    node.clock.sleep(5.0)
+    powers = node.gpus.get_power_w()
+    assert powers[2] <= 250.0
+    # the slowest GPU sets the pace: the others wait and draw less than before
+    assert all(p < 700 for p in powers)
