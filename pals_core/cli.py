@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pals_core import __version__
+from pals_core.model.cli import profile_app
 
 app = typer.Typer(
     name="pals",
@@ -19,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+app.add_typer(profile_app)
 
 
 def _register_subapps() -> None:

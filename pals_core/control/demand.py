@@ -1,13 +1,15 @@
 """Offered-load estimation from the engine's counters (pure, state passed in and out).
 
 The load a node must serve is the output-token rate its arriving requests demand. Counters give
-two views of it: the **arrival rate x mean output length** (what is asked, even when the node
-falls behind) and the **generation rate** (what is served, smooth, equal to the load when the node
-keeps up). The estimate is the larger of the two EWMAs, plus a **backlog drain** term: the waiting
-requests' tokens spread over ``drain_s`` seconds, so a queue that builds up buys capacity at once
-instead of waiting for the averages to catch up. The generation rate rises fast and falls slowly
-(under-provisioning costs QoS at once, over-provisioning only a little energy for a few seconds);
-arrivals, noisier (few requests per period), are averaged evenly over a longer time constant.
+two views of it: the **generation rate** (what is served: thousands of tokens per period, so a
+smooth signal, equal to the load whenever the node keeps up) and the **arrival rate x mean output
+length** (what is asked, even when the node falls behind; but a few requests per period with
+heavy-tailed lengths, so a noisy signal). The estimate is the generation-rate EWMA; only while
+requests wait (the node is behind, so the generation rate under-reads the load) does it take the
+larger of the two, plus a **backlog drain** term: the waiting requests' tokens spread over
+``drain_s`` seconds, so a queue that builds up buys capacity at once instead of waiting for the
+averages to catch up. The generation rate rises faster than it falls (under-provisioning costs QoS
+at once, over-provisioning only a little energy for a few seconds).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from pals_core.engine.base import EngineMetrics
 
 @dataclass(frozen=True, slots=True)
 class DemandConfig:
-    gen_rise_tau_s: float = 2.0
-    gen_fall_tau_s: float = 10.0
-    arrival_tau_s: float = 5.0
+    gen_rise_tau_s: float = 3.0
+    gen_fall_tau_s: float = 6.0
+    arrival_tau_s: float = 10.0
     """Arrivals are Poisson-noisy (few requests per period): averaged evenly, over longer."""
     length_tau_s: float = 30.0
     """Time constant of the mean-output-length average (finished requests)."""
@@ -48,11 +50,13 @@ class DemandState:
         """The offered load (NaN before two snapshots)."""
         if math.isnan(self.gen_rate_tok_s) or self.last is None:
             return math.nan
-        mean_out = self.mean_output_tok
         demand = self.gen_rate_tok_s
-        if not math.isnan(mean_out) and not math.isnan(self.arrival_rate_req_s):
-            demand = max(demand, self.arrival_rate_req_s * mean_out)
-            demand += self.last.num_requests_waiting * mean_out / config.drain_s
+        waiting = self.last.num_requests_waiting
+        mean_out = self.mean_output_tok
+        if waiting > 0 and not math.isnan(mean_out):
+            if not math.isnan(self.arrival_rate_req_s):
+                demand = max(demand, self.arrival_rate_req_s * mean_out)
+            demand += waiting * mean_out / config.drain_s
         return demand
 
 

@@ -162,6 +162,8 @@ def pals_decide(
 ) -> tuple[PalsState, Action]:
     """One full decision (see the module doc for the control law)."""
     state, _ = pals_guard(state, obs, cfg)  # a decision tick is also a tick
+    if math.isnan(state.started_s):
+        state = replace(state, started_s=obs.time_s)
     if model is None:
         state = replace(state, mode=Mode.SAFE_DEFAULT, running_sum=0.0, running_n=0)
         return state, _safe_default(obs, state, cfg)
@@ -233,7 +235,7 @@ def pals_decide(
                 cfg.power_scale_bounds,
             )  # fmt: skip
         state = replace(state, throughput_scale=ts, power_scale=ps)
-    state = _update_itl_scale(state, obs, model, cfg, mean_cap, mean_running)
+    state = _update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s)
     state = _update_gpu_weights(state, period_power, limits, dt_s, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:
         relaxed = min(1.0, state.budget_scale + cfg.budget_relax_per_s * dt_s)
@@ -247,6 +249,8 @@ def pals_decide(
         target = obs.throughput_target_tok_s
     else:
         target = demand.estimate_tok_s(cfg.demand)
+        if obs.time_s - state.started_s < cfg.warmup_s:
+            target = math.nan  # the averages have not seen enough of the load yet
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, _safe_default(obs, state, cfg)
@@ -276,14 +280,17 @@ def pals_decide(
             min_batch=cfg.min_batch,
             throughput_scale=state.throughput_scale,
             power_scale=state.power_scale,
-            itl_scale=state.itl_scale,
+            itl_scale=1.0 / state.throughput_scale,
+            current_cap_w=mean_cap if mean_cap <= max_cap else None,
+            switch_margin=cfg.switch_margin,
+            burst_margin=cfg.burst_margin,
         ),
     )
     feasible = plan.feasible and plan.predicted_capacity_tok_s >= target
     mode = Mode.TRACKING if feasible else Mode.DEGRADED
 
     # -- smoothing and distribution --------------------------------------------------------------
-    cap = plan.cap_w
+    cap = min(max_cap, plan.cap_w + state.cap_trim_w)
     if abs(cap - mean_cap) < cfg.cap_deadband_w and mean_cap <= max_cap + 1e-9:
         cap = mean_cap
     elif cap < mean_cap - cfg.cap_step_down_w and mean_cap <= max_cap + 1e-9:
@@ -323,30 +330,36 @@ def _update_trim(
     return replace(state, load_trim=_clamp(trim, (1.0, 1.0 + cfg.trim_max)))
 
 
-def _update_itl_scale(
-    state: PalsState, obs: Observation, model: PerformanceModel, cfg: PalsConfig,
-    mean_cap: float, mean_running: float,
-) -> PalsState:  # fmt: skip
-    """Learn measured / predicted ITL p99 over windows of ``itl_window_s`` (p99 needs samples)."""
+def _update_itl_trim(
+    state: PalsState, obs: Observation, cfg: PalsConfig, slo_s: float
+) -> PalsState:
+    """The ITL feedback: a cap trim (W per GPU) integrated from the measured ITL p99.
+
+    Every ``itl_window_s`` the window's ITL p99 (histogram delta) is compared with the SLO: above
+    ``itl_trim_high`` x SLO the trim grows in proportion to the excess, at most
+    ``itl_trim_step_max_w`` per window (one outlier prefill must not double the cap; repeated
+    excess keeps pushing); a faster clock shortens every step, and by Little's law also the
+    running batch. Below ``itl_trim_low`` x SLO it
+    decays slowly. Bounded (anti-windup), and it does not grow while the caps are at maximum.
+    A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
+    swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
+    """
     hist = obs.metrics.inter_token_latency_seconds
     if state.itl_ref is None or hist.upper_bounds_s != state.itl_ref.upper_bounds_s:
         return replace(state, itl_ref=hist, itl_ref_time_s=obs.time_s)
-    run_sum = state.itl_running_sum + mean_running
-    run_n = state.itl_running_n + 1
-    span_s = obs.time_s - state.itl_ref_time_s
-    if span_s < cfg.itl_window_s:
-        return replace(state, itl_running_sum=run_sum, itl_running_n=run_n)
+    if obs.time_s - state.itl_ref_time_s < cfg.itl_window_s - 1e-9:
+        return state
     delta = hist.minus(state.itl_ref)
-    scale = state.itl_scale
-    steady = obs.time_s - state.last_change_s >= cfg.steady_after_s
-    if delta.count >= cfg.itl_min_samples and steady and run_sum / run_n >= 1.0:
-        predicted = model.predict(mean_cap, run_sum / run_n).itl_p99_s
-        measured = delta.quantile(0.99)
-        scale = _log_ewma(scale, measured / predicted, span_s, cfg.itl_tau_s, cfg.itl_scale_bounds)
-    return replace(
-        state, itl_scale=scale, itl_ref=hist, itl_ref_time_s=obs.time_s,
-        itl_running_sum=0.0, itl_running_n=0,
-    )  # fmt: skip
+    trim = state.cap_trim_w
+    if delta.count >= cfg.itl_min_samples:
+        ratio = delta.quantile(0.99) / slo_s
+        at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
+        if ratio > cfg.itl_trim_high and not at_max:
+            trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
+        elif ratio < cfg.itl_trim_low:
+            trim -= cfg.itl_trim_decay_w
+    trim = min(max(trim, 0.0), cfg.itl_trim_max_w)
+    return replace(state, cap_trim_w=trim, itl_ref=hist, itl_ref_time_s=obs.time_s)
 
 
 def _update_gpu_weights(

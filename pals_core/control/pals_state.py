@@ -7,8 +7,9 @@ States (``Mode``) and transitions, evaluated at every decision (``decide``) unle
     maximum, or the budget's even share when it is lower (proportional cuts); the default batch
     limit. Never guesses an optimum. Leaves only when a controller is built with a model.
 ``WARMUP``
-    A model exists but the offered load is not yet measurable (fewer than two engine snapshots) and
-    no target is set: the safe default for one period. -> ``TRACKING``/``DEGRADED`` once it is.
+    A model exists but the offered load is not yet measurable (less than ``warmup_s`` of engine
+    snapshots) and no target is set: the safe default meanwhile.
+    -> ``TRACKING``/``DEGRADED`` once it is.
 ``TRACKING``
     The normal state: the planner found a (cap, batch) that serves the target within the budget
     at the best tokens per joule. -> ``DEGRADED`` when the budget cannot carry the target;
@@ -53,7 +54,9 @@ class PalsConfig:
     """Never plan for less than this throughput (operator floor under the demand estimate)."""
     headroom: float = 0.12
     """Capacity planned above the load, for Poisson bursts and estimation error."""
-    itl_slo_margin: float = 0.9
+    itl_slo_margin: float = 0.85
+    burst_margin: float = 0.15
+    """ITL is planned at the operating concurrency x (1 + burst_margin)."""
     """Plan against this fraction of the ITL p99 SLO."""
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
@@ -62,16 +65,23 @@ class PalsConfig:
     min_batch: int = 8
     max_batch: int | None = None
     """Largest batch limit the planner may choose (None: the largest batch profiled)."""
-    correction_tau_s: float = 3.0
+    correction_tau_s: float = 6.0
     throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
     power_scale_bounds: tuple[float, float] = (0.7, 1.4)
-    itl_scale_bounds: tuple[float, float] = (0.6, 2.5)
-    itl_window_s: float = 2.5
-    itl_tau_s: float = 8.0
-    itl_min_samples: int = 200
+    itl_window_s: float = 5.0
+    itl_trim_high: float = 0.85
+    itl_trim_low: float = 0.75
+    itl_trim_gain_w: float = 300.0
+    """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
+    itl_trim_step_max_w: float = 60.0
+    itl_trim_decay_w: float = 2.0
+    itl_trim_max_w: float = 250.0
+    itl_min_samples: int = 500
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
     cap_deadband_w: float = 8.0
+    switch_margin: float = 0.03
+    """Keep the current cap while its predicted power is within this fraction of the best."""
     cap_step_down_w: float = 40.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
     batch_deadband_frac: float = 0.15
@@ -84,6 +94,8 @@ class PalsConfig:
     budget_relax_per_s: float = 0.005
     stale_after_s: float = 2.0
     recover_periods: int = 4
+    warmup_s: float = 5.0
+    """With no target set, hold the safe default this long while the demand estimate forms."""
     gpu_weight_tau_s: float = 10.0
     gpu_weight_bounds: tuple[float, float] = (0.85, 1.15)
     demand: DemandConfig = field(default_factory=DemandConfig)
@@ -120,7 +132,8 @@ class PalsState:
     demand: DemandState = field(default_factory=DemandState)
     throughput_scale: float = 1.0
     power_scale: float = 1.0
-    itl_scale: float = 1.0
+    cap_trim_w: float = 0.0
+    """ITL feedback: watts per GPU added to the planned cap."""
     load_trim: float = 1.0
     """Integral term on the throughput error (>= 1: plan for more when the queue grows)."""
     budget_scale: float = 1.0
@@ -142,7 +155,7 @@ class PalsState:
     healthy_periods: int = 0
     itl_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
-    itl_running_sum: float = 0.0
-    itl_running_n: int = 0
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""
+    started_s: float = math.nan
+    """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""

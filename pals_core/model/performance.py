@@ -1,12 +1,18 @@
 """The lightweight power-performance model fitted to a sparse profile.
 
-Each quantity (throughput, node power, ITL p50 and p99) is fitted in log space over the plane
-``(log batch, cap)`` by a smoothing thin-plate spline (with a linear trend, so it extrapolates
-gently). Log space because the quantities are positive and vary over decades in batch; a log batch
-axis because throughput and power grow roughly logarithmically in batch while the batch doubles.
-A thin-plate spline bends to the "knee" where the cap starts to bind (above the knee, throughput and
-power no longer depend on the cap) without a hand-written physics formula that might not match the
-hardware.
+Throughput and node power are each fitted in log space over the plane ``(log batch, log cap)`` by
+a smoothing thin-plate spline (with a linear trend, so it extrapolates gently). Log space because
+the quantities are positive and vary over decades in batch; log axes because throughput and power
+grow roughly logarithmically while the batch doubles, and speed climbs steeply just above the
+minimum cap. A thin-plate spline bends to the "knee" where the cap starts to bind (above it,
+throughput and power no longer depend on the cap) without a hand-written physics formula that
+might not match the hardware.
+
+ITL quantiles are measured from coarse histogram buckets, so they are noisy; they are modelled
+through physics instead: an ITL quantile is a ratio times the mean step time, and the mean step
+time is batch / throughput. The ratio (prefill interference and step-length spread) is fitted by
+least squares with four parameters, so noise averages out, and the fitted throughput surface
+carries the strong dependence on cap and batch.
 
 At fit time the model is tabulated on a dense grid (cap every few watts x log-spaced batches) and
 the table is made monotone where physics says so (throughput and power never fall when the cap or
@@ -69,12 +75,21 @@ def _features(
     cap_span: tuple[float, float],
     log_span: tuple[float, float],
 ) -> FloatArray:
-    """Scale both axes to about [0, 1] so the spline treats them evenly."""
+    """Log batch and log cap, each scaled to [0, 1] over the profile so the spline treats them
+    evenly. Log cap because speed climbs steeply just above the minimum cap (the clock is near its
+    voltage floor there) and flattens once the cap stops binding: in log cap the climb is gentler
+    and a spline interpolates it from sparse caps (leave-one-out error halves on the simulator)."""
     c0, c1 = cap_span
     l0, l1 = log_span
     x = (np.log(batch) - l0) / max(l1 - l0, 1e-9)
-    y = (cap_w - c0) / max(c1 - c0, 1e-9)
+    y = (np.log(cap_w) - math.log(c0)) / max(math.log(c1) - math.log(c0), 1e-9)
     return np.column_stack([x, y])
+
+
+def _ratio_design(features: FloatArray) -> FloatArray:
+    """Regressors of the ITL quantile/mean ratio: quadratic in log batch, linear in log cap."""
+    x, y = features[:, 0], features[:, 1]
+    return np.column_stack([np.ones_like(x), x, x * x, y])
 
 
 def _usable(point: ProfilePoint) -> bool:
@@ -122,12 +137,25 @@ class PerformanceModel:
         cc, bb = np.meshgrid(grid_caps, fit_batches, indexing="ij")
         xq = _features(cc.ravel(), bb.ravel(), cap_span, log_span)
         surfaces: dict[str, FloatArray] = {}
-        for name in QUANTITIES:
+        for name in ("throughput_tok_s", "power_w"):
             y = np.log(np.array([getattr(p, name) for p in points]))
             spline = RBFInterpolator(
                 x, y, kernel="thin_plate_spline", smoothing=smoothing, degree=1
             )
             surfaces[name] = np.exp(spline(xq)).reshape(cc.shape)
+        # ITL = (quantile / mean ratio) x mean step time, and the mean step time is batch /
+        # throughput (Little's law on tokens). The ratio varies little and smoothly, so a
+        # 4-parameter least-squares fit carries it; the speed comes from the throughput surface.
+        measured_tput = np.array([p.throughput_tok_s for p in points])
+        measured_batch = np.array([float(p.batch) for p in points])
+        design = _ratio_design(x)
+        design_q = _ratio_design(xq)
+        mean_step_s = bb / surfaces["throughput_tok_s"]
+        for name in ("itl_p50_s", "itl_p99_s"):
+            itl = np.array([getattr(p, name) for p in points])
+            ratio = np.log(itl * measured_tput / measured_batch)
+            coef, *_ = np.linalg.lstsq(design, ratio, rcond=None)
+            surfaces[name] = np.exp(design_q @ coef).reshape(cc.shape) * mean_step_s
         # Below the smallest profiled batch: throughput proportional to batch, the rest held.
         scale = np.where(grid_batches < batches[0], grid_batches / batches[0], 1.0)
         surfaces["throughput_tok_s"] = surfaces["throughput_tok_s"] * scale[None, :]

@@ -3,14 +3,18 @@
 Below saturation the running batch is not the batch limit: it follows the load (Little's law:
 running = arrival rate x time in system), and settles where the saturated throughput curve of the
 current cap reaches the load, ``T(cap, n) = L``. So for each cap the planner finds that operating
-concurrency ``n(cap)`` on the tabulated curves and its power ``P(cap, n(cap))``; the cheapest cap
-wins. The batch limit then sets the *capacity* ``T(cap, limit)``: it must exceed the load by a
-headroom (so a Poisson burst drains instead of queueing up) while the ITL p99 with the batch full
-stays within the SLO. The limit chosen is the largest batch that keeps ITL within the SLO (most
-capacity for bursts at no energy cost, since the running batch is set by the load, not the limit).
+concurrency ``n(cap)`` on the tabulated curves, its power ``P(cap, n(cap))`` and its ITL p99
+(at ``n`` plus a burst margin); among the caps whose ITL meets the SLO there, the cheapest wins.
+A lower cap saves power twice: a slower clock, and a fuller batch (more tokens per weight read).
 
-When no cap within the budget can serve the load, the planner maximises capacity within the budget
-(still within the ITL SLO when any batch allows it) and says so (``feasible=False``).
+The batch limit sets the *capacity* ``T(cap, limit)``: it must exceed the load by a headroom, so a
+Poisson burst drains instead of queueing up. Above that, the limit is raised to the largest batch
+whose ITL p99 still meets the SLO (burst capacity at no energy cost: the running batch is set by
+the load, not by the limit).
+
+When no cap within the budget serves the load within the SLO, the planner maximises throughput
+within the budget (the highest cap allowed, the largest batch, which also gives the lowest ITL at
+a given load) and says so (``feasible=False``).
 
 Model error is corrected by multiplicative factors learned online (``throughput_scale``,
 ``power_scale``, ``itl_scale``), so this stays a pure function of its inputs.
@@ -26,6 +30,9 @@ from numpy.typing import NDArray
 from pals_core.model.performance import FloatArray, OperatingTable
 
 IntArray = NDArray[np.intp]
+
+CAPACITY_TOLERANCE = 0.98
+"""Caps whose capacity is within 2 % of the best reachable count as equally fast."""
 BoolArray = NDArray[np.bool_]
 
 
@@ -43,6 +50,12 @@ class PlanRequest:
     min_batch: int = 8
     throughput_scale: float = 1.0
     power_scale: float = 1.0
+    burst_margin: float = 0.15
+    """ITL is checked at the operating concurrency x (1 + burst_margin)."""
+    current_cap_w: float | None = None
+    """The cap in force: kept while it stays feasible and within ``switch_margin`` of the best
+    predicted power (hysteresis: model noise must not make the cap hop between near-equals)."""
+    switch_margin: float = 0.03
     itl_scale: float = 1.0
     """Measured over predicted ITL p99 (learned directly from the ITL histograms)."""
 
@@ -79,64 +92,68 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
         hi = lo + 1
     bcols = table.batches <= req.max_batch
     batches = table.batches[bcols]
-    thr = table.throughput_tok_s[lo:hi][:, bcols] * req.throughput_scale
+    last = len(batches) - 1
     row_caps = caps[lo:hi]
+    rows = np.arange(hi - lo)
+    thr = table.throughput_tok_s[lo:hi][:, bcols] * req.throughput_scale
     # Node power never exceeds the sum of the caps, whatever the correction says.
     power = np.minimum(
         table.power_w[lo:hi][:, bcols] * req.power_scale, row_caps[:, None] * table.num_gpus
     )
     itl = table.itl_p99_s[lo:hi][:, bcols] * req.itl_scale
-    rows = np.arange(hi - lo)
+    load = req.load_tok_s
 
-    # Largest ITL-feasible batch per row (ITL is non-decreasing along a row).
-    itl_ok = itl <= req.itl_p99_slo_s
-    n_ok = itl_ok.sum(axis=1)
-    lim_col = np.maximum(n_ok - 1, 0)
-    min_col = int(np.searchsorted(batches, req.min_batch - 1e-9))
-    lim_col = np.maximum(lim_col, min(min_col, len(batches) - 1))
-    capacity = thr[rows, lim_col]
-    row_itl_ok = n_ok > 0
-
-    # Operating concurrency where T(cap, n) = load, with linear interpolation between columns.
-    op_col, reach = _first_at_least(thr, req.load_tok_s)
+    # Operating concurrency where T(cap, n) = load (linear between columns), its power and ITL.
+    op_col, reach = _first_at_least(thr, load)
     prev = np.maximum(op_col - 1, 0)
     t_hi, t_lo = thr[rows, op_col], thr[rows, prev]
-    frac = np.where(t_hi > t_lo, (req.load_tok_s - t_lo) / np.maximum(t_hi - t_lo, 1e-12), 1.0)
+    frac = np.where(t_hi > t_lo, (load - t_lo) / np.maximum(t_hi - t_lo, 1e-12), 1.0)
     frac = np.clip(np.where(op_col == 0, 1.0, frac), 0.0, 1.0)
     op_power = power[rows, prev] + frac * (power[rows, op_col] - power[rows, prev])
     op_batch = batches[prev] + frac * (batches[op_col] - batches[prev])
+    burst_col = np.minimum(np.searchsorted(batches, op_batch * (1.0 + req.burst_margin)), last)
+    itl_at_op = itl[rows, burst_col]
+    op_itl_ok = reach & (itl_at_op <= req.itl_p99_slo_s)
 
-    for margin in (req.headroom, req.headroom / 2, 0.0):
-        feasible = reach & row_itl_ok & (capacity >= req.load_tok_s * (1.0 + margin))
-        if feasible.any():
-            cost = np.where(feasible, op_power, np.inf)
-            r = int(np.argmin(cost))
-            return Plan(
-                cap_w=float(row_caps[r]),
-                batch_limit=round(float(batches[lim_col[r]])),
-                feasible=True,
-                predicted_power_w=float(op_power[r]),
-                predicted_capacity_tok_s=float(capacity[r]),
-                operating_batch=float(op_batch[r]),
-                itl_ok=True,
-            )
-    # Infeasible: the most capacity within the ITL SLO (or outright when no batch meets it).
-    if row_itl_ok.any():
-        score = np.where(row_itl_ok, capacity, -np.inf)
-        r = int(np.argmax(score))
-        col = int(lim_col[r])
-    else:
-        r = len(rows) - 1
-        col = len(batches) - 1
-    cap = float(row_caps[r])
-    if r == len(rows) - 1:  # the top row: all the cap the range allows (between grid steps)
-        cap = max(cap, min(req.max_cap_w, float(caps[-1])))
+    # Batch limit per row: enough capacity for the load with headroom, then as large as the
+    # ITL SLO allows.
+    capacity_max = thr[:, last]
+    best = float(capacity_max[op_itl_ok].max()) if op_itl_ok.any() else 0.0
+    needed = min(load * (1.0 + req.headroom), best * CAPACITY_TOLERANCE)
+    need_col, _ = _first_at_least(thr, needed)
+    itl_col = np.maximum((itl <= req.itl_p99_slo_s).sum(axis=1) - 1, 0)
+    min_col = min(int(np.searchsorted(batches, req.min_batch - 1e-9)), last)
+    lim_col = np.maximum(np.maximum(need_col, itl_col), min_col)
+
+    feasible = op_itl_ok & (capacity_max >= needed) & (best >= load)
+    if feasible.any():
+        cost = np.where(feasible, op_power, np.inf)
+        r = int(np.argmin(cost))
+        if req.current_cap_w is not None:
+            cur = int(np.clip(np.searchsorted(row_caps, req.current_cap_w), 0, len(rows) - 1))
+            if feasible[cur] and cost[cur] <= cost[r] * (1.0 + req.switch_margin):
+                r = cur
+        return Plan(
+            cap_w=float(row_caps[r]),
+            batch_limit=round(float(batches[lim_col[r]])),
+            feasible=True,
+            predicted_power_w=float(op_power[r]),
+            predicted_capacity_tok_s=float(thr[r, lim_col[r]]),
+            operating_batch=float(op_batch[r]),
+            itl_ok=True,
+        )
+    # Infeasible: the most throughput the budget allows. The highest cap is also the fastest
+    # clock, so the lowest ITL at any load; the largest batch gives the most capacity.
+    r = len(rows) - 1
+    cap = max(float(row_caps[r]), min(req.max_cap_w, float(caps[-1])))
+    full_col, full_reach = _first_at_least(thr[r : r + 1], load * (1.0 + req.headroom))
+    col = int(max(itl_col[r], full_col[0])) if full_reach[0] else last
     return Plan(
         cap_w=cap,
         batch_limit=round(float(batches[col])),
         feasible=False,
-        predicted_power_w=float(power[r, col]),
+        predicted_power_w=float(power[r, col] if not reach[r] else op_power[r]),
         predicted_capacity_tok_s=float(thr[r, col]),
-        operating_batch=float(batches[col]),
-        itl_ok=bool(row_itl_ok[r]),
+        operating_batch=float(batches[col] if not reach[r] else op_batch[r]),
+        itl_ok=bool(op_itl_ok[r]),
     )

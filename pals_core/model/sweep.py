@@ -12,8 +12,10 @@ load generator is visible in the profile instead of silently bending the curves.
 For each point: set the caps and the batch limit, wait ``warmup_s`` (the running batch refills and
 clocks settle), then measure over ``window_s``: throughput from ``generation_tokens_total``, power
 from the energy counters (exact averages, no sampling error), ITL and TTFT quantiles from histogram
-deltas, and the running batch sampled every ``sample_s``. Caps go from high to low so the load never
-stalls on a cold start at a low cap; the original caps and batch limit are restored at the end.
+deltas, and the running batch sampled every ``sample_s``. Caps go from high to low, batches in a
+snake order (up at one cap, down at the next) so the batch never drops from the largest to the
+smallest; after a lower limit the sweep first waits for the running batch to drain below it. The
+original caps and batch limit are restored at the end.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def run_profile_sweep(
     metadata: ProfileMetadata,
     progress: ProgressCallback | None = None,
     sample_s: float = 0.5,
+    drain_timeout_s: float = 120.0,
 ) -> Profile:
     """Sweep every (cap, batch) pair and return the :class:`Profile` (caps are per GPU)."""
     if warmup_s < 0 or window_s <= 0 or sample_s <= 0:
@@ -73,10 +76,12 @@ def run_profile_sweep(
     points: list[ProfilePoint] = []
     total = len(caps) * len(batch_list)
     try:
-        for cap in caps:
+        for k, cap in enumerate(caps):
             gpus.set_power_limits_w([cap] * len(gpus))
-            for batch in batch_list:
+            # Snake order: the batch does not jump from largest to smallest between caps.
+            for batch in batch_list if k % 2 == 0 else batch_list[::-1]:
                 engine.set_batch_limit(batch)
+                _drain(engine, clock, batch, sample_s, drain_timeout_s)
                 point = _measure_point(
                     gpus, engine, clock, cap, batch, warmup_s, window_s, sample_s
                 )
@@ -96,6 +101,17 @@ def run_profile_sweep(
         created_utc=metadata.created_utc or datetime.now(UTC).isoformat(timespec="seconds"),
     )
     return Profile(meta, tuple(points))
+
+
+def _drain(
+    engine: ServingEngine, clock: Clock, batch: int, sample_s: float, timeout_s: float
+) -> None:
+    """After a lower batch limit, wait for the sequences above it to finish (vLLM lets running
+    sequences complete), so the warm-up starts from the new batch size."""
+    waited_s = 0.0
+    while engine.metrics().num_requests_running > batch and waited_s < timeout_s:
+        clock.sleep(sample_s)
+        waited_s += sample_s
 
 
 def _measure_point(

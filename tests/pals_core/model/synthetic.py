@@ -26,7 +26,7 @@ def saturated(cap_w: float, batch: int, speed: float = 1.0) -> ProfilePoint:
 
 
 def synthetic_profile(
-    caps_w: tuple[float, ...] = (300.0, 400.0, 500.0, 600.0, 700.0),
+    caps_w: tuple[float, ...] = (200.0, 300.0, 400.0, 550.0, 700.0),
     batches: tuple[int, ...] = (8, 16, 32, 64, 128, 256),
 ) -> Profile:
     meta = ProfileMetadata(gpu_name="H100-SXM", num_gpus=1, model="llama-3.1-8b", tensor_parallel=1)
