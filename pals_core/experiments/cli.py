@@ -55,3 +55,22 @@ def paper(
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
     print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
     console.print(f"wrote {result.results_path} and {len(plots)} plots")
+
+
+@experiment_app.command("report")
+def report(
+    results: Path = typer.Argument(..., help="A results.json written by `pals experiment paper`."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables instead."),
+) -> None:
+    """Print the tables and goals of a saved run (no simulation)."""
+    from pals_core.experiments.markdown import goals_markdown, scenario_markdown
+    from pals_core.experiments.report import print_report
+
+    doc = json.loads(results.read_text())
+    if markdown:
+        typer.echo(goals_markdown(doc["summary"]))
+        typer.echo("")
+        typer.echo(scenario_markdown(doc["runs"]))
+        return
+    wide = Console(width=max(console.width, 170))
+    print_report(wide, doc["runs"], doc["summary"], doc["meta"]["wall_s"])

@@ -26,7 +26,8 @@ def goals_markdown(summary: dict[str, Any]) -> str:
 
 
 def scenario_markdown(runs: Sequence[dict[str, Any]]) -> str:
-    """Per scenario, mean over seeds: tok/J; violated windows (sum); worst time over budget."""
+    """Per scenario: tok/J (mean over seeds); violated/all QoS windows (summed over seeds); the
+    worst seed's time over budget."""
     present = [c for c in CONTROLLERS if any(r["controller"] == c for r in runs)]
     groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
@@ -45,10 +46,10 @@ def scenario_markdown(runs: Sequence[dict[str, Any]]) -> str:
             windows = sum(r["qos_windows"] for r in group)
             over = [r["budget_time_over_frac"] for r in group]
             over_txt = (
-                f" / {max(o for o in over if o is not None) * 100:.2f}%"
+                f"; {max(o for o in over if o is not None) * 100:.2f}%"
                 if any(o is not None for o in over)
                 else ""
             )
-            cells.append(f"{tokj:.2f} / {violated}of{windows}{over_txt}")
+            cells.append(f"{tokj:.2f}; {violated}/{windows}{over_txt}")
         lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
