@@ -109,37 +109,35 @@ def run_paper(
         pending[future] = ("run", (scenario, controller))
 
     with executor:
+        # Profiles first (every PALS run needs one), then the longest runs (the dynamic hours),
+        # then the searches, then the short runs: the pool's tail stays short.
         if "pals" in controllers:
-            for node in nodes:
-                pending[executor.submit(ensure_profile, node, matrix, output_dir)] = (
-                    "profile",
-                    node,
-                )
-        baselines = [c for c in controllers if c not in ("pals", "oracle-static")]
+            profile_futures = {
+                node: executor.submit(ensure_profile, node, matrix, output_dir) for node in nodes
+            }
+            for node, profile_future in profile_futures.items():
+                profiles[node] = profile_future.result()
+                say(f"profile ready: {node.key}")
+        runners = [c for c in controllers if c != "oracle-static"]
         for scenario in scenarios:
             if scenario.budget_kind == "dynamic":
-                for controller in baselines:
+                for controller in runners:
                     submit_run(scenario, controller)
         if "oracle-static" in controllers:
             for key, horizon in searches.items():
                 pending[executor.submit(_oracle_task, horizon, matrix)] = ("oracle", key)
         for scenario in scenarios:
             if scenario.budget_kind != "dynamic":
-                for controller in baselines:
+                for controller in runners:
                     submit_run(scenario, controller)
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
                 kind, key = pending.pop(future)
                 result = future.result()
-                if kind == "profile":
-                    profiles[key] = result
-                    say(f"profile ready: {key.key}")
-                    for scenario in scenarios:
-                        if scenario.node == key:
-                            submit_run(scenario, "pals")
-                elif kind == "oracle":
+                if kind == "oracle":
                     candidates, max_power_w = result
+                    say(f"oracle search done: {key[0].key} load {key[1]:.0%} seed {key[2]}")
                     for scenario in scenarios:
                         if (scenario.node, scenario.load_frac, scenario.seed) != key:
                             continue
