@@ -102,13 +102,14 @@ class SimRequest:
 class _Hist:
     """Non-cumulative bucket counts; cheap to add many equal observations at once."""
 
-    __slots__ = ("bounds", "count", "counts", "sum_s")
+    __slots__ = ("_cached", "bounds", "count", "counts", "sum_s")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.count = 0
         self.sum_s = 0.0
+        self._cached: Histogram | None = None
 
     def add(self, value_s: float, n: int = 1) -> None:
         self.counts[bisect_left(self.bounds, value_s)] += n
@@ -116,12 +117,16 @@ class _Hist:
         self.sum_s += value_s * n
 
     def snapshot(self) -> Histogram:
-        return Histogram(
+        cached = self._cached
+        if cached is not None and cached.count == self.count:
+            return cached
+        self._cached = Histogram(
             self.bounds,
             tuple(itertools.accumulate(self.counts[:-1])),
             self.count,
             self.sum_s,
         )
+        return self._cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +194,7 @@ class SimEngine(ServingEngine):
             g.power == g0.power and g.speed_factor == g0.speed_factor for g in self._gpus
         )
         # cap state: while no GPU is settling and all caps are equal, one solve serves all
+        self._states_equal = self._uniform
         self._settle_until_s = -float("inf")
         self._shared_target_w: float | None = None
         for gpu in self._gpus:
@@ -275,12 +281,15 @@ class SimEngine(ServingEngine):
         while self._t < target_s:
             if self._inflight is None and not self._start_step():
                 next_s = min(target_s, self._workload.peek_next_s())
+                if next_s <= self._t:  # nothing admissible now: wait for the caller
+                    next_s = target_s
                 decay = math.exp((self._t - next_s) * _INV_POWER_AVERAGE_S)
                 for gpu in self._gpus:
-                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)
+                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)  # idle draw differs by device
                 self._t = next_s
                 continue
-            self._run_step(target_s)
+            if not self._jump_decode_steps(target_s):
+                self._run_step(target_s)
 
     def _enqueue(self, req: SimRequest) -> None:
         self._waiting.append(req)
@@ -368,17 +377,31 @@ class SimEngine(ServingEngine):
             g0 = gpus[0]
             sf = g0.speed_factor
             f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
-            end_s, done = self._step_end(now, t_step, boundary)
+            end_s = now + self._left * t_step
+            done = end_s <= boundary
+            if not done:
+                end_s = boundary
+                self._left -= (boundary - now) / t_step
             power_w = g0.power.static_w + e / t_step
-            decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
-            for gpu in gpus:
-                gpu.commit(end_s, power_w, f, decay)
+            g0.commit(end_s, power_w, f)
+            if self._states_equal:  # identical GPUs, identical history: share the result
+                for gpu in gpus[1:]:
+                    gpu.copy_state(g0)
+            else:
+                for gpu in gpus[1:]:
+                    gpu.commit(end_s, power_w, f)
         else:
             solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
-            end_s, done = self._step_end(now, t_step, boundary)
+            end_s = now + self._left * t_step
+            done = end_s <= boundary
+            if not done:
+                end_s = boundary
+                self._left -= (boundary - now) / t_step
             decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
             for gpu, (f, e) in zip(gpus, solved, strict=True):
                 gpu.commit(end_s, gpu.power.static_w + e / t_step, f, decay)
+            if len(gpus) > 1 and (not self._uniform or len(set(solved)) > 1):
+                self._states_equal = False
         dt = end_s - now
         self._busy_s += dt
         self._running_seq_s += running * dt
@@ -386,12 +409,87 @@ class SimEngine(ServingEngine):
         if done:
             self._finish_step(end_s)
 
-    def _step_end(self, now: float, t_step: float, boundary: float) -> tuple[float, bool]:
-        end_s = now + self._left * t_step
-        if end_s <= boundary:
-            return end_s, True
-        self._left -= (boundary - now) / t_step
-        return boundary, False
+    def _jump_decode_steps(self, target_s: float) -> bool:
+        """Run a stretch of identical decode-only steps in one go (False if none apply).
+
+        Applies when the step just scheduled has no prefill, nothing can be admitted, every GPU
+        runs the same work at full clock under its cap and no cap is settling. It stops before
+        the next completion, arrival, KV-cache overflow or ``target_s``. Only the growing
+        context changes from step to step, so step times and energies are exact; the 100 ms
+        power average sees the stretch's mean power.
+        """
+        inflight = self._inflight
+        if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
+            return False
+        n_dec, ctx, _, running, _ = inflight
+        now = self._t
+        shared = self._shared_target_w
+        if shared is None or now < self._settle_until_s:
+            return False
+        if self._waiting and running < self._limit:
+            return False
+        s = self._step
+        k_max = (self._heap[0][0] - s) if self._heap else 1 << 30
+        k_max = min(k_max, (self._kv_capacity - self._kv_used) // n_dec - 1)
+        if k_max < 2:
+            return False
+        g0 = self._gpus[0]
+        pc = g0.power
+        sf = g0.speed_factor
+        fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, 0)
+        mem_s *= sf
+        cmp_s *= sf
+        dmem_s = self._coef.kv_s_per_token * n_dec * sf
+        budget_w = shared - pc.static_w
+        arrival_s = self._workload.peek_next_s()
+        ends: list[float] = []
+        t = now
+        mem_i = mem_s
+        energy_j = 0.0
+        for _ in range(k_max):
+            step_s = fixed_s + mem_i + cmp_s
+            e = pc.mem_w * mem_i + pc.comp_w * cmp_s
+            if t + step_s > target_s or e > budget_w * step_s:
+                break
+            t += step_s
+            energy_j += e
+            ends.append(t)
+            mem_i += dmem_s
+            if t >= arrival_s:
+                break
+        k = len(ends)
+        if k < 2:
+            return False
+        duration_s = t - now
+        power_w = pc.static_w + energy_j / duration_s
+        g0.commit(t, power_w, 1.0)
+        if self._states_equal:
+            for gpu in self._gpus[1:]:
+                gpu.copy_state(g0)
+        else:
+            for gpu in self._gpus[1:]:
+                gpu.commit(t, power_w, 1.0)
+        itl = self._itl
+        log = self._log
+        prev = self._last_step_end_s
+        for end in ends:
+            itl.add(end - prev, n_dec)
+            if log is not None:
+                log.append((end - prev, n_dec))
+            prev = end
+        for r in self._tracked.values():
+            r._times.extend(ends)  # type: ignore[union-attr]
+        grown = k * n_dec
+        self._gen_tokens += grown
+        self._ctx_sum += grown
+        self._kv_used += grown
+        self._busy_s += duration_s
+        self._running_seq_s += running * duration_s
+        self._last_step_end_s = t
+        self._step = s + k
+        self._t = t
+        self._inflight = None
+        return True
 
     def _solve_each(
         self, fixed_s: float, mem_s: float, cmp_s: float, now: float

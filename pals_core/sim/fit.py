@@ -239,6 +239,7 @@ def render_constants(
         f"CAP_TARGET_FRAC = {fc.CAP_TARGET_FRAC!r}",
         f"CHAT_PROMPT_MEAN_TOK = {fc.CHAT_PROMPT_MEAN_TOK!r}",
         "",
+        "# fmt: off",
         "DEPLOYMENTS: dict[tuple[str, str, int], tuple[float, ...]] = {",
     ]
     for key, fit in deployments.items():
@@ -246,8 +247,11 @@ def render_constants(
         values = (
             f"{eb:.4g}, {ef:.4g}, {ov:.4g}, {comm:.4g}, {st:.4g}, {mem:.4g}, {comp:.4g}, {int(kv)}"
         )
-        lines.append(f"    {key!r}: ({values}),")
+        model, gpu, n = key
+        lines.append(f'    ("{model}", "{gpu}", {n}):')
+        lines.append(f"        ({values}),")
     lines.append("}")
+    lines.append("# fmt: on")
     return "\n".join(lines) + "\n"
 
 

@@ -134,6 +134,16 @@ class SimGPU(GPU):
         cap = self._cap_w if t_s >= self._settle_end_s else self.effective_cap_w(t_s)
         return cap * self.spec.cap_target_frac
 
+    def copy_state(self, other: SimGPU) -> None:
+        """Take ``other``'s power state (identical GPUs fed identical work)."""
+        self._energy_j = other._energy_j
+        self._avg_w = other._avg_w
+        self._clock_frac = other._clock_frac
+        self._t = other._t
+        self._temp_c = other._temp_c
+        self._temp_t = other._temp_t
+        self._temp_energy_j = other._temp_energy_j
+
     def commit(
         self, t_end_s: float, power_w: float, clock_frac: float, decay: float | None = None
     ) -> None:

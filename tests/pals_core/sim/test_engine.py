@@ -40,7 +40,7 @@ def test_batch_limit_bounds_running_and_lowering_it_admits_none() -> None:
     node = build_sim_node(workload=SaturatingWorkload(), batch_limit=64, seed=2)
     node.clock.sleep(5.0)
     m = node.engine.metrics()
-    assert m.num_requests_running == 64 and m.num_requests_waiting >= 64
+    assert m.num_requests_running == 64 and m.num_requests_waiting > 0
     node.engine.set_batch_limit(16)
     arrived_done = m.request_success_total
     node.clock.sleep(0.2)
@@ -68,3 +68,30 @@ def test_poisson_load_is_served_and_counted() -> None:
     assert m.request_success_total >= m.requests_arrived_total - 20
     assert m.prompt_tokens_arrived_total >= m.prompt_tokens_total
     assert m.inter_token_latency_seconds.quantile(0.5) < 0.05
+
+
+def test_jumping_decode_stretches_matches_stepping_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pals_core.sim.engine import SimEngine
+
+    def run() -> tuple[object, ...]:
+        node = build_sim_node(
+            "llama-3.1-70b", num_gpus=4, workload=PoissonWorkload(rate_req_s=8.0), seed=1
+        )
+        req = node.engine.submit(prompt_tokens=100, output_tokens=400)
+        for _ in range(300):
+            node.clock.sleep(0.1)
+        m = node.engine.metrics()
+        return (
+            node.engine.stats().steps,
+            m.generation_tokens_total,
+            m.request_success_total,
+            m.inter_token_latency_seconds.bucket_counts,
+            round(sum(node.gpus.get_energy_j()), 3),
+            tuple(round(t, 9) for t in req.token_times_s()),
+        )
+
+    jumped = run()
+    monkeypatch.setattr(SimEngine, "_jump_decode_steps", lambda self, target_s: False)
+    assert run() == jumped
