@@ -69,7 +69,7 @@ def main() -> None:
         recorder, node.gpus, node.engine, node.clock, duration_s=args.duration_s,
         budget_w=lambda t: budget_w if (t // 60) % 2 else None,
     )  # fmt: skip
-    times_us = []
+    times_us: list[float] = []
     for _ in range(3):
         for state, obs in recorder.calls:
             start = time.perf_counter()

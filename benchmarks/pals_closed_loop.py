@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="0.6,0.7,0.8", help="fractions of max node power")
     parser.add_argument("--budget-load", type=float, default=0.8)
     parser.add_argument("--mismatch", type=float, default=0.0)
+    parser.add_argument("--set", action="append", default=[], help="PalsConfig field=value")
     args = parser.parse_args()
 
     prof_node = build_sim_node(
@@ -144,8 +145,11 @@ def main() -> None:
         f"{args.model} x{args.gpus}: stock capacity {capacity:.0f} tok/s, SLO {qos.itl_p99_slo_s}"
     )
 
+    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    config = replace(PalsConfig(), **overrides)  # type: ignore[arg-type]
+
     def pals() -> PalsController:
-        return PalsController(model, PalsConfig(), num_gpus=args.gpus, qos=qos)
+        return PalsController(model, config, num_gpus=args.gpus, qos=qos)
 
     for load in (float(x) for x in args.loads.split(",") if x):
         stock = run(Fixed("stock", None, 256), args, load, None, capacity, args.mismatch)

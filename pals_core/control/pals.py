@@ -249,8 +249,15 @@ def pals_decide(
         target = obs.throughput_target_tok_s
     else:
         target = demand.estimate_tok_s(cfg.demand)
-        if obs.time_s - state.started_s < cfg.warmup_s:
+        age_s = obs.time_s - state.started_s
+        few = demand.finished_seen < cfg.warmup_requests and age_s < cfg.warmup_max_s
+        if age_s < cfg.warmup_s or few:
             target = math.nan  # the averages have not seen enough of the load yet
+        elif math.isfinite(state.target_tok_s):
+            # A cap cut slows the running requests before Little's law refills the batch, so the
+            # served rate dips by itself: let the estimate fall only slowly, or the controller
+            # would chase its own dip down.
+            target = max(target, state.target_tok_s * (1.0 - cfg.target_fall_per_s * dt_s))
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, _safe_default(obs, state, cfg)
@@ -284,6 +291,7 @@ def pals_decide(
             current_cap_w=mean_cap if mean_cap <= max_cap else None,
             switch_margin=cfg.switch_margin,
             burst_margin=cfg.burst_margin,
+            batch_headroom=cfg.batch_headroom,
         ),
     )
     feasible = plan.feasible and plan.predicted_capacity_tok_s >= target
@@ -340,7 +348,8 @@ def _update_itl_trim(
     ``itl_trim_step_max_w`` per window (one outlier prefill must not double the cap; repeated
     excess keeps pushing); a faster clock shortens every step, and by Little's law also the
     running batch. Below ``itl_trim_low`` x SLO it
-    decays slowly. Bounded (anti-windup), and it does not grow while the caps are at maximum.
+    decays (a third as fast between the two thresholds). Bounded (anti-windup), and it does not
+    grow while the caps are at maximum.
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
@@ -358,6 +367,8 @@ def _update_itl_trim(
             trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
         elif ratio < cfg.itl_trim_low:
             trim -= cfg.itl_trim_decay_w
+        else:
+            trim -= cfg.itl_trim_decay_w / 3
     trim = min(max(trim, 0.0), cfg.itl_trim_max_w)
     return replace(state, cap_trim_w=trim, itl_ref=hist, itl_ref_time_s=obs.time_s)
 

@@ -8,7 +8,8 @@ States (``Mode``) and transitions, evaluated at every decision (``decide``) unle
     limit. Never guesses an optimum. Leaves only when a controller is built with a model.
 ``WARMUP``
     A model exists but the offered load is not yet measurable (less than ``warmup_s`` of engine
-    snapshots) and no target is set: the safe default meanwhile.
+    snapshots or ``warmup_requests`` finished requests) and no target is set: the safe default
+    meanwhile (at full clock the first requests finish soonest).
     -> ``TRACKING``/``DEGRADED`` once it is.
 ``TRACKING``
     The normal state: the planner found a (cap, batch) that serves the target within the budget
@@ -55,9 +56,11 @@ class PalsConfig:
     headroom: float = 0.12
     """Capacity planned above the load, for Poisson bursts and estimation error."""
     itl_slo_margin: float = 0.85
+    """Plan against this fraction of the ITL p99 SLO."""
     burst_margin: float = 0.15
     """ITL is planned at the operating concurrency x (1 + burst_margin)."""
-    """Plan against this fraction of the ITL p99 SLO."""
+    batch_headroom: float = 0.3
+    """The batch limit is sized for load x (1 + batch_headroom) where the cap allows it."""
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
     """The caps sum to at most budget - max(frac x budget, W)."""
@@ -69,12 +72,12 @@ class PalsConfig:
     throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
     power_scale_bounds: tuple[float, float] = (0.7, 1.4)
     itl_window_s: float = 5.0
-    itl_trim_high: float = 0.85
-    itl_trim_low: float = 0.75
+    itl_trim_high: float = 0.95
+    itl_trim_low: float = 0.8
     itl_trim_gain_w: float = 300.0
     """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
     itl_trim_step_max_w: float = 60.0
-    itl_trim_decay_w: float = 2.0
+    itl_trim_decay_w: float = 3.0
     itl_trim_max_w: float = 250.0
     itl_min_samples: int = 500
     steady_after_s: float = 1.0
@@ -82,7 +85,7 @@ class PalsConfig:
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
-    cap_step_down_w: float = 40.0
+    cap_step_down_w: float = 20.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
     batch_deadband_frac: float = 0.15
     trim_ki_per_s: float = 0.08
@@ -94,8 +97,15 @@ class PalsConfig:
     budget_relax_per_s: float = 0.005
     stale_after_s: float = 2.0
     recover_periods: int = 4
-    warmup_s: float = 5.0
-    """With no target set, hold the safe default this long while the demand estimate forms."""
+    target_fall_per_s: float = 0.01
+    """The demand estimate may fall by at most this fraction per second."""
+    warmup_s: float = 20.0
+    warmup_requests: int = 50
+    warmup_max_s: float = 90.0
+    """With no target set, hold the safe default for at least ``warmup_s`` and until this many
+    requests have finished (but at most ``warmup_max_s``: a nearly idle node must not stay at the
+    safe default): the mean output length is learned from finished requests, and the first to
+    finish are the short ones."""
     gpu_weight_tau_s: float = 10.0
     gpu_weight_bounds: tuple[float, float] = (0.85, 1.15)
     demand: DemandConfig = field(default_factory=DemandConfig)

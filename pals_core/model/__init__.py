@@ -3,6 +3,7 @@
 from pals_core.model.performance import OperatingTable, PerformanceModel, Prediction
 from pals_core.model.planner import Plan, PlanRequest, plan_operating_point
 from pals_core.model.profile import NodeIdentity, Profile, ProfileMetadata, ProfilePoint
+from pals_core.model.store import load_model_for_node
 from pals_core.model.sweep import run_profile_sweep
 from pals_core.model.validation import CrossValidation, QuantityError, cross_validate
 
@@ -19,6 +20,7 @@ __all__ = [
     "ProfilePoint",
     "QuantityError",
     "cross_validate",
+    "load_model_for_node",
     "plan_operating_point",
     "run_profile_sweep",
 ]

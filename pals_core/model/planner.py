@@ -31,6 +31,8 @@ from pals_core.model.performance import FloatArray, OperatingTable
 
 IntArray = NDArray[np.intp]
 
+BATCH_SNAP = 0.9
+"""A limit within 10 % of the largest batch becomes the largest batch (no 241 for 256)."""
 CAPACITY_TOLERANCE = 0.98
 """Caps whose capacity is within 2 % of the best reachable count as equally fast."""
 BoolArray = NDArray[np.bool_]
@@ -50,6 +52,10 @@ class PlanRequest:
     min_batch: int = 8
     throughput_scale: float = 1.0
     power_scale: float = 1.0
+    batch_headroom: float = 0.3
+    """The batch limit gives capacity >= load x (1 + batch_headroom) where the cap allows."""
+    marginal_saving: float = 0.08
+    """Accept half the headroom when it saves at least this fraction of the power."""
     burst_margin: float = 0.15
     """ITL is checked at the operating concurrency x (1 + burst_margin)."""
     current_cap_w: float | None = None
@@ -120,7 +126,11 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
     capacity_max = thr[:, last]
     best = float(capacity_max[op_itl_ok].max()) if op_itl_ok.any() else 0.0
     needed = min(load * (1.0 + req.headroom), best * CAPACITY_TOLERANCE)
-    need_col, _ = _first_at_least(thr, needed)
+    # The limit itself gets a wider margin than the cap: it costs nothing while the load is as
+    # estimated (the running batch follows the load) and absorbs an under-estimated load.
+    lim_needed = min(load * (1.0 + req.batch_headroom), best * CAPACITY_TOLERANCE)
+    need_col, need_ok = _first_at_least(thr, lim_needed)
+    need_col = np.where(need_ok, need_col, last)
     itl_col = np.maximum((itl <= req.itl_p99_slo_s).sum(axis=1) - 1, 0)
     min_col = min(int(np.searchsorted(batches, req.min_batch - 1e-9)), last)
     lim_col = np.maximum(np.maximum(need_col, itl_col), min_col)
@@ -129,16 +139,29 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
     if feasible.any():
         cost = np.where(feasible, op_power, np.inf)
         r = int(np.argmin(cost))
+        # Marginal tok/J test: full headroom may sit just past a flat stretch of the capacity
+        # curve (capacity hardly grows with the cap once the cap stops binding), where a few %
+        # of headroom cost a large step in cap and power. Half the headroom is then accepted
+        # when it saves at least ``marginal_saving`` of the power.
+        half = op_itl_ok & (capacity_max >= min(load * (1.0 + req.headroom / 2), needed))
+        r_half = int(np.argmin(np.where(half, op_power, np.inf)))
+        if op_power[r_half] < op_power[r] * (1.0 - req.marginal_saving):
+            r = r_half
+            feasible = half
+            cost = np.where(half, op_power, np.inf)
         if req.current_cap_w is not None:
             cur = int(np.clip(np.searchsorted(row_caps, req.current_cap_w), 0, len(rows) - 1))
             if feasible[cur] and cost[cur] <= cost[r] * (1.0 + req.switch_margin):
                 r = cur
+        col = int(lim_col[r])
+        if batches[col] >= BATCH_SNAP * batches[last]:  # near the top: take the largest batch
+            col = last
         return Plan(
             cap_w=float(row_caps[r]),
-            batch_limit=round(float(batches[lim_col[r]])),
+            batch_limit=round(float(batches[col])),
             feasible=True,
             predicted_power_w=float(op_power[r]),
-            predicted_capacity_tok_s=float(thr[r, lim_col[r]]),
+            predicted_capacity_tok_s=float(thr[r, col]),
             operating_batch=float(op_batch[r]),
             itl_ok=True,
         )

@@ -247,11 +247,12 @@ def test_closed_loop_meets_the_load_with_a_12pct_device_mismatch(
     samples, snaps, offered = closed_loop(sim_model, 0.4, 0.12, lambda _t: None, 120.0)
     stock, _, _ = closed_loop(None, 0.4, 0.12, lambda _t: None, 120.0, policy=StockPolicy())
     windows = [evaluate_window(a, b, offered, QOS) for a, b in pairwise(snaps[4:])]
-    # the same seed gives both runs the same arrivals: PALS serves what stock vLLM serves
-    assert served_tok_s(samples, 20.0) >= 0.98 * served_tok_s(stock, 20.0)
+    # The same seed gives both runs the same arrivals, so PALS serves what stock vLLM serves, less
+    # the tokens it keeps in flight: at a lower clock Little's law holds more requests running.
+    assert served_tok_s(samples, 20.0) >= 0.95 * served_tok_s(stock, 20.0)
     assert sum(w.throughput_short for w in windows) == 0
     assert sum(w.violated for w in windows) <= 1
-    assert all(s.state == "tracking" for s in samples[100:])
+    assert all(s.state == "tracking" for s in samples[250:])  # after the 20 s warm-up
     assert tok_per_j(samples, 20.0) > 1.1 * tok_per_j(stock, 20.0)
 
 
@@ -271,3 +272,10 @@ def test_closed_loop_tracks_a_budget_step(sim_model: PerformanceModel) -> None:
     assert all(s.power_limits_w[0] <= 0.5 * max_w * 0.98 + 1e-6 for s in after)
     step = next(i for i, s in enumerate(samples) if s.time_s >= 40.0)
     assert samples[step + 1].power_limits_w[0] <= 343.0  # cut at the first tick of the budget
+
+
+def test_warm_up_ends_on_a_nearly_idle_node(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    states = [ctrl.decide(obs(0.5 * k, gen=100 * k, running=2)).state for k in range(200)]
+    assert states[30] == "warmup"  # no finished request yet: the safe default
+    assert states[-1] == "tracking"  # but not for ever

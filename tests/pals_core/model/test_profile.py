@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pals_core.errors import ProfileError, ProfileMismatchError
-from pals_core.model import NodeIdentity, Profile
+from pals_core.model import NodeIdentity, Profile, load_model_for_node
 from tests.pals_core.model.synthetic import synthetic_profile
 
 
@@ -36,3 +36,14 @@ def test_unreadable_profile_is_a_profile_error(tmp_path: Path) -> None:
         Profile.load(bad)
     with pytest.raises(ProfileError, match="cannot read"):
         Profile.load(tmp_path / "missing.json")
+
+
+def test_load_model_for_node(tmp_path: Path) -> None:
+    path = tmp_path / "node.json"
+    node = NodeIdentity("H100-SXM", 1, "llama-3.1-8b")
+    assert load_model_for_node(path, node) is None  # no profile: the caller profiles or runs safe
+    synthetic_profile().save(path)
+    model = load_model_for_node(path, node)
+    assert model is not None and model.num_gpus == 1
+    with pytest.raises(ProfileMismatchError, match=r"model: profile 'llama-3\.1-8b', node 'qwen"):
+        load_model_for_node(path, NodeIdentity("H100-SXM", 1, "qwen3-30b-a3b"))
