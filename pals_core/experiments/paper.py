@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pals_core.experiments.oracle import OracleCandidate, choose, oracle_search
+from pals_core.experiments.oracle import OracleCandidate, oracle_picks
 from pals_core.experiments.pals_adapter import ensure_profile
 from pals_core.experiments.runner import FixedConfig, RunResult, _json_safe, run_scenario
 from pals_core.experiments.scenarios import CONTROLLERS, Matrix, NodeConfig, Scenario
@@ -41,10 +41,14 @@ class PaperOutput:
     results_path: Path
 
 
-def _oracle_task(scenario: Scenario, matrix: Matrix) -> tuple[list[OracleCandidate], float]:
+def _oracle_task(
+    scenario: Scenario, matrix: Matrix, budget_fracs: list[float | None]
+) -> list[OracleCandidate]:
+    """The oracle's pick for each budget fraction (None: unconstrained) of one load and seed."""
     handle = build_node(scenario.node, load_frac=scenario.load_frac, seed=scenario.seed)
     limits = handle.gpus[0].power_limit_constraints()
-    return oracle_search(scenario, matrix, limits.max_w, limits.min_w), handle.max_power_w
+    budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
+    return oracle_picks(scenario, matrix, budgets_w, limits.max_w, limits.min_w)
 
 
 def _run_task(
@@ -91,6 +95,7 @@ def run_paper(
     }
     expected_runs = sum(per_scenario[s.budget_kind] for s in scenarios)
     nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
+    budget_fracs: list[float | None] = [None, *matrix.static_budget_fracs]
     searches = {
         (s.node, s.load_frac, s.seed): s.unconstrained()
         for s in scenarios
@@ -125,7 +130,8 @@ def run_paper(
                     submit_run(scenario, controller)
         if "oracle-static" in controllers:
             for key, horizon in searches.items():
-                pending[executor.submit(_oracle_task, horizon, matrix)] = ("oracle", key)
+                search = executor.submit(_oracle_task, horizon, matrix, budget_fracs)
+                pending[search] = ("oracle", key)
         for scenario in scenarios:
             if scenario.budget_kind != "dynamic":
                 for controller in runners:
@@ -136,16 +142,14 @@ def run_paper(
                 kind, key = pending.pop(future)
                 result = future.result()
                 if kind == "oracle":
-                    candidates, max_power_w = result
+                    picks = dict(zip(budget_fracs, result, strict=True))
                     say(f"oracle search done: {key[0].key} load {key[1]:.0%} seed {key[2]}")
                     for scenario in scenarios:
                         if (scenario.node, scenario.load_frac, scenario.seed) != key:
                             continue
                         if scenario.budget_kind == "dynamic":
                             continue
-                        trace = scenario.budget_trace()
-                        budget_w = None if trace is None else trace.min_frac * max_power_w
-                        pick = choose(candidates, budget_w)
+                        pick = picks[scenario.budget_frac]
                         oracle[f"{scenario.key}#seed{scenario.seed}"] = asdict(pick)
                         submit_run(
                             scenario, "oracle-static", FixedConfig(pick.cap_w, pick.batch_limit)

@@ -52,3 +52,29 @@ def test_search_runs_the_whole_grid_on_a_shortened_unconstrained_horizon(
         (200.0, 8), (200.0, 256), (700.0, 8), (700.0, 256),
     }  # fmt: skip
     assert all(x.peak_power_w <= x.cap_w + 1e-6 for x in found)
+
+
+def test_picks_are_verified_on_the_full_scenario_and_respect_each_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: list[float] = []
+    real_run = runner.run_scenario
+
+    def counting_run(scenario: Scenario, *args: object, **kwargs: object) -> runner.RunResult:
+        runs.append(scenario.duration_s)
+        return real_run(scenario, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "build_node", build_fake_node)
+    monkeypatch.setattr(oracle, "run_scenario", counting_run)
+    matrix = replace(
+        quick_matrix(),
+        oracle_search_s=12.0,
+        oracle_caps_frac=(0.3, 0.6, 1.0),
+        oracle_batches=(8, 256),
+        oracle_finalists=1,
+    )
+    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, 1, 30.0, 10.0)
+    picks = oracle.oracle_picks(scenario, matrix, [None, 300.0], 700.0, 200.0)
+    assert len(picks) == 2
+    assert picks[1].peak_power_w <= 300.0
+    assert runs.count(12.0) == 6 and 1 <= runs.count(30.0) <= 2  # grid, then the finalists
