@@ -3,26 +3,26 @@ from the calibration data; edit by re-running the fit, not by hand.
 
 DEPLOYMENTS maps (model, gpu, num_gpus) to
 (eff_bandwidth, eff_flops, overhead_s, comm_s_per_token, static_w, mem_w, comp_w,
-kv_capacity_tokens); see docs/simulator.md for what each one means.
+kv_capacity_tokens[, expert_token_frac]); see docs/simulator.md for their meaning.
 """
 
-DVFS_ALPHA = 3.235
-DVFS_VOLTAGE_FLOOR = 0.3356
+DVFS_ALPHA = 2.905
+DVFS_VOLTAGE_FLOOR = 0.3446
 CAP_TARGET_FRAC = 0.985
 CHAT_PROMPT_MEAN_TOK = 200.0
 
 # fmt: off
 DEPLOYMENTS: dict[tuple[str, str, int], tuple[float, ...]] = {
     ("llama-3.1-8b", "H100-SXM", 1):
-        (0.7424, 0.4177, 0.00046, 0, 109.5, 380.1, 864.4, 374326),
+        (0.7102, 0.4304, 0.0001684, 0, 58.51, 411.5, 978.1, 374326),
     ("llama-3.1-8b", "A100-SXM", 1):
-        (0.7424, 0.4177, 0.00046, 0, 68.94, 144.3, 380, 374326),
+        (0.7235, 0.4199, 0.0002705, 0, 76.51, 178.3, 350.1, 374421),
     ("llama-3.1-70b", "H100-SXM", 4):
         (0.7801, 0.4988, 0.003178, 4.601e-07, 135.8, 351.3, 555.6, 446398),
     ("qwen3-30b-a3b", "H100-SXM", 1):
-        (0.74, 0.3, 0.004, 0, 110, 300, 600, 130000),
+        (0.9745, 0.1006, 0.003778, 0, 89.99, 435.6, 503.3, 88189),
     ("qwen3-30b-a3b", "H100-SXM", 2):
-        (0.74, 0.3, 0.004, 2e-05, 110, 300, 600, 600000),
+        (0.6243, 0.108, 0.002206, 7.352e-06, 70.58, 366.2, 700.9, 1088051),
     ("qwen3-235b-a22b-fp8", "H100-SXM", 4):
         (0.74, 0.3, 0.004, 2e-05, 110, 300, 600, 500000),
     ("qwen3-235b-a22b-fp8", "H100-SXM", 8):

@@ -33,11 +33,15 @@ class DeploymentFit:
     """Per-GPU extra draw with tensor cores busy 100% of the time at full SM clock."""
     kv_capacity_tokens: int
     """KV-cache capacity of the whole engine, in tokens."""
+    expert_token_frac: float = 1.0
+    """MoE only: tokens of a step route like ``expert_token_frac x tokens`` independent draws
+    when counting the distinct experts read (tokens of similar context pick similar experts;
+    1.0 = independent uniform routing)."""
 
     @classmethod
     def from_tuple(cls, values: tuple[float, ...]) -> DeploymentFit:
-        eb, ef, ov, comm, st, mem, comp, kv = values
-        return cls(eb, ef, ov, comm, st, mem, comp, int(kv))
+        eb, ef, ov, comm, st, mem, comp, kv, *rest = values
+        return cls(eb, ef, ov, comm, st, mem, comp, int(kv), *rest)
 
     def as_tuple(self) -> tuple[float, ...]:
         return (
@@ -49,6 +53,7 @@ class DeploymentFit:
             self.mem_w,
             self.comp_w,
             float(self.kv_capacity_tokens),
+            self.expert_token_frac,
         )
 
 

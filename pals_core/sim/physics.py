@@ -10,7 +10,8 @@ experts split N ways):
 
 where f is the SM clock as a fraction of its maximum. HBM runs on its own clock, which a power
 cap does not lower, so t_mem does not depend on f. For an MoE the weight bytes read are the
-dense part plus the fraction of experts the step touches, 1 - (1 - k/E)**tokens per layer.
+dense part plus the fraction of experts the step touches, 1 - (1 - k/E)**(c * tokens) per
+layer, c = expert_token_frac (1 for independent uniform routing).
 
 Power while a step runs, per GPU:
 
@@ -42,7 +43,8 @@ class StepCoefficients:
     dense_weight_s: float
     expert_weight_s: float
     expert_miss: float
-    """1 - k/E: the chance a token does not pick a given expert (1.0 = dense: unused)."""
+    """(1 - k/E) ** expert_token_frac: the chance a token leaves a given expert unread
+    (1.0 = dense: unused)."""
     kv_s_per_token: float
     cmp_s_per_token: float
 
@@ -53,7 +55,9 @@ class StepCoefficients:
         bw = gpu.hbm_bandwidth_bytes_s * fit.eff_bandwidth
         peak = gpu.peak_fp8_flops if model.fp8_compute else gpu.peak_bf16_flops
         flops = peak * fit.eff_flops
-        miss = 1.0 - model.experts_per_token / model.num_experts if model.is_moe else 1.0
+        miss = 1.0
+        if model.is_moe:
+            miss = (1.0 - model.experts_per_token / model.num_experts) ** fit.expert_token_frac
         return cls(
             fixed_s=fit.overhead_s,
             comm_s_per_token=fit.comm_s_per_token,
