@@ -23,19 +23,12 @@ console = Console()
 app.add_typer(profile_app)
 
 
-def _add_subcommands() -> None:
-    from pals_core.experiments.cli import experiment_app
-
-    app.add_typer(experiment_app, name="experiment")
-
-
-_add_subcommands()
-
-
 def _register_subapps() -> None:
+    from pals_core.experiments.cli import experiment_app
     from pals_core.sim.cli import app as sim_app
 
     app.add_typer(sim_app, name="sim")
+    app.add_typer(experiment_app, name="experiment")
 
 
 _register_subapps()

@@ -202,9 +202,9 @@ class BatchOnlyPolicy:
         if obs.total_power_w > setpoint_w:
             self._batch = self._clamp(min(self._batch, estimate))
         elif obs.metrics.num_requests_waiting > 0:
-            self._batch = self._clamp(
-                min(self._batch * cfg.max_step_up, max(estimate, 1 + self._batch))
-            )
+            # At least one more sequence per period, so a small limit can climb back.
+            step_up = max(self._batch * cfg.max_step_up, self._batch + 1.0)
+            self._batch = self._clamp(min(step_up, max(estimate, self._batch + 1.0)))
         return Action(_max_caps(obs), self._batch, state="tracking")
 
     def guard(self, obs: Observation) -> Action | None:

@@ -36,15 +36,41 @@ def paper(
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 3)
     n = len(matrix.scenarios())
     console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
+    seen = [0]
+
+    def progress(message: str) -> None:
+        seen[0] += 1
+        if verbose or seen[0] % 50 == 0:
+            console.print(message)
+
     result = run_paper(
         matrix,
         output,
         jobs=jobs,
-        progress=console.print if verbose else None,
+        progress=progress,
         command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
     )
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
-    print_report(console, runs, result.summary, result.wall_s)
+    print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
     console.print(f"wrote {result.results_path} and {len(plots)} plots")
+
+
+@experiment_app.command("report")
+def report(
+    results: Path = typer.Argument(..., help="A results.json written by `pals experiment paper`."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables instead."),
+) -> None:
+    """Print the tables and goals of a saved run (no simulation)."""
+    from pals_core.experiments.markdown import goals_markdown, scenario_markdown
+    from pals_core.experiments.report import print_report
+
+    doc = json.loads(results.read_text())
+    if markdown:
+        typer.echo(goals_markdown(doc["summary"]))
+        typer.echo("")
+        typer.echo(scenario_markdown(doc["runs"]))
+        return
+    wide = Console(width=max(console.width, 170))
+    print_report(wide, doc["runs"], doc["summary"], doc["meta"]["wall_s"])

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pals_core.experiments.oracle import OracleCandidate, choose, oracle_search
+from pals_core.experiments.oracle import OracleCandidate, oracle_picks
 from pals_core.experiments.pals_adapter import ensure_profile
 from pals_core.experiments.runner import FixedConfig, RunResult, _json_safe, run_scenario
 from pals_core.experiments.scenarios import CONTROLLERS, Matrix, NodeConfig, Scenario
@@ -41,10 +41,14 @@ class PaperOutput:
     results_path: Path
 
 
-def _oracle_task(scenario: Scenario, matrix: Matrix) -> tuple[list[OracleCandidate], float]:
+def _oracle_task(
+    scenario: Scenario, matrix: Matrix, budget_fracs: list[float | None]
+) -> list[OracleCandidate]:
+    """The oracle's pick for each budget fraction (None: unconstrained) of one load and seed."""
     handle = build_node(scenario.node, load_frac=scenario.load_frac, seed=scenario.seed)
     limits = handle.gpus[0].power_limit_constraints()
-    return oracle_search(scenario, matrix, limits.max_w, limits.min_w), handle.max_power_w
+    budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
+    return oracle_picks(scenario, matrix, budgets_w, limits.max_w, limits.min_w)
 
 
 def _run_task(
@@ -85,7 +89,13 @@ def run_paper(
     output_dir.mkdir(parents=True, exist_ok=True)
     scenarios = sorted(matrix.scenarios(), key=lambda s: -s.duration_s)
     say = progress or (lambda _msg: None)
+    per_scenario = {
+        kind: len([c for c in controllers if not (kind == "dynamic" and c == "oracle-static")])
+        for kind in ("none", "static", "dynamic")
+    }
+    expected_runs = sum(per_scenario[s.budget_kind] for s in scenarios)
     nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
+    budget_fracs: list[float | None] = [None, *matrix.static_budget_fracs]
     searches = {
         (s.node, s.load_frac, s.seed): s.unconstrained()
         for s in scenarios
@@ -104,45 +114,42 @@ def run_paper(
         pending[future] = ("run", (scenario, controller))
 
     with executor:
+        # Profiles first (every PALS run needs one), then the longest runs (the dynamic hours),
+        # then the searches, then the short runs: the pool's tail stays short.
         if "pals" in controllers:
-            for node in nodes:
-                pending[executor.submit(ensure_profile, node, matrix, output_dir)] = (
-                    "profile",
-                    node,
-                )
-        baselines = [c for c in controllers if c not in ("pals", "oracle-static")]
+            profile_futures = {
+                node: executor.submit(ensure_profile, node, matrix, output_dir) for node in nodes
+            }
+            for node, profile_future in profile_futures.items():
+                profiles[node] = profile_future.result()
+                say(f"profile ready: {node.key}")
+        runners = [c for c in controllers if c != "oracle-static"]
         for scenario in scenarios:
             if scenario.budget_kind == "dynamic":
-                for controller in baselines:
+                for controller in runners:
                     submit_run(scenario, controller)
         if "oracle-static" in controllers:
             for key, horizon in searches.items():
-                pending[executor.submit(_oracle_task, horizon, matrix)] = ("oracle", key)
+                search = executor.submit(_oracle_task, horizon, matrix, budget_fracs)
+                pending[search] = ("oracle", key)
         for scenario in scenarios:
             if scenario.budget_kind != "dynamic":
-                for controller in baselines:
+                for controller in runners:
                     submit_run(scenario, controller)
         while pending:
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in done:
                 kind, key = pending.pop(future)
                 result = future.result()
-                if kind == "profile":
-                    profiles[key] = result
-                    say(f"profile ready: {key.key}")
-                    for scenario in scenarios:
-                        if scenario.node == key:
-                            submit_run(scenario, "pals")
-                elif kind == "oracle":
-                    candidates, max_power_w = result
+                if kind == "oracle":
+                    picks = dict(zip(budget_fracs, result, strict=True))
+                    say(f"oracle search done: {key[0].key} load {key[1]:.0%} seed {key[2]}")
                     for scenario in scenarios:
                         if (scenario.node, scenario.load_frac, scenario.seed) != key:
                             continue
                         if scenario.budget_kind == "dynamic":
                             continue
-                        trace = scenario.budget_trace()
-                        budget_w = None if trace is None else trace.min_frac * max_power_w
-                        pick = choose(candidates, budget_w)
+                        pick = picks[scenario.budget_frac]
                         oracle[f"{scenario.key}#seed{scenario.seed}"] = asdict(pick)
                         submit_run(
                             scenario, "oracle-static", FixedConfig(pick.cap_w, pick.batch_limit)
@@ -150,6 +157,7 @@ def run_paper(
                 else:
                     runs.append(result)
                     say(
+                        f"[{len(runs)}/{expected_runs} {time.perf_counter() - wall_start:.0f} s] "
                         f"{result.controller:>13} {result.scenario} seed {result.seed}: "
                         f"{result.tokens_per_j:.3f} tok/J, {result.qos_violated} violated, "
                         f"{result.wall_s:.1f} s"

@@ -96,6 +96,8 @@ class Matrix:
     oracle_caps_frac: tuple[float, ...]
     """Caps searched, as fractions of the GPU's maximum limit (clamped to its minimum)."""
     oracle_batches: tuple[int, ...]
+    oracle_finalists: int
+    """Best configurations per budget re-run on the full scenario before the final pick."""
     profile_caps_frac: tuple[float, ...]
     profile_batches: tuple[int, ...]
     profile_warmup_s: float
@@ -135,8 +137,9 @@ MOE_SMALL = NodeConfig("qwen3-30b-a3b", "H100-SXM", 2)
 MOE_LARGE = NodeConfig("qwen3-235b-a22b-fp8", "H100-SXM", 8)
 
 _SEARCH = {
-    "oracle_caps_frac": (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
-    "oracle_batches": (8, 16, 32, 64, 128, 256),
+    "oracle_caps_frac": (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0),
+    "oracle_batches": (32, 64, 128, 192, 256),
+    "oracle_finalists": 3,
     "profile_caps_frac": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     "profile_batches": (1, 4, 8, 16, 32, 64, 128, 256),
 }
@@ -154,7 +157,7 @@ def full_matrix(seeds: int = 3) -> Matrix:
         dynamic_duration_s=3600.0,
         dynamic_load_frac=0.5,
         warmup_s=30.0,
-        oracle_search_s=60.0,
+        oracle_search_s=45.0,
         profile_warmup_s=5.0,
         profile_window_s=10.0,
         **_SEARCH,  # type: ignore[arg-type]
@@ -176,6 +179,7 @@ def quick_matrix(seeds: int = 1) -> Matrix:
         oracle_search_s=30.0,
         oracle_caps_frac=(0.5, 0.7, 1.0),
         oracle_batches=(32, 128, 256),
+        oracle_finalists=2,
         profile_caps_frac=(0.4, 0.6, 0.8, 1.0),
         profile_batches=(4, 16, 64, 256),
         profile_warmup_s=3.0,

@@ -108,3 +108,12 @@ def test_batch_only_guard_acts_only_over_budget() -> None:
     cut = policy.guard(obs(1100.0, 1000.0, running=100))
     assert cut is not None and cut.batch_limit == int(100 * (950.0 / 1100.0) ** 2)
     assert cut.power_limits_w is None
+
+
+def test_batch_only_climbs_back_from_a_limit_of_one() -> None:
+    policy = BatchOnlyPolicy()
+    policy.decide(obs(2000.0, 1000.0, running=1))
+    limits = [
+        policy.decide(obs(600.0, 1000.0, running=1, waiting=50)).batch_limit for _ in range(4)
+    ]
+    assert limits == [2, 3, 4, 5]
