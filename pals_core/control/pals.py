@@ -347,32 +347,38 @@ def _update_itl_trim(
 ) -> PalsState:
     """The ITL feedback: a cap trim (W per GPU) integrated from the measured ITL p99.
 
-    Every ``itl_window_s`` the window's ITL p99 (histogram delta) is compared with the SLO: above
-    ``itl_trim_high`` x SLO the trim grows in proportion to the excess, at most
-    ``itl_trim_step_max_w`` per window (one outlier prefill must not double the cap; repeated
-    excess keeps pushing); a faster clock shortens every step, and by Little's law also the
-    running batch. Below ``itl_trim_low`` x SLO it
-    decays (a third as fast between the two thresholds). Bounded (anti-windup), and it does not
-    grow while the caps are at maximum.
+    The running window's ITL histogram delta (since ``itl_ref``) is read *every period*, so the
+    trim reacts before a window is lost: as soon as the window holds ``itl_min_samples`` tokens
+    and its p99 is above ``itl_trim_high`` x SLO, the trim grows in proportion to the excess (at
+    most ``itl_trim_step_max_w`` per step: one outlier prefill must not double the cap; repeated
+    excess keeps pushing) and a new window starts. A faster clock shortens every step, and by
+    Little's law also the running batch. Every ``itl_window_s`` without excess the window is
+    judged for decay: below ``itl_trim_low`` x SLO the trim decays by ``itl_trim_decay_w``
+    (a third as fast between the two thresholds), so a trim learnt in a burst does not keep the
+    cap high once ITL is comfortably under the SLO. Bounded (anti-windup), and it does not grow
+    while the caps are at maximum.
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
     hist = obs.metrics.inter_token_latency_seconds
     if state.itl_ref is None or hist.upper_bounds_s != state.itl_ref.upper_bounds_s:
         return replace(state, itl_ref=hist, itl_ref_time_s=obs.time_s)
-    if obs.time_s - state.itl_ref_time_s < cfg.itl_window_s - 1e-9:
-        return state
     delta = hist.minus(state.itl_ref)
+    elapsed = obs.time_s - state.itl_ref_time_s >= cfg.itl_window_s - 1e-9
+    if delta.count < cfg.itl_min_samples:
+        return replace(state, itl_ref=hist, itl_ref_time_s=obs.time_s) if elapsed else state
+    ratio = delta.quantile(0.99) / slo_s
     trim = state.cap_trim_w
-    if delta.count >= cfg.itl_min_samples:
-        ratio = delta.quantile(0.99) / slo_s
-        at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
-        if ratio > cfg.itl_trim_high and not at_max:
+    at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
+    if ratio > cfg.itl_trim_high:
+        if not at_max:
             trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
-        elif ratio < cfg.itl_trim_low:
-            trim -= cfg.itl_trim_decay_w
-        else:
-            trim -= cfg.itl_trim_decay_w / 3
+    elif not elapsed:
+        return state  # the window is still running and fine so far
+    elif ratio < cfg.itl_trim_low:
+        trim -= cfg.itl_trim_decay_w
+    else:
+        trim -= cfg.itl_trim_decay_w / 3
     trim = min(max(trim, 0.0), cfg.itl_trim_max_w)
     return replace(state, cap_trim_w=trim, itl_ref=hist, itl_ref_time_s=obs.time_s)
 

@@ -77,7 +77,7 @@ class PalsConfig:
     itl_trim_gain_w: float = 300.0
     """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
     itl_trim_step_max_w: float = 60.0
-    itl_trim_decay_w: float = 3.0
+    itl_trim_decay_w: float = 12.0
     itl_trim_max_w: float = 250.0
     itl_min_samples: int = 500
     steady_after_s: float = 1.0

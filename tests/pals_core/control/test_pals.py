@@ -314,3 +314,36 @@ def test_multi_gpu_and_moe_nodes_keep_a_moving_budget(name: str, num_gpus: int) 
         assert sum(a.power_limits_w) <= budget(a.time_s) * 0.98 + 1e-6
         if not 30.0 <= a.time_s < 31.0:  # outside the settling window after the fall
             assert (b.energy_j - a.energy_j) / (b.time_s - a.time_s) <= budget(a.time_s)
+
+
+def _itl_obs(t: float, hist: Histogram) -> Observation:
+    o = obs(t, limits=(400.0,))
+    return replace(o, metrics=replace(o.metrics, inter_token_latency_seconds=hist))
+
+
+def _hist_with(base: Histogram, latency_s: float, n: int) -> Histogram:
+    """``base`` plus ``n`` observations of ``latency_s``."""
+    counts = tuple(
+        c + (n if latency_s <= b else 0)
+        for c, b in zip(base.bucket_counts, base.upper_bounds_s, strict=True)
+    )
+    return Histogram(base.upper_bounds_s, counts, base.count + n, base.sum_s + n * latency_s)
+
+
+def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable() -> None:
+    from pals_core.control.pals import _update_itl_trim
+
+    cfg = PalsConfig()
+    h0 = Histogram.empty(ITL_BUCKETS_S)
+    state = _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, 0.05)
+    # One period into the window, the p99 is already over the SLO: the trim grows at once.
+    h1 = _hist_with(h0, 0.09, cfg.itl_min_samples)
+    hot = _update_itl_trim(state, _itl_obs(0.5, h1), cfg, 0.05)
+    assert hot.cap_trim_w > 0 and hot.itl_ref == h1
+    # A running window that is fine so far changes nothing until it ends.
+    h2 = _hist_with(h1, 0.01, cfg.itl_min_samples)
+    same = _update_itl_trim(hot, _itl_obs(1.0, h2), cfg, 0.05)
+    assert same.cap_trim_w == hot.cap_trim_w and same.itl_ref == h1
+    # A whole window comfortably under the SLO: the trim decays.
+    cool = _update_itl_trim(same, _itl_obs(0.5 + cfg.itl_window_s, h2), cfg, 0.05)
+    assert cool.cap_trim_w == pytest.approx(hot.cap_trim_w - cfg.itl_trim_decay_w)
