@@ -258,6 +258,13 @@ def pals_decide(
             # served rate dips by itself: let the estimate fall only slowly, or the controller
             # would chase its own dip down.
             target = max(target, state.target_tok_s * (1.0 - cfg.target_fall_per_s * dt_s))
+            if metrics.num_requests_waiting == 0:
+                # With nobody waiting, a rise in the served rate is mostly the running batch
+                # draining faster after a cap rise, not new demand: followed at once, the
+                # target chases its own surge (a 400 <-> 700 W limit cycle at high load). A
+                # queue lifts the limit at once.
+                rise = state.target_tok_s * (1.0 + cfg.target_rise_per_s * dt_s)
+                target = min(target, rise)
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, _safe_default(obs, state, cfg)

@@ -101,6 +101,8 @@ class PalsConfig:
     recover_periods: int = 4
     target_fall_per_s: float = 0.01
     """The demand estimate may fall by at most this fraction per second."""
+    target_rise_per_s: float = 0.01
+    """... and, while no request waits, rise by at most this fraction per second."""
     warmup_s: float = 20.0
     warmup_requests: int = 50
     warmup_max_s: float = 90.0

@@ -347,3 +347,21 @@ def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable()
     # A whole window comfortably under the SLO: the trim decays.
     cool = _update_itl_trim(same, _itl_obs(0.5 + cfg.itl_window_s, h2), cfg, 0.05)
     assert cool.cap_trim_w == pytest.approx(hot.cap_trim_w - cfg.itl_trim_decay_w)
+
+
+def test_target_rises_slowly_without_a_queue_and_at_once_with_one(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    gen = 0
+    for k in range(200):
+        gen += 100
+        ctrl.decide(obs(0.5 * k, gen=gen, running=2))
+    before = ctrl.state.target_tok_s
+    assert ctrl.state.mode == Mode.TRACKING and before > 0
+    for k in range(200, 210):  # the served rate jumps 10x, nobody waits: a drain, not demand
+        gen += 1000
+        ctrl.decide(obs(0.5 * k, gen=gen, running=2))
+    assert ctrl.state.target_tok_s <= before * (1.0 + 0.01 * 0.5) ** 10 + 1e-6
+    for k in range(210, 220):  # the same with a queue: followed at once
+        gen += 1000
+        ctrl.decide(obs(0.5 * k, gen=gen, running=2, waiting=4))
+    assert ctrl.state.target_tok_s > 2.0 * before
