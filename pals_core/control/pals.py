@@ -377,7 +377,8 @@ def _update_itl_trim(
     ratio = delta.quantile(0.99) / slo_s
     trim = state.cap_trim_w
     at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
-    if ratio > cfg.itl_trim_high:
+    high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
+    if ratio > high:
         if not at_max:
             trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
     elif not elapsed:

@@ -74,6 +74,8 @@ class PalsConfig:
     itl_window_s: float = 5.0
     itl_trim_high: float = 0.95
     itl_trim_low: float = 0.8
+    itl_trim_early: float = 1.0
+    """A running (unfinished) window raises the trim only once its p99 is over this x SLO."""
     itl_trim_gain_w: float = 300.0
     """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
     itl_trim_step_max_w: float = 60.0
