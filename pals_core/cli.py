@@ -11,6 +11,9 @@ from rich.table import Table
 
 from pals_core import __version__
 from pals_core.device.cli import gpu_app
+from pals_core.experiments.cli import experiment_app
+from pals_core.model.cli import profile_app
+from pals_core.sim.cli import app as sim_app
 
 app = typer.Typer(
     name="pals",
@@ -23,16 +26,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(gpu_app, name="gpu")
+app.add_typer(sim_app, name="sim")
+app.add_typer(profile_app)
+app.add_typer(experiment_app, name="experiment")
 console = Console()
-
-
-def _register_subapps() -> None:
-    from pals_core.sim.cli import app as sim_app
-
-    app.add_typer(sim_app, name="sim")
-
-
-_register_subapps()
 
 
 @app.command()

@@ -60,3 +60,19 @@ class UnknownNameError(ConfigurationError):
 
 class TraceFormatError(ConfigurationError):
     """A workload trace file is malformed; the message names the file, line and column."""
+
+
+class ProfileError(PalsError):
+    """A power-performance profile is unusable (unreadable, empty or too sparse to fit)."""
+
+
+class ProfileMismatchError(ProfileError):
+    """A profile was taken on a different node (GPU type or count, or model) than this one."""
+
+    def __init__(self, differences: list[str]) -> None:
+        self.differences = differences
+        super().__init__(
+            "the profile does not describe this node: "
+            + "; ".join(differences)
+            + " (profile this node with `pals profile run`)"
+        )

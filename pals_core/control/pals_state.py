@@ -1,0 +1,177 @@
+"""The PALS controller's configuration, its state machine's states, and the state it carries.
+
+States (``Mode``) and transitions, evaluated at every decision (``decide``) unless noted:
+
+``SAFE_DEFAULT``
+    No performance model (no profile for this node yet, or the runtime is profiling). Caps at
+    maximum, or the budget's even share when it is lower (proportional cuts); the default batch
+    limit. Never guesses an optimum. Leaves only when a controller is built with a model.
+``WARMUP``
+    A model exists but the offered load is not yet measurable (less than ``warmup_s`` of engine
+    snapshots or ``warmup_requests`` finished requests) and no target is set: the safe default
+    meanwhile (at full clock the first requests finish soonest).
+    -> ``TRACKING``/``DEGRADED`` once it is.
+``TRACKING``
+    The normal state: the planner found a (cap, batch) that serves the target within the budget
+    at the best tokens per joule. -> ``DEGRADED`` when the budget cannot carry the target;
+    -> ``FAILSAFE`` on bad measurements or power over budget.
+``DEGRADED``
+    The target does not fit within the budget (or the budget is below the GPUs' minimum caps):
+    maximum throughput within the budget and the ITL SLO, ``qos_risk=True``.
+    -> ``TRACKING`` when the target fits again; -> ``FAILSAFE`` as above.
+``FAILSAFE``
+    Measurements are missing or stale (no valid power/energy reading, engine counters frozen for
+    ``stale_after_s``), or measured power exceeded the budget (entered from ``guard``, which cuts
+    the caps at once). Caps are held at or below the budget's share and corrections are frozen.
+    -> back to planning after ``recover_periods`` consecutive healthy periods.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from pals_core.control.demand import DemandConfig, DemandState
+from pals_core.engine.base import Histogram
+from pals_core.errors import ConfigurationError
+
+
+class Mode(StrEnum):
+    SAFE_DEFAULT = "safe_default"
+    WARMUP = "warmup"
+    TRACKING = "tracking"
+    DEGRADED = "degraded"
+    FAILSAFE = "failsafe"
+
+
+@dataclass(frozen=True, slots=True)
+class PalsConfig:
+    """Tuning constants (``docs/controller.md`` explains each choice)."""
+
+    fixed_target_tok_s: float | None = None
+    """Serve this throughput whatever the observation's target or the demand (operator override)."""
+    target_floor_tok_s: float = 0.0
+    """Never plan for less than this throughput (operator floor under the demand estimate)."""
+    headroom: float = 0.12
+    """Capacity planned above the load, for Poisson bursts and estimation error."""
+    itl_slo_margin: float = 0.85
+    """Plan against this fraction of the ITL p99 SLO."""
+    burst_margin: float = 0.15
+    """ITL is planned at the operating concurrency x (1 + burst_margin)."""
+    batch_headroom: float = 0.3
+    """The batch limit is sized for load x (1 + batch_headroom) where the cap allows it."""
+    budget_margin_frac: float = 0.02
+    budget_margin_w: float = 5.0
+    """The caps sum to at most budget - max(frac x budget, W)."""
+    default_batch: int = 256
+    min_batch: int = 8
+    max_batch: int | None = None
+    """Largest batch limit the planner may choose (None: the largest batch profiled)."""
+    correction_tau_s: float = 6.0
+    throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
+    power_scale_bounds: tuple[float, float] = (0.7, 1.4)
+    itl_window_s: float = 5.0
+    itl_trim_high: float = 0.95
+    itl_trim_low: float = 0.8
+    itl_trim_early: float = 1.0
+    """A running (unfinished) window raises the trim only once its p99 is over this x SLO."""
+    itl_trim_gain_w: float = 300.0
+    """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
+    itl_trim_step_max_w: float = 60.0
+    itl_trim_decay_w: float = 12.0
+    itl_trim_max_w: float = 250.0
+    itl_min_samples: int = 500
+    steady_after_s: float = 1.0
+    """Corrections learn only when the knobs have not moved for this long."""
+    cap_deadband_w: float = 8.0
+    switch_margin: float = 0.03
+    """Keep the current cap while its predicted power is within this fraction of the best."""
+    cap_step_down_w: float = 20.0
+    """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
+    batch_deadband_frac: float = 0.1
+    batch_shrink_frac: float = 0.15
+    """The batch limit grows past a 10 % deadband, shrinks past a 15 % one."""
+    trim_ki_per_s: float = 0.08
+    trim_max: float = 0.6
+    trim_decay_per_s: float = 0.02
+    settle_s: float = 0.25
+    """A cap change needs this long to show in measured power (the guard waits before cutting
+    again)."""
+    budget_relax_per_s: float = 0.005
+    stale_after_s: float = 2.0
+    recover_periods: int = 4
+    target_fall_per_s: float = 0.01
+    """The demand estimate may fall by at most this fraction per second."""
+    target_rise_per_s: float = 0.01
+    """... and, while no request waits, rise by at most this fraction per second."""
+    warmup_s: float = 20.0
+    warmup_requests: int = 50
+    warmup_max_s: float = 90.0
+    """With no target set, hold the safe default for at least ``warmup_s`` and until this many
+    requests have finished (but at most ``warmup_max_s``: a nearly idle node must not stay at the
+    safe default): the mean output length is learned from finished requests, and the first to
+    finish are the short ones."""
+    gpu_weight_tau_s: float = 10.0
+    gpu_weight_bounds: tuple[float, float] = (0.85, 1.15)
+    demand: DemandConfig = field(default_factory=DemandConfig)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.headroom < 1:
+            raise ConfigurationError(f"headroom must be within [0, 1), got {self.headroom}")
+        if not 0 < self.itl_slo_margin <= 1:
+            raise ConfigurationError(
+                f"itl_slo_margin must be within (0, 1], got {self.itl_slo_margin}"
+            )
+        if not 0 <= self.budget_margin_frac < 0.5 or self.budget_margin_w < 0:
+            raise ConfigurationError(
+                "budget_margin_frac must be within [0, 0.5) and budget_margin_w >= 0"
+            )
+        if self.default_batch < 1 or self.min_batch < 1:
+            raise ConfigurationError("default_batch and min_batch must be >= 1")
+        if self.fixed_target_tok_s is not None and not self.fixed_target_tok_s > 0:
+            raise ConfigurationError(
+                f"fixed_target_tok_s must be > 0 or None, got {self.fixed_target_tok_s}"
+            )
+        if self.target_floor_tok_s < 0:
+            raise ConfigurationError("target_floor_tok_s must be >= 0")
+
+    def budget_margin(self, budget_w: float) -> float:
+        return max(self.budget_margin_frac * budget_w, self.budget_margin_w)
+
+
+@dataclass(frozen=True, slots=True)
+class PalsState:
+    """Everything the controller remembers between calls (immutable; replaced on each call)."""
+
+    mode: Mode
+    demand: DemandState = field(default_factory=DemandState)
+    throughput_scale: float = 1.0
+    power_scale: float = 1.0
+    cap_trim_w: float = 0.0
+    """ITL feedback: watts per GPU added to the planned cap."""
+    load_trim: float = 1.0
+    """Integral term on the throughput error (>= 1: plan for more when the queue grows)."""
+    budget_scale: float = 1.0
+    """Learned cap overdraw: the caps sum to at most (budget - margin) x budget_scale."""
+    gpu_weights: tuple[float, ...] = ()
+    decide_time_s: float = math.nan
+    decide_energy_j: tuple[float, ...] = ()
+    tick_time_s: float = math.nan
+    tick_energy_j: tuple[float, ...] = ()
+    running_sum: float = 0.0
+    running_n: int = 0
+    last_change_s: float = -math.inf
+    """When the controller last moved a knob (corrections wait for steady state)."""
+    last_cut_s: float = -math.inf
+    """When the caps were last cut for the budget (the guard waits for them to act)."""
+    metrics_time_s: float = math.nan
+    metrics_seen_s: float = math.nan
+    """The last engine timestamp seen, and the observation time it last advanced."""
+    healthy_periods: int = 0
+    itl_ref: Histogram | None = None
+    itl_ref_time_s: float = math.nan
+    target_tok_s: float = math.nan
+    """The target of the last plan (for logs)."""
+    started_s: float = math.nan
+    """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""

@@ -1,0 +1,1 @@
+"""The paper experiments: scenarios, baselines' oracle, metrics, the runner and the report."""

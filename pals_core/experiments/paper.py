@@ -1,0 +1,188 @@
+"""The paper experiment: every controller on every scenario, in parallel, then the summary.
+
+Work is a set of independent tasks run by a process pool:
+
+- one PALS profile per node type (cached under ``OUTPUT/profiles``),
+- one oracle search per (node, load, seed) (shared by that load's budgets),
+- one run per (scenario, seed, controller); PALS runs wait for their node's profile, oracle
+  runs for their search.
+
+Long tasks go first (profiles, the dynamic hours) so the pool's tail stays short.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pals_core.experiments.oracle import OracleCandidate, oracle_picks
+from pals_core.experiments.pals_adapter import ensure_profile
+from pals_core.experiments.runner import FixedConfig, RunResult, _json_safe, run_scenario
+from pals_core.experiments.scenarios import CONTROLLERS, Matrix, NodeConfig, Scenario
+from pals_core.experiments.simnode import build_node
+from pals_core.experiments.summary import summarize
+
+RESULTS_FILE = "results.json"
+SERIES_FILE = "series.json"
+
+
+@dataclass(frozen=True, slots=True)
+class PaperOutput:
+    runs: list[RunResult]
+    oracle: dict[str, dict[str, Any]]
+    summary: dict[str, Any]
+    wall_s: float
+    results_path: Path
+
+
+def _oracle_task(
+    scenario: Scenario, matrix: Matrix, budget_fracs: list[float | None]
+) -> list[OracleCandidate]:
+    """The oracle's pick for each budget fraction (None: unconstrained) of one load and seed."""
+    handle = build_node(scenario.node, load_frac=scenario.load_frac, seed=scenario.seed)
+    limits = handle.gpus[0].power_limit_constraints()
+    budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
+    return oracle_picks(scenario, matrix, budgets_w, limits.max_w, limits.min_w)
+
+
+def _run_task(
+    scenario: Scenario,
+    controller: str,
+    fixed: FixedConfig | None,
+    profile: Path | None,
+    keep_series: bool,
+) -> RunResult:
+    return run_scenario(
+        scenario, controller, fixed=fixed, profile_path=profile, keep_series=keep_series
+    )
+
+
+class _InlineExecutor(Executor):
+    """Runs each task at submission (``--jobs 1``): simpler to debug, no pickling."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:
+            future.set_exception(err)
+        return future
+
+
+def run_paper(
+    matrix: Matrix,
+    output_dir: Path,
+    *,
+    jobs: int = 2,
+    controllers: tuple[str, ...] = CONTROLLERS,
+    progress: Callable[[str], None] | None = None,
+    command: str = "",
+) -> PaperOutput:
+    """Run the matrix and write ``results.json`` (and ``series.json``) under ``output_dir``."""
+    wall_start = time.perf_counter()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    scenarios = sorted(matrix.scenarios(), key=lambda s: -s.duration_s)
+    say = progress or (lambda _msg: None)
+    per_scenario = {
+        kind: len([c for c in controllers if not (kind == "dynamic" and c == "oracle-static")])
+        for kind in ("none", "static", "dynamic")
+    }
+    expected_runs = sum(per_scenario[s.budget_kind] for s in scenarios)
+    nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
+    budget_fracs: list[float | None] = [None, *matrix.static_budget_fracs]
+    searches = {
+        (s.node, s.load_frac, s.seed): s.unconstrained()
+        for s in scenarios
+        if s.budget_kind in ("none", "static")
+    }
+    executor: Executor = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _InlineExecutor()
+    pending: dict[Future[Any], tuple[str, Any]] = {}
+    runs: list[RunResult] = []
+    oracle: dict[str, dict[str, Any]] = {}
+    profiles: dict[NodeConfig, Path] = {}
+
+    def submit_run(scenario: Scenario, controller: str, fixed: FixedConfig | None = None) -> None:
+        keep = scenario.budget_kind == "dynamic"
+        profile = profiles.get(scenario.node) if controller == "pals" else None
+        future = executor.submit(_run_task, scenario, controller, fixed, profile, keep)
+        pending[future] = ("run", (scenario, controller))
+
+    with executor:
+        # Profiles first (every PALS run needs one), then the longest runs (the dynamic hours),
+        # then the searches, then the short runs: the pool's tail stays short.
+        if "pals" in controllers:
+            profile_futures = {
+                node: executor.submit(ensure_profile, node, matrix, output_dir) for node in nodes
+            }
+            for node, profile_future in profile_futures.items():
+                profiles[node] = profile_future.result()
+                say(f"profile ready: {node.key}")
+        runners = [c for c in controllers if c != "oracle-static"]
+        for scenario in scenarios:
+            if scenario.budget_kind == "dynamic":
+                for controller in runners:
+                    submit_run(scenario, controller)
+        if "oracle-static" in controllers:
+            for key, horizon in searches.items():
+                search = executor.submit(_oracle_task, horizon, matrix, budget_fracs)
+                pending[search] = ("oracle", key)
+        for scenario in scenarios:
+            if scenario.budget_kind != "dynamic":
+                for controller in runners:
+                    submit_run(scenario, controller)
+        while pending:
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                kind, key = pending.pop(future)
+                result = future.result()
+                if kind == "oracle":
+                    picks = dict(zip(budget_fracs, result, strict=True))
+                    say(f"oracle search done: {key[0].key} load {key[1]:.0%} seed {key[2]}")
+                    for scenario in scenarios:
+                        if (scenario.node, scenario.load_frac, scenario.seed) != key:
+                            continue
+                        if scenario.budget_kind == "dynamic":
+                            continue
+                        pick = picks[scenario.budget_frac]
+                        oracle[f"{scenario.key}#seed{scenario.seed}"] = asdict(pick)
+                        submit_run(
+                            scenario, "oracle-static", FixedConfig(pick.cap_w, pick.batch_limit)
+                        )
+                else:
+                    runs.append(result)
+                    say(
+                        f"[{len(runs)}/{expected_runs} {time.perf_counter() - wall_start:.0f} s] "
+                        f"{result.controller:>13} {result.scenario} seed {result.seed}: "
+                        f"{result.tokens_per_j:.3f} tok/J, {result.qos_violated} violated, "
+                        f"{result.wall_s:.1f} s"
+                    )
+    runs.sort(key=lambda r: (r.scenario, r.seed, CONTROLLERS.index(r.controller)))
+    run_dicts = [r.to_dict() for r in runs]
+    summary = summarize(run_dicts)
+    wall_s = time.perf_counter() - wall_start
+    results_path = output_dir / RESULTS_FILE
+    document = {
+        "meta": {
+            "command": command,
+            "wall_s": wall_s,
+            "jobs": jobs,
+            "cpu_count": os.cpu_count(),
+            "matrix": asdict(matrix),
+            "controllers": list(controllers),
+        },
+        "summary": summary,
+        "oracle": oracle,
+        "runs": run_dicts,
+    }
+    results_path.write_text(json.dumps(_json_safe(document), indent=1))
+    series = {
+        f"{r.scenario}#seed{r.seed}#{r.controller}": r.series for r in runs if r.series is not None
+    }
+    (output_dir / SERIES_FILE).write_text(json.dumps(_json_safe(series)))
+    return PaperOutput(runs, oracle, summary, wall_s, results_path)

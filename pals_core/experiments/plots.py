@@ -1,0 +1,107 @@
+"""PNG figures of the paper experiment (matplotlib, Agg backend: no display needed)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pals_core.experiments.scenarios import CONTROLLERS
+
+COLORS = {
+    "stock": "tab:gray",
+    "cap-only": "tab:orange",
+    "batch-only": "tab:purple",
+    "oracle-static": "tab:green",
+    "pals": "tab:blue",
+}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def plot_dynamic_power(
+    series: dict[str, dict[str, list[float | None]]], output_dir: Path
+) -> list[Path]:
+    """One figure per dynamic scenario (first seed): each controller's power against the budget."""
+    plt = _pyplot()
+    by_scenario: dict[str, dict[str, dict[str, list[float | None]]]] = defaultdict(dict)
+    for key, data in series.items():
+        scenario, seed, controller = key.split("#")
+        by_scenario[f"{scenario}#{seed}"][controller] = data
+    paths = []
+    for scenario_seed, controllers in sorted(by_scenario.items()):
+        scenario, seed = scenario_seed.split("#")
+        if seed != min(k.split("#")[1] for k in by_scenario if k.startswith(scenario + "#")):
+            continue
+        names = [c for c in CONTROLLERS if c in controllers]
+        fig, axes = plt.subplots(len(names), 1, figsize=(12, 2.2 * len(names)), sharex=True)
+        axes = np.atleast_1d(axes)
+        for ax, name in zip(axes, names, strict=True):
+            data = controllers[name]
+            t = np.asarray(data["time_s"], dtype=float) / 60.0
+            budget = np.asarray([np.nan if b is None else b for b in data["budget_w"]], dtype=float)
+            power = np.asarray([np.nan if p is None else p for p in data["power_w"]], dtype=float)
+            ax.plot(t, budget, color="black", lw=1.0, label="budget")
+            ax.plot(t, power, color=COLORS.get(name, "tab:red"), lw=0.7, label=f"{name} power")
+            ax.set_ylabel("W")
+            ax.legend(loc="lower left", fontsize=8)
+        axes[-1].set_xlabel("time (min)")
+        fig.suptitle(f"{scenario} ({seed}): GPU power against the budget")
+        fig.tight_layout()
+        path = output_dir / f"power_{_safe(scenario)}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_efficiency_vs_load(runs: Sequence[dict[str, Any]], output_dir: Path) -> list[Path]:
+    """tok/J against offered load per controller, one panel per node, one figure per budget."""
+    plt = _pyplot()
+    paths = []
+    budgets = sorted({r["budget"] for r in runs if r["budget_kind"] != "dynamic"})
+    for budget in budgets:
+        chosen = [r for r in runs if r["budget"] == budget]
+        nodes = sorted({r["node"] for r in chosen})
+        fig, axes = plt.subplots(1, len(nodes), figsize=(4.5 * len(nodes), 3.6), squeeze=False)
+        for ax, node in zip(axes[0], nodes, strict=True):
+            for controller in CONTROLLERS:
+                points: dict[float, list[float]] = defaultdict(list)
+                for r in chosen:
+                    mine = r["node"] == node and r["controller"] == controller
+                    if mine and r["tokens_per_j"] is not None:
+                        points[r["load_frac"]].append(r["tokens_per_j"])
+                if not points:
+                    continue
+                loads = sorted(points)
+                means = [float(np.mean(points[x])) for x in loads]
+                ax.plot(
+                    [x * 100 for x in loads], means, marker="o", label=controller,
+                    color=COLORS.get(controller),
+                )  # fmt: skip
+            ax.set_title(node, fontsize=9)
+            ax.set_xlabel("offered load (% of capacity)")
+            ax.set_ylabel("tok/J")
+            ax.grid(alpha=0.3)
+        axes[0][0].legend(fontsize=8)
+        fig.suptitle(f"Efficiency against load, budget: {budget}")
+        fig.tight_layout()
+        path = output_dir / f"tokj_vs_load_{_safe(budget)}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths

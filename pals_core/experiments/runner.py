@@ -1,0 +1,291 @@
+"""Run one controller on one scenario in the simulator, and measure it.
+
+Everything a controller can know comes through the runtime loop (GPUGroup, ServingEngine,
+Observation). The runner alone reads the scenario's ground truth (the node's saturated capacity,
+to set the offered load), exactly as an experimenter would; no controller sees it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pals_core.control.baselines import BatchOnlyPolicy, CapOnlyPolicy, FixedPolicy, StockPolicy
+from pals_core.control.policy import Policy
+from pals_core.control.qos import QoSPolicy
+from pals_core.control.runtime import LoopConfig, Sample, run_control_loop
+from pals_core.engine.base import EngineMetrics
+from pals_core.errors import ConfigurationError
+from pals_core.experiments.metrics import (
+    BudgetMetricsConfig,
+    RunSeries,
+    budget_compliance,
+    efficiency,
+    qos_windows,
+    summarize_qos,
+)
+from pals_core.experiments.scenarios import (
+    DEVICE_VARIATION_FRAC,
+    NOISE_FRAC,
+    NodeConfig,
+    Scenario,
+)
+from pals_core.experiments.simnode import SimNodeHandle, build_node
+
+LOOP = LoopConfig(period_s=0.5, tick_s=0.1)
+BUDGET_METRICS = BudgetMetricsConfig()
+SERIES_STEP_S = 1.0
+"""Resolution of the power/budget series kept for plots (dynamic runs only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FixedConfig:
+    cap_w: float
+    batch_limit: int
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One controller on one scenario and seed: the figures, and a thin series for plots."""
+
+    scenario: str
+    node: str
+    model: str
+    load_frac: float
+    budget: str
+    budget_kind: str
+    seed: int
+    controller: str
+    duration_s: float
+    warmup_s: float
+    offered_tok_s: float
+    capacity_tok_s: float
+    max_power_w: float
+    itl_slo_s: float
+    tokens_per_j: float
+    throughput_tok_s: float
+    mean_power_w: float
+    peak_power_w: float
+    """Highest interval power (0.1 s) over the whole run."""
+    qos_windows: int
+    qos_violated: int
+    qos_throughput_short: int
+    qos_itl_violated: int
+    qos_violated_frac: float
+    budget_time_over_frac: float | None
+    budget_energy_over_frac: float | None
+    budget_falls: int
+    settling_s: list[float]
+    """Settling times of the binding budget falls."""
+    settling_all_s: list[float]
+    fixed_config: dict[str, float] | None
+    wall_s: float
+    series: dict[str, list[float | None]] | None = field(default=None)
+
+    def to_dict(self, with_series: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        if not with_series:
+            data.pop("series")
+        return {k: _json_safe(v) for k, v in data.items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    return value
+
+
+PolicyFactory = Callable[[SimNodeHandle], Policy]
+
+
+def make_policy(
+    controller: str,
+    node: SimNodeHandle,
+    *,
+    fixed: FixedConfig | None = None,
+    profile_path: Path | None = None,
+) -> Policy:
+    if controller == "stock":
+        return StockPolicy()
+    if controller == "cap-only":
+        return CapOnlyPolicy()
+    if controller == "batch-only":
+        return BatchOnlyPolicy()
+    if controller == "oracle-static":
+        if fixed is None:
+            raise ConfigurationError("oracle-static needs the configuration found by the search")
+        return FixedPolicy(fixed.cap_w, fixed.batch_limit)
+    if controller == "pals":
+        if profile_path is None:
+            raise ConfigurationError("pals needs a profile (profile_path)")
+        from pals_core.experiments.pals_adapter import build_pals
+
+        return build_pals(profile_path, num_gpus=node.num_gpus, itl_slo_s=node.itl_slo_s)
+    raise ConfigurationError(
+        f"unknown controller {controller!r}; allowed: stock, cap-only, batch-only, "
+        "oracle-static, pals"
+    )
+
+
+def run_scenario(
+    scenario: Scenario,
+    controller: str,
+    *,
+    fixed: FixedConfig | None = None,
+    profile_path: Path | None = None,
+    keep_series: bool = False,
+    policy: Policy | None = None,
+) -> RunResult:
+    """Run ``controller`` (or an explicit ``policy``) for the scenario's duration and measure."""
+    wall_start = time.perf_counter()
+    node = build_node(
+        scenario.node,
+        load_frac=scenario.load_frac,
+        seed=scenario.seed,
+        device_variation_frac=DEVICE_VARIATION_FRAC,
+        noise_frac=NOISE_FRAC,
+    )
+    if policy is None:
+        policy = make_policy(controller, node, fixed=fixed, profile_path=profile_path)
+    trace = scenario.budget_trace()
+    max_power_w = node.max_power_w
+
+    def budget_w(t: float) -> float | None:
+        return None if trace is None else trace.frac_at(t) * max_power_w
+
+    qos_policy = QoSPolicy(itl_p99_slo_s=node.itl_slo_s)
+    recorder = _Recorder(node, scenario.warmup_s, qos_policy.window_s)
+    run_control_loop(
+        policy,
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=scenario.duration_s,
+        budget_w=budget_w,
+        config=LOOP,
+        on_sample=recorder.on_sample,
+    )
+    recorder.close(scenario.duration_s, budget_w(scenario.duration_s))
+    series = recorder.series()
+    eff = efficiency(series, scenario.warmup_s)
+    qos = summarize_qos(qos_windows(recorder.snapshots, node.offered_tok_s, qos_policy))
+    budget = budget_compliance(series, BUDGET_METRICS)
+    steps = budget.steps if budget is not None else ()
+    return RunResult(
+        scenario=scenario.key,
+        node=scenario.node.key,
+        model=scenario.node.model,
+        load_frac=scenario.load_frac,
+        budget=scenario.budget_label,
+        budget_kind=scenario.budget_kind,
+        seed=scenario.seed,
+        controller=controller,
+        duration_s=scenario.duration_s,
+        warmup_s=scenario.warmup_s,
+        offered_tok_s=node.offered_tok_s,
+        capacity_tok_s=node.capacity_tok_s,
+        max_power_w=max_power_w,
+        itl_slo_s=node.itl_slo_s,
+        tokens_per_j=eff.tokens_per_j,
+        throughput_tok_s=eff.throughput_tok_s,
+        mean_power_w=eff.mean_power_w,
+        peak_power_w=float(series.interval_power_w().max()),
+        qos_windows=qos.windows,
+        qos_violated=qos.violated,
+        qos_throughput_short=qos.throughput_short,
+        qos_itl_violated=qos.itl_violated,
+        qos_violated_frac=qos.violated_frac,
+        budget_time_over_frac=None if budget is None else budget.time_over_frac,
+        budget_energy_over_frac=None if budget is None else budget.energy_over_frac,
+        budget_falls=len(steps),
+        settling_s=[s.settling_s for s in steps if s.binding],
+        settling_all_s=[s.settling_s for s in steps],
+        fixed_config=None if fixed is None else {"cap_w": fixed.cap_w, "batch": fixed.batch_limit},
+        wall_s=time.perf_counter() - wall_start,
+        series=recorder.thin_series(SERIES_STEP_S) if keep_series else None,
+    )
+
+
+class _Recorder:
+    """Collects the loop's samples, and an engine snapshot at every QoS window boundary."""
+
+    def __init__(self, node: SimNodeHandle, warmup_s: float, window_s: float) -> None:
+        self._node = node
+        self._next_window_s = warmup_s
+        self._window_s = window_s
+        self.samples: list[Sample] = []
+        self.snapshots: list[EngineMetrics] = []
+
+    def on_sample(self, sample: Sample) -> None:
+        self.samples.append(sample)
+        if sample.time_s >= self._next_window_s - 1e-6:
+            self.snapshots.append(self._node.engine.metrics())
+            self._next_window_s += self._window_s
+
+    def close(self, end_s: float, budget_w: float | None) -> None:
+        """Record the state at the end of the last tick (the loop stops before observing it)."""
+        last = self.samples[-1]
+        metrics = self._node.engine.metrics()
+        gpus = self._node.gpus
+        self.samples.append(
+            Sample(
+                time_s=end_s,
+                power_w=sum(gpus.get_power_w()),
+                energy_j=sum(gpus.get_energy_j()),
+                power_budget_w=budget_w,
+                throughput_target_tok_s=None,
+                generation_tokens_total=metrics.generation_tokens_total,
+                power_limits_w=tuple(gpus.get_power_limits_w()),
+                batch_limit=self._node.engine.get_batch_limit(),
+                state=last.state,
+                qos_risk=last.qos_risk,
+                decided=False,
+            )
+        )
+        if end_s >= self._next_window_s - 1e-6:
+            self.snapshots.append(metrics)
+
+    def series(self) -> RunSeries:
+        s = self.samples
+        return RunSeries.from_lists(
+            [x.time_s for x in s],
+            [x.power_w for x in s],
+            [x.energy_j for x in s],
+            [x.power_budget_w for x in s],
+            [float(x.generation_tokens_total) for x in s],
+        )
+
+    def thin_series(self, step_s: float) -> dict[str, list[float | None]]:
+        out: dict[str, list[float | None]] = {
+            "time_s": [],
+            "power_w": [],
+            "budget_w": [],
+            "cap_sum_w": [],
+            "batch_limit": [],
+        }
+        next_s = step_s
+        prev: Sample | None = None
+        for x in self.samples:
+            if x.time_s >= next_s - 1e-9 and prev is not None:
+                dt = x.time_s - prev.time_s
+                out["time_s"].append(x.time_s)
+                out["power_w"].append((x.energy_j - prev.energy_j) / dt if dt > 0 else None)
+                out["budget_w"].append(x.power_budget_w)
+                out["cap_sum_w"].append(sum(x.power_limits_w))
+                out["batch_limit"].append(float(x.batch_limit))
+                next_s += step_s
+            prev = x
+        return out
+
+
+def node_capacity(node: NodeConfig) -> float:
+    """The node's saturated output throughput (tok/s) at the default configuration."""
+    return build_node(node, load_frac=0.5, seed=0).capacity_tok_s

@@ -1,0 +1,187 @@
+"""The scenario matrix of the paper experiment.
+
+A :class:`Scenario` fixes everything but the controller: the node (model, GPU type, count), the
+offered load as a fraction of the node's saturated capacity, the budget (none, a static fraction
+of the node's maximum power, or the dynamic hour), the seed (arrivals, request lengths, device
+variation, noise), the duration and the warm-up excluded from the efficiency and QoS figures.
+Every controller runs every scenario with the same seed, hence the same requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from pals_core.errors import ConfigurationError
+from pals_core.experiments.budgets import BudgetTrace, dynamic_hour
+
+BudgetKind = Literal["none", "static", "dynamic"]
+CONTROLLERS: tuple[str, ...] = ("stock", "cap-only", "batch-only", "oracle-static", "pals")
+DEVICE_VARIATION_FRAC = 0.03
+NOISE_FRAC = 0.02
+PROFILE_SEED_OFFSET = 100_000
+"""PALS profiles another simulated device of the same type: the scenario seed plus this."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    model: str
+    gpu: str
+    num_gpus: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}@{self.num_gpus}x{self.gpu}"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    node: NodeConfig
+    load_frac: float
+    budget_kind: BudgetKind
+    budget_frac: float | None
+    seed: int
+    duration_s: float
+    warmup_s: float
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.load_frac <= 1.5:
+            raise ConfigurationError(f"load_frac must be within (0, 1.5], got {self.load_frac}")
+        if (self.budget_kind == "static") != (self.budget_frac is not None):
+            raise ConfigurationError("budget_frac is required for, and only for, static budgets")
+        if not 0 <= self.warmup_s < self.duration_s:
+            raise ConfigurationError("warmup_s must be within [0, duration_s)")
+
+    @property
+    def budget_label(self) -> str:
+        if self.budget_kind == "static":
+            assert self.budget_frac is not None
+            return f"static-{round(self.budget_frac * 100)}%"
+        return self.budget_kind
+
+    @property
+    def key(self) -> str:
+        """Identifies the scenario across seeds."""
+        return f"{self.node.key}/load-{round(self.load_frac * 100)}%/{self.budget_label}"
+
+    @property
+    def constrained(self) -> bool:
+        return self.budget_kind != "none"
+
+    def budget_trace(self) -> BudgetTrace | None:
+        if self.budget_kind == "none":
+            return None
+        if self.budget_kind == "static":
+            assert self.budget_frac is not None
+            return BudgetTrace.constant(self.budget_frac)
+        return dynamic_hour(self.seed, duration_s=self.duration_s)
+
+    def unconstrained(self) -> Scenario:
+        """The same load and seed without a budget (the oracle's search shares it)."""
+        return replace(self, budget_kind="none", budget_frac=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Matrix:
+    nodes: tuple[NodeConfig, ...]
+    load_fracs: tuple[float, ...]
+    static_budget_fracs: tuple[float, ...]
+    seeds: tuple[int, ...]
+    static_duration_s: float
+    dynamic_duration_s: float
+    dynamic_load_frac: float
+    warmup_s: float
+    oracle_search_s: float
+    """The shortened horizon of the oracle's exhaustive search."""
+    oracle_caps_frac: tuple[float, ...]
+    """Caps searched, as fractions of the GPU's maximum limit (clamped to its minimum)."""
+    oracle_batches: tuple[int, ...]
+    oracle_finalists: int
+    """Best configurations per budget re-run on the full scenario before the final pick."""
+    profile_caps_frac: tuple[float, ...]
+    profile_batches: tuple[int, ...]
+    profile_warmup_s: float
+    profile_window_s: float
+
+    def scenarios(self) -> list[Scenario]:
+        out: list[Scenario] = []
+        for node in self.nodes:
+            for seed in self.seeds:
+                for load in self.load_fracs:
+                    budgets: list[tuple[BudgetKind, float | None]] = [("none", None)]
+                    budgets += [("static", f) for f in self.static_budget_fracs]
+                    for kind, frac in budgets:
+                        out.append(
+                            Scenario(
+                                node, load, kind, frac, seed, self.static_duration_s, self.warmup_s
+                            )
+                        )
+                if self.dynamic_duration_s > 0:
+                    out.append(
+                        Scenario(
+                            node,
+                            self.dynamic_load_frac,
+                            "dynamic",
+                            None,
+                            seed,
+                            self.dynamic_duration_s,
+                            self.warmup_s,
+                        )
+                    )
+        return out
+
+
+DENSE_SMALL = NodeConfig("llama-3.1-8b", "H100-SXM", 1)
+DENSE_LARGE = NodeConfig("llama-3.1-70b", "H100-SXM", 4)
+MOE_SMALL = NodeConfig("qwen3-30b-a3b", "H100-SXM", 2)
+MOE_LARGE = NodeConfig("qwen3-235b-a22b-fp8", "H100-SXM", 8)
+
+_SEARCH = {
+    "oracle_caps_frac": (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0),
+    "oracle_batches": (32, 64, 128, 192, 256),
+    "oracle_finalists": 3,
+    "profile_caps_frac": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+    "profile_batches": (1, 4, 8, 16, 32, 64, 128, 256),
+}
+
+
+def full_matrix(seeds: int = 3) -> Matrix:
+    """The paper matrix: 4 nodes x 4 loads x (unconstrained + 3 static budgets) + the dynamic
+    hour per node, each over ``seeds`` seeds."""
+    return Matrix(
+        nodes=(DENSE_SMALL, DENSE_LARGE, MOE_SMALL, MOE_LARGE),
+        load_fracs=(0.2, 0.4, 0.6, 0.8),
+        static_budget_fracs=(0.6, 0.7, 0.8),
+        seeds=tuple(range(1, seeds + 1)),
+        static_duration_s=180.0,
+        dynamic_duration_s=3600.0,
+        dynamic_load_frac=0.5,
+        warmup_s=30.0,
+        oracle_search_s=45.0,
+        profile_warmup_s=5.0,
+        profile_window_s=10.0,
+        **_SEARCH,  # type: ignore[arg-type]
+    )
+
+
+def quick_matrix(seeds: int = 1) -> Matrix:
+    """A reduced matrix for CI (one dense and one MoE node, two loads, one budget, a 10-minute
+    dynamic trace): the same code paths in well under a minute."""
+    return Matrix(
+        nodes=(DENSE_SMALL, MOE_SMALL),
+        load_fracs=(0.4, 0.8),
+        static_budget_fracs=(0.7,),
+        seeds=tuple(range(1, seeds + 1)),
+        static_duration_s=60.0,
+        dynamic_duration_s=600.0,
+        dynamic_load_frac=0.5,
+        warmup_s=15.0,
+        oracle_search_s=30.0,
+        oracle_caps_frac=(0.5, 0.7, 1.0),
+        oracle_batches=(32, 128, 256),
+        oracle_finalists=2,
+        profile_caps_frac=(0.4, 0.6, 0.8, 1.0),
+        profile_batches=(4, 16, 64, 256),
+        profile_warmup_s=3.0,
+        profile_window_s=6.0,
+    )

@@ -1,0 +1,367 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+from itertools import pairwise
+
+import pytest
+
+from pals_core.control.pals import Mode, PalsConfig, PalsController, PalsState, pals_decide
+from pals_core.control.policy import GPUReading, Observation, Policy
+from pals_core.control.qos import QoSPolicy, evaluate_window
+from pals_core.control.runtime import Sample, run_control_loop
+from pals_core.engine.base import ITL_BUCKETS_S, TTFT_BUCKETS_S, EngineMetrics, Histogram
+from pals_core.errors import ConfigurationError
+from pals_core.model.performance import PerformanceModel
+from tests.pals_core.model.synthetic import synthetic_profile
+
+QOS = QoSPolicy(itl_p99_slo_s=0.1)
+
+
+@pytest.fixture(scope="module")
+def model() -> PerformanceModel:
+    return PerformanceModel.fit(synthetic_profile())
+
+
+def metrics(t: float, gen: int, arrived: int = 0, done: int = 0, running: int = 32,
+            waiting: int = 0) -> EngineMetrics:  # fmt: skip
+    return EngineMetrics(
+        timestamp_s=t, generation_tokens_total=gen, prompt_tokens_total=0,
+        num_requests_running=running, num_requests_waiting=waiting, request_success_total=done,
+        time_to_first_token_seconds=Histogram.empty(TTFT_BUCKETS_S),
+        inter_token_latency_seconds=Histogram.empty(ITL_BUCKETS_S), kv_cache_usage_perc=0.1,
+        requests_arrived_total=arrived,
+    )  # fmt: skip
+
+
+def obs(t: float, *, budget: float | None = None, target: float | None = None,
+        power: tuple[float, ...] = (400.0,), energy: tuple[float, ...] | None = None,
+        limits: tuple[float, ...] | None = None, gen: int = 0, batch: int = 256,
+        running: int = 32, waiting: int = 0) -> Observation:  # fmt: skip
+    n = len(power)
+    limits = limits or (700.0,) * n
+    energy = energy if energy is not None else tuple(p * t for p in power)
+    gpus = tuple(
+        GPUReading(power_w=p, energy_j=e, power_limit_w=lim, min_limit_w=200.0, max_limit_w=700.0)
+        for p, e, lim in zip(power, energy, limits, strict=True)
+    )
+    return Observation(t, budget, target, gpus, metrics(t, gen, running=running, waiting=waiting),
+                       batch)  # fmt: skip
+
+
+def test_decision_is_pure(model: PerformanceModel) -> None:
+    cfg = PalsConfig()
+    state = PalsState(mode=Mode.WARMUP)
+    state, _ = pals_decide(state, obs(0.0, target=3000.0), model, cfg, QOS)
+    o = obs(0.5, target=3000.0, gen=1500)
+    s1, a1 = pals_decide(state, o, model, cfg, QOS)
+    s2, a2 = pals_decide(state, o, model, cfg, QOS)
+    assert a1 == a2 and s1 == s2
+    assert a1.power_limits_w is not None and a1.batch_limit is not None
+    assert a1.state == "tracking" and not a1.qos_risk
+
+
+def test_low_target_lowers_the_cap_and_high_target_raises_it(model: PerformanceModel) -> None:
+    caps = {}
+    for target, running in ((3000.0, 37), (5500.0, 105)):  # running as Little's law has it
+        ctrl = PalsController(model, num_gpus=1, qos=QOS)
+        limits = (700.0,)
+        for k in range(20):  # planned cap decreases are rate-limited: let it get there
+            action = ctrl.decide(
+                obs(0.5 * k, target=target, gen=int(target * k / 2), limits=limits, running=running)
+            )
+            assert action.power_limits_w is not None
+            limits = action.power_limits_w
+        caps[target] = limits[0]
+        assert not action.qos_risk and action.state == "tracking"
+    assert caps[3000.0] < caps[5500.0] - 50
+
+
+def test_caps_stay_within_budget_minus_margin_and_gpu_range(model: PerformanceModel) -> None:
+    two = PerformanceModel.fit(
+        replace(synthetic_profile(), metadata=replace(synthetic_profile().metadata, num_gpus=2))
+    )
+    ctrl = PalsController(two, PalsConfig(budget_margin_frac=0.02), num_gpus=2, qos=QOS)
+    for k, budget in enumerate([1400.0, 900.0, 700.0, 500.0, 1200.0]):
+        t = 0.5 * k
+        action = ctrl.decide(
+            obs(t, budget=budget, target=4000.0, power=(300.0, 300.0), gen=2000 * k)
+        )
+        assert action.power_limits_w is not None
+        assert all(200.0 <= c <= 700.0 for c in action.power_limits_w)
+        if budget >= 400.0 + 0.02 * budget:
+            assert sum(action.power_limits_w) <= budget * 0.98 + 1e-6
+
+
+def test_budget_below_minimum_caps_gives_minimum_caps_and_risk(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=150.0, target=3000.0, power=(180.0,)))
+    action = ctrl.decide(obs(0.5, budget=150.0, target=3000.0, power=(180.0,), gen=1000))
+    assert action.power_limits_w == (200.0,)
+    assert action.qos_risk and action.state == "degraded"
+
+
+def test_infeasible_budget_maximises_throughput_and_flags_risk(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=400.0, target=20000.0, power=(380.0,), limits=(380.0,)))
+    action = ctrl.decide(
+        obs(0.5, budget=400.0, target=20000.0, power=(380.0,), limits=(380.0,), gen=3000)
+    )
+    assert action.qos_risk and action.state == "degraded"
+    assert action.power_limits_w is not None
+    cap = action.power_limits_w[0]
+    assert cap <= 400.0 - 8.0 + 1e-6  # within the budget minus its 2 % margin
+    batch = action.batch_limit
+    assert batch is not None
+    # the most throughput whose ITL p99 meets the SLO (x margin) at that cap
+    best = max(
+        (model.predict(cap, b).throughput_tok_s, b)
+        for b in range(8, 513)
+        if model.predict(cap, b).itl_p99_s <= 0.085
+    )
+    assert model.predict(cap, batch).throughput_tok_s >= 0.97 * best[0]
+    top = max(
+        model.predict(392.0, b).throughput_tok_s
+        for b in range(8, 257)
+        if model.predict(392.0, b).itl_p99_s <= 0.085
+    )
+    assert model.predict(cap, batch).throughput_tok_s >= 0.97 * top
+
+
+def test_guard_cuts_caps_within_one_tick_when_budget_falls(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, target=3000.0))
+    assert ctrl.guard(obs(0.1, target=3000.0, limits=(600.0,), power=(550.0,))) is None
+    action = ctrl.guard(obs(0.2, budget=450.0, target=3000.0, limits=(600.0,), power=(550.0,)))
+    assert action is not None and action.power_limits_w is not None
+    assert action.power_limits_w[0] <= 450.0 * 0.98 + 1e-6
+
+
+def test_guard_cuts_when_measured_power_exceeds_budget(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=500.0, target=3000.0, limits=(480.0,), power=(470.0,)))
+    # the device draws 530 W under a 480 W cap (energy counter agrees): over budget
+    action = ctrl.guard(obs(0.1, budget=500.0, limits=(480.0,), power=(530.0,), energy=(53.0,)))
+    assert action is not None and action.power_limits_w is not None
+    assert action.power_limits_w[0] < 480.0 * 490.0 / 530.0 + 1.0
+    assert action.state == "failsafe"
+
+
+def test_missing_measurements_enter_failsafe(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=600.0, target=3000.0, limits=(500.0,)))
+    action = ctrl.decide(obs(0.5, budget=600.0, power=(float("nan"),), limits=(500.0,)))
+    assert action.state == "failsafe"
+    assert action.power_limits_w is not None and action.power_limits_w[0] <= 500.0
+
+
+def test_no_model_runs_the_safe_default_with_proportional_budget_cuts() -> None:
+    ctrl = PalsController(None, num_gpus=2, qos=QOS)
+    action = ctrl.decide(obs(0.0, power=(300.0, 300.0)))
+    assert action.state == "safe_default" and action.power_limits_w == (700.0, 700.0)
+    assert action.batch_limit == 256
+    action = ctrl.decide(obs(0.5, budget=1000.0, power=(300.0, 300.0)))
+    assert action.power_limits_w is not None
+    assert sum(action.power_limits_w) <= 980.0 + 1e-6
+    assert action.power_limits_w[0] == pytest.approx(action.power_limits_w[1])
+
+
+def test_model_for_another_gpu_count_is_refused(model: PerformanceModel) -> None:
+    with pytest.raises(ConfigurationError, match="profiled on 1 GPUs"):
+        PalsController(model, num_gpus=2, qos=QOS)
+
+
+# -- closed loop on the simulator -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sim_model() -> PerformanceModel:
+    from pals_core.model import ProfileMetadata, run_profile_sweep
+    from pals_core.sim import SaturatingWorkload, build_sim_node
+
+    node = build_sim_node("llama-3.1-8b", "H100-SXM", 1, workload=SaturatingWorkload(), seed=1,
+                          device_variation_frac=0.03)  # fmt: skip
+    profile = run_profile_sweep(
+        node.gpus, node.engine, node.clock, caps_w=[200.0, 274.0, 374.0, 512.0, 700.0],
+        batches=[8, 16, 32, 64, 128, 256], warmup_s=5.0, window_s=10.0,
+        metadata=ProfileMetadata(node.gpus[0].name, 1, "llama-3.1-8b", 1),
+    )  # fmt: skip
+    return PerformanceModel.fit(profile)
+
+
+def closed_loop(
+    model: PerformanceModel | None,
+    load_frac: float,
+    mismatch: float,
+    budget_w: Callable[[float], float | None],
+    duration_s: float,
+    policy: Policy | None = None,
+) -> tuple[list[Sample], list[EngineMetrics], float]:
+    """Run a controller on a node built from another seed, optionally ``mismatch`` power-hungrier
+    and slower than the profiled device. Returns samples, engine snapshots every 5 s, offered."""
+    from pals_core.sim import PoissonWorkload, build_sim_node, model_profile
+
+    mp = model_profile("llama-3.1-8b")
+    probe = build_sim_node("llama-3.1-8b", "H100-SXM", 1, seed=7, device_variation_frac=0.03)
+    fit = mp.deployment(probe.gpu_spec.name, 1)
+    k = 1.0 + mismatch
+    fit = replace(fit, static_w=fit.static_w * k, mem_w=fit.mem_w * k, comp_w=fit.comp_w * k,
+                  eff_flops=fit.eff_flops / k, eff_bandwidth=fit.eff_bandwidth / k)  # fmt: skip
+    capacity = build_sim_node("llama-3.1-8b", "H100-SXM", 1, seed=7, fit=fit).max_throughput_tok_s()
+    rate = load_frac * capacity / mp.chat_output_mean_tok
+    node = build_sim_node("llama-3.1-8b", "H100-SXM", 1, workload=PoissonWorkload(rate), seed=7,
+                          device_variation_frac=0.03, noise_frac=0.02, fit=fit)  # fmt: skip
+    qos = QoSPolicy(mp.default_itl_p99_slo_s)
+    ctrl = policy or PalsController(model, num_gpus=1, qos=qos)
+    samples: list[Sample] = []
+    snaps: list[EngineMetrics] = []
+
+    def on_sample(s: Sample) -> None:
+        samples.append(s)
+        if round(s.time_s * 10) % 50 == 0:
+            snaps.append(node.engine.metrics())
+
+    run_control_loop(ctrl, node.gpus, node.engine, node.clock, duration_s=duration_s,
+                     budget_w=budget_w, on_sample=on_sample)  # fmt: skip
+    return samples, snaps, rate * mp.chat_output_mean_tok
+
+
+def served_tok_s(samples: list[Sample], from_s: float) -> float:
+    a = next(s for s in samples if s.time_s >= from_s)
+    b = samples[-1]
+    return (b.generation_tokens_total - a.generation_tokens_total) / (b.time_s - a.time_s)
+
+
+def tok_per_j(samples: list[Sample], from_s: float) -> float:
+    a = next(s for s in samples if s.time_s >= from_s)
+    b = samples[-1]
+    return (b.generation_tokens_total - a.generation_tokens_total) / (b.energy_j - a.energy_j)
+
+
+def test_closed_loop_meets_the_load_with_a_12pct_device_mismatch(
+    sim_model: PerformanceModel,
+) -> None:
+    from pals_core.control.baselines import StockPolicy
+
+    samples, snaps, offered = closed_loop(sim_model, 0.4, 0.12, lambda _t: None, 120.0)
+    stock, _, _ = closed_loop(None, 0.4, 0.12, lambda _t: None, 120.0, policy=StockPolicy())
+    windows = [evaluate_window(a, b, offered, QOS) for a, b in pairwise(snaps[4:])]
+    # The same seed gives both runs the same arrivals, so PALS serves what stock vLLM serves, less
+    # the tokens it keeps in flight: at a lower clock Little's law holds more requests running.
+    assert served_tok_s(samples, 20.0) >= 0.95 * served_tok_s(stock, 20.0)
+    assert sum(w.throughput_short for w in windows) == 0
+    assert sum(w.violated for w in windows) <= 1
+    assert all(s.state == "tracking" for s in samples[250:])  # after the 20 s warm-up
+    assert tok_per_j(samples, 20.0) > 1.1 * tok_per_j(stock, 20.0)
+
+
+def test_closed_loop_tracks_a_budget_step(sim_model: PerformanceModel) -> None:
+    max_w = 700.0
+
+    def budget(t: float) -> float:
+        return 0.9 * max_w if t < 40.0 else 0.5 * max_w
+
+    samples, _, _ = closed_loop(sim_model, 0.7, 0.0, budget, 80.0)
+    for a, b in pairwise(samples):
+        assert sum(a.power_limits_w) <= (a.power_budget_w or math.inf) * 0.98 + 1e-6
+        power_w = (b.energy_j - a.energy_j) / (b.time_s - a.time_s)
+        if a.time_s >= 41.0:  # outside the 1 s settling window
+            assert power_w <= 0.5 * max_w
+    after = [s for s in samples if s.time_s >= 41.0]
+    assert all(s.power_limits_w[0] <= 0.5 * max_w * 0.98 + 1e-6 for s in after)
+    step = next(i for i, s in enumerate(samples) if s.time_s >= 40.0)
+    assert samples[step + 1].power_limits_w[0] <= 343.0  # cut at the first tick of the budget
+
+
+def test_warm_up_ends_on_a_nearly_idle_node(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    states = [ctrl.decide(obs(0.5 * k, gen=100 * k, running=2)).state for k in range(200)]
+    assert states[30] == "warmup"  # no finished request yet: the safe default
+    assert states[-1] == "tracking"  # but not for ever
+
+
+@pytest.mark.parametrize(("name", "num_gpus"), [("qwen3-30b-a3b", 2), ("llama-3.1-70b", 4)])
+def test_multi_gpu_and_moe_nodes_keep_a_moving_budget(name: str, num_gpus: int) -> None:
+    from pals_core.model import ProfileMetadata, run_profile_sweep
+    from pals_core.sim import PoissonWorkload, SaturatingWorkload, build_sim_node, model_profile
+
+    prof_node = build_sim_node(name, "H100-SXM", num_gpus, workload=SaturatingWorkload(), seed=1,
+                               device_variation_frac=0.03)  # fmt: skip
+    profile = run_profile_sweep(
+        prof_node.gpus, prof_node.engine, prof_node.clock, caps_w=[200.0, 330.0, 480.0, 700.0],
+        batches=[8, 32, 128, 256], warmup_s=4.0, window_s=6.0,
+        metadata=ProfileMetadata(prof_node.gpus[0].name, num_gpus, name, num_gpus),
+    )  # fmt: skip
+    mp = model_profile(name)
+    rate = 0.5 * prof_node.max_throughput_tok_s() / mp.chat_output_mean_tok
+    node = build_sim_node(name, "H100-SXM", num_gpus, workload=PoissonWorkload(rate), seed=4,
+                          device_variation_frac=0.03, noise_frac=0.02)  # fmt: skip
+    ctrl = PalsController(PerformanceModel.fit(profile), num_gpus=num_gpus,
+                          qos=QoSPolicy(mp.default_itl_p99_slo_s))  # fmt: skip
+    max_w = 700.0 * num_gpus
+
+    def budget(t: float) -> float:
+        return 0.8 * max_w if t < 30.0 else (0.45 * max_w if t < 45.0 else 0.7 * max_w)
+
+    samples: list[Sample] = []
+    run_control_loop(ctrl, node.gpus, node.engine, node.clock, duration_s=60.0, budget_w=budget,
+                     on_sample=samples.append)  # fmt: skip
+    assert {s.state for s in samples} <= {"warmup", "tracking", "degraded", "failsafe"}
+    for a, b in pairwise(samples):
+        assert len(a.power_limits_w) == num_gpus
+        assert all(200.0 <= c <= 700.0 for c in a.power_limits_w)
+        assert sum(a.power_limits_w) <= budget(a.time_s) * 0.98 + 1e-6
+        if not 30.0 <= a.time_s < 31.0:  # outside the settling window after the fall
+            assert (b.energy_j - a.energy_j) / (b.time_s - a.time_s) <= budget(a.time_s)
+
+
+def _itl_obs(t: float, hist: Histogram) -> Observation:
+    o = obs(t, limits=(400.0,))
+    return replace(o, metrics=replace(o.metrics, inter_token_latency_seconds=hist))
+
+
+def _hist_with(base: Histogram, latency_s: float, n: int) -> Histogram:
+    """``base`` plus ``n`` observations of ``latency_s``."""
+    counts = tuple(
+        c + (n if latency_s <= b else 0)
+        for c, b in zip(base.bucket_counts, base.upper_bounds_s, strict=True)
+    )
+    return Histogram(base.upper_bounds_s, counts, base.count + n, base.sum_s + n * latency_s)
+
+
+def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable() -> None:
+    from pals_core.control.pals import _update_itl_trim
+
+    cfg = PalsConfig()
+    h0 = Histogram.empty(ITL_BUCKETS_S)
+    state = _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, 0.05)
+    # One period into the window, the p99 is already over the SLO: the trim grows at once.
+    h1 = _hist_with(h0, 0.09, cfg.itl_min_samples)
+    hot = _update_itl_trim(state, _itl_obs(0.5, h1), cfg, 0.05)
+    assert hot.cap_trim_w > 0 and hot.itl_ref == h1
+    # A running window that is fine so far changes nothing until it ends.
+    h2 = _hist_with(h1, 0.01, cfg.itl_min_samples)
+    same = _update_itl_trim(hot, _itl_obs(1.0, h2), cfg, 0.05)
+    assert same.cap_trim_w == hot.cap_trim_w and same.itl_ref == h1
+    # A whole window comfortably under the SLO: the trim decays.
+    cool = _update_itl_trim(same, _itl_obs(0.5 + cfg.itl_window_s, h2), cfg, 0.05)
+    assert cool.cap_trim_w == pytest.approx(hot.cap_trim_w - cfg.itl_trim_decay_w)
+
+
+def test_target_rises_slowly_without_a_queue_and_at_once_with_one(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    gen = 0
+    for k in range(200):
+        gen += 100
+        ctrl.decide(obs(0.5 * k, gen=gen, running=2))
+    before = ctrl.state.target_tok_s
+    assert ctrl.state.mode == Mode.TRACKING and before > 0
+    for k in range(200, 210):  # the served rate jumps 10x, nobody waits: a drain, not demand
+        gen += 1000
+        ctrl.decide(obs(0.5 * k, gen=gen, running=2))
+    assert ctrl.state.target_tok_s <= before * (1.0 + 0.01 * 0.5) ** 10 + 1e-6
+    for k in range(210, 220):  # the same with a queue: followed at once
+        gen += 1000
+        ctrl.decide(obs(0.5 * k, gen=gen, running=2, waiting=4))
+    assert ctrl.state.target_tok_s > 2.0 * before

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pals_core.experiments import oracle, runner
+from pals_core.experiments.oracle import OracleCandidate, choose, search_horizon
+from pals_core.experiments.scenarios import NodeConfig, Scenario, quick_matrix
+from tests.pals_core.experiments.fakes import build_fake_node
+
+
+def c(cap: float, batch: int, tokj: float, peak: float, violated: int = 0) -> OracleCandidate:
+    return OracleCandidate(cap, batch, tokj, peak, violated)
+
+
+CANDIDATES = [
+    c(700, 256, 5.0, 690),
+    c(500, 256, 7.0, 495),
+    c(400, 128, 9.0, 398, violated=2),  # most efficient but misses QoS
+    c(300, 64, 6.0, 300),
+]
+
+
+def test_unconstrained_pick_is_the_most_efficient_that_meets_qos() -> None:
+    assert choose(CANDIDATES, None) == CANDIDATES[1]
+
+
+def test_budget_excludes_configurations_whose_peak_exceeds_it() -> None:
+    assert choose(CANDIDATES, 450.0) == CANDIDATES[3]
+    # Nothing within budget meets QoS: fewest violations first, then tok/J.
+    tight = [c(400, 128, 9.0, 398, violated=2), c(350, 64, 8.0, 349, violated=1)]
+    assert choose(tight, 420.0) == tight[1]
+    # Nothing fits the budget at all: the lowest peak.
+    assert choose(CANDIDATES, 100.0) == CANDIDATES[3]
+    with pytest.raises(ValueError):
+        choose([], None)
+
+
+def test_search_runs_the_whole_grid_on_a_shortened_unconstrained_horizon(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner, "build_node", build_fake_node)
+    matrix = replace(
+        quick_matrix(), oracle_search_s=12.0, oracle_caps_frac=(0.2, 1.0), oracle_batches=(8, 256)
+    )
+    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "static", 0.6, 1, 60.0, 15.0)
+    horizon = search_horizon(scenario, matrix)
+    assert (horizon.duration_s, horizon.warmup_s, horizon.budget_kind) == (12.0, 4.0, "none")
+    found = oracle.oracle_search(scenario, matrix, max_cap_w=700.0, min_cap_w=200.0)
+    assert {(x.cap_w, x.batch_limit) for x in found} == {
+        (200.0, 8), (200.0, 256), (700.0, 8), (700.0, 256),
+    }  # fmt: skip
+    assert all(x.peak_power_w <= x.cap_w + 1e-6 for x in found)
+
+
+def test_picks_are_verified_on_the_full_scenario_and_respect_each_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    runs: list[float] = []
+    real_run = runner.run_scenario
+
+    def counting_run(scenario: Scenario, *args: object, **kwargs: object) -> runner.RunResult:
+        runs.append(scenario.duration_s)
+        return real_run(scenario, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "build_node", build_fake_node)
+    monkeypatch.setattr(oracle, "run_scenario", counting_run)
+    matrix = replace(
+        quick_matrix(),
+        oracle_search_s=12.0,
+        oracle_caps_frac=(0.3, 0.6, 1.0),
+        oracle_batches=(8, 256),
+        oracle_finalists=1,
+    )
+    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, 1, 30.0, 10.0)
+    picks = oracle.oracle_picks(scenario, matrix, [None, 300.0], 700.0, 200.0)
+    assert len(picks) == 2
+    assert picks[1].peak_power_w <= 300.0
+    assert runs.count(12.0) == 6 and 1 <= runs.count(30.0) <= 2  # grid, then the finalists
