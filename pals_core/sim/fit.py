@@ -150,9 +150,7 @@ def fit_deployment(
     def fun(z: np.ndarray) -> np.ndarray:
         return np.array(batch_residuals(points, make(z), None))
 
-    res = least_squares(
-        fun, z0, bounds=(lo, hi), diff_step=0.02, max_nfev=max_nfev, loss=_quartic
-    )
+    res = least_squares(fun, z0, bounds=(lo, hi), diff_step=0.02, max_nfev=max_nfev, loss=_quartic)
     fit = make(res.x)
     worst = float(np.max(np.abs(res.fun)))
     log(f"  max |rel error| {worst:.3f} after {res.nfev} evaluations: {fit}")
