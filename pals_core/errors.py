@@ -49,10 +49,6 @@ class EngineError(PalsError):
     """The serving engine could not be reached or refused a request."""
 
 
-class SimulationError(PalsError):
-    """The simulator was asked for something it cannot do."""
-
-
 class UnknownNameError(ConfigurationError):
     """A model or GPU name the simulator's catalog does not know; the message lists the known."""
 

@@ -2,11 +2,12 @@
 virtual clock. See docs/simulator.md for the physics and the calibration."""
 
 from pals_core.sim.clock import RealTimePacer, SimClock
-from pals_core.sim.engine import SimEngine, SimRequest
+from pals_core.sim.engine import SimEngine
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.hardware import GPU_NAMES, GPUSpec, gpu_spec
 from pals_core.sim.models import MODEL_NAMES, DeploymentFit, ModelProfile, model_profile
 from pals_core.sim.node import SimNode, build_sim_node
+from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import (
     Arrival,
     BurstyWorkload,

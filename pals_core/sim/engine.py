@@ -34,69 +34,11 @@ from pals_core.engine.base import (
 from pals_core.errors import ConfigurationError
 from pals_core.sim.gpu import POWER_AVERAGE_S, SimGPU
 from pals_core.sim.physics import StepCoefficients, solve_clock
-from pals_core.sim.workload import Workload
+from pals_core.sim.request import SimRequest
+from pals_core.sim.workload import Arrival, Workload
 
 MAX_BATCH_LIMIT = 4096
 _INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
-
-
-class SimRequest:
-    """One request. Submitted (tracked) requests record the emission time of every token."""
-
-    __slots__ = (
-        "_base",
-        "_done",
-        "_epoch",
-        "_origin",
-        "_pf_left",
-        "_times",
-        "arrival_s",
-        "finish_s",
-        "first_token_s",
-        "output_tokens",
-        "prompt_tokens",
-        "request_id",
-    )
-
-    def __init__(
-        self, request_id: int, arrival_s: float, prompt: int, output: int, tracked: bool
-    ) -> None:
-        self.request_id = request_id
-        self.arrival_s = arrival_s
-        self.prompt_tokens = prompt
-        self.output_tokens = output
-        self.first_token_s: float | None = None
-        self.finish_s: float | None = None
-        self._times: list[float] | None = [] if tracked else None
-        self._pf_left = prompt
-        self._done = 0
-        self._base = 0
-        self._origin = 0
-        self._epoch = 0
-
-    @property
-    def finished(self) -> bool:
-        return self.finish_s is not None
-
-    @property
-    def tokens_emitted(self) -> int:
-        """Output tokens streamed so far (tracked requests; others report 0 or all)."""
-        if self._times is not None:
-            return len(self._times)
-        return self.output_tokens if self.finish_s is not None else 0
-
-    def token_times_s(self, since_index: int = 0) -> list[float]:
-        """Emission times of tokens ``since_index`` onward (tracked requests only)."""
-        if self._times is None:
-            raise ConfigurationError("token times are recorded only for submitted requests")
-        return self._times[since_index:]
-
-    def __repr__(self) -> str:
-        return (
-            f"SimRequest(id={self.request_id}, prompt={self.prompt_tokens}, "
-            f"output={self.output_tokens}, emitted={self.tokens_emitted}, "
-            f"finished={self.finished})"
-        )
 
 
 class _Hist:
@@ -413,62 +355,67 @@ class SimEngine(ServingEngine):
         """Run a stretch of identical decode-only steps in one go (False if none apply).
 
         Applies when the step just scheduled has no prefill, nothing can be admitted, every GPU
-        runs the same work at full clock under its cap and no cap is settling. It stops before
-        the next completion, arrival, KV-cache overflow or ``target_s``. Only the growing
-        context changes from step to step, so step times and energies are exact; the 100 ms
-        power average sees the stretch's mean power.
+        stays at full clock under its cap and no cap is settling. It stops before the next
+        completion, arrival, KV-cache overflow or ``target_s``. Only the growing context
+        changes from step to step, so step times, energies and ITLs are exactly those of
+        stepping one by one; the 100 ms power average sees the stretch's mean power.
         """
         inflight = self._inflight
         if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
             return False
         n_dec, ctx, _, running, _ = inflight
         now = self._t
-        shared = self._shared_target_w
-        if shared is None or now < self._settle_until_s:
-            return False
-        if self._waiting and running < self._limit:
+        if now < self._settle_until_s or (self._waiting and running < self._limit):
             return False
         s = self._step
         k_max = (self._heap[0][0] - s) if self._heap else 1 << 30
         k_max = min(k_max, (self._kv_capacity - self._kv_used) // n_dec - 1)
         if k_max < 2:
             return False
-        g0 = self._gpus[0]
-        pc = g0.power
-        sf = g0.speed_factor
+        gpus = self._gpus
+        sf_max = max(g.speed_factor for g in gpus)
         fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, 0)
-        mem_s *= sf
-        cmp_s *= sf
-        dmem_s = self._coef.kv_s_per_token * n_dec * sf
-        budget_w = shared - pc.static_w
+        dmem_s = self._coef.kv_s_per_token * n_dec
         arrival_s = self._workload.peek_next_s()
         ends: list[float] = []
         t = now
-        mem_i = mem_s
-        energy_j = 0.0
+        step_s = fixed_s + sf_max * (mem_s + cmp_s)
+        dstep_s = sf_max * dmem_s
         for _ in range(k_max):
-            step_s = fixed_s + mem_i + cmp_s
-            e = pc.mem_w * mem_i + pc.comp_w * cmp_s
-            if t + step_s > target_s or e > budget_w * step_s:
+            if t + step_s > target_s:
                 break
             t += step_s
-            energy_j += e
             ends.append(t)
-            mem_i += dmem_s
+            step_s += dstep_s
             if t >= arrival_s:
                 break
         k = len(ends)
         if k < 2:
             return False
+        # full clock on every GPU at the first and last step (power is monotone in between)
+        last_mem_s = mem_s + (k - 1) * dmem_s
+        for g in gpus:
+            pc, sf = g.power, g.speed_factor
+            budget_w = g.target_w(now) - pc.static_w
+            for m in (mem_s, last_mem_s):
+                own_s = fixed_s + sf * (m + cmp_s)
+                if sf * (pc.mem_w * m + pc.comp_w * cmp_s) > budget_w * own_s:
+                    return False
         duration_s = t - now
-        power_w = pc.static_w + energy_j / duration_s
-        g0.commit(t, power_w, 1.0)
+        mem_sum_s = k * mem_s + dmem_s * k * (k - 1) / 2
         if self._states_equal:
-            for gpu in self._gpus[1:]:
+            g0 = gpus[0]
+            pc = g0.power
+            energy_j = g0.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
+            g0.commit(t, pc.static_w + energy_j / duration_s, 1.0)
+            for gpu in gpus[1:]:
                 gpu.copy_state(g0)
         else:
-            for gpu in self._gpus[1:]:
-                gpu.commit(t, power_w, 1.0)
+            decay = math.exp(-duration_s * _INV_POWER_AVERAGE_S)
+            for g in gpus:
+                pc = g.power
+                energy_j = g.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
+                g.commit(t, pc.static_w + energy_j / duration_s, 1.0, decay)
         itl = self._itl
         log = self._log
         prev = self._last_step_end_s
@@ -570,5 +517,5 @@ class SimEngine(ServingEngine):
         self._preemptions += 1
 
 
-def _lengths(a: object) -> tuple[int, int]:
-    return a.prompt_tokens, a.output_tokens  # type: ignore[attr-defined]
+def _lengths(a: Arrival) -> tuple[int, int]:
+    return a.prompt_tokens, a.output_tokens

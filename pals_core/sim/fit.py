@@ -140,7 +140,8 @@ def fit_deployment(
     kv = fit_kv_capacity(points, start, log)
     base = dataclasses.replace(start, kv_capacity_tokens=kv)
     names = _free_names(first.num_gpus, model_profile(first.model).is_moe)
-    lo = np.log([BOUNDS[n][0] for n in names])
+    idle_w = gpu_spec(first.gpu).idle_w  # serving never draws less than an idle GPU
+    lo = np.log([idle_w if n == "static_w" else BOUNDS[n][0] for n in names])
     hi = np.log([BOUNDS[n][1] for n in names])
     z0 = np.clip(np.log([getattr(base, n) for n in names]), lo + 1e-6, hi - 1e-6)
 
@@ -163,7 +164,8 @@ def fit_cap_sweep(
     """Fit A100 power constants and the shared DVFS constants on the cap sweep."""
     log(f"fitting cap sweep (A100-SXM, Llama-3.1-8B) on {len(points)} caps")
     names = ["static_w", "mem_w", "comp_w"]
-    lo = np.array([*np.log([BOUNDS[n][0] for n in names]), math.log(1.5), math.log(0.05)])
+    lows = [spec.idle_w, BOUNDS["mem_w"][0], BOUNDS["comp_w"][0]]
+    lo = np.array([*np.log(lows), math.log(1.5), math.log(0.05)])
     hi = np.array([*np.log([BOUNDS[n][1] for n in names]), math.log(4.0), math.log(0.9)])
     z0 = np.array(
         [

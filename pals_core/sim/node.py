@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -134,24 +135,16 @@ class SimNode:
         return self._max_tput
 
 
+@dataclass(frozen=True, slots=True)
 class SteadyState:
     """Figures of a saturated run's measurement window."""
 
-    def __init__(
-        self,
-        throughput_tok_s: float,
-        power_w_per_gpu: float,
-        itl_median_s: float,
-        itl_p99_s: float,
-        avg_batch: float,
-        window_s: float,
-    ) -> None:
-        self.throughput_tok_s = throughput_tok_s
-        self.power_w_per_gpu = power_w_per_gpu
-        self.itl_median_s = itl_median_s
-        self.itl_p99_s = itl_p99_s
-        self.avg_batch = avg_batch
-        self.window_s = window_s
+    throughput_tok_s: float
+    power_w_per_gpu: float
+    itl_median_s: float
+    itl_p99_s: float
+    avg_batch: float
+    window_s: float
 
 
 def measure_saturated(
@@ -182,7 +175,7 @@ def measure_saturated(
     weights = np.array([n for _, n in log], dtype=float)
     return SteadyState(
         throughput_tok_s=(m1.generation_tokens_total - m0.generation_tokens_total) / window_s,
-        power_w_per_gpu=(e1 - e0) / window_s / node.num_gpus,
+        power_w_per_gpu=float(e1 - e0) / window_s / node.num_gpus,
         itl_median_s=_weighted_quantile(durations, weights, 0.5),
         itl_p99_s=_weighted_quantile(durations, weights, 0.99),
         avg_batch=(s1.running_seq_s - s0.running_seq_s) / window_s,

@@ -70,14 +70,19 @@ def test_poisson_load_is_served_and_counted() -> None:
     assert m.inter_token_latency_seconds.quantile(0.5) < 0.05
 
 
+@pytest.mark.parametrize("variation", [0.0, 0.03])
 def test_jumping_decode_stretches_matches_stepping_one_by_one(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, variation: float
 ) -> None:
     from pals_core.sim.engine import SimEngine
 
     def run() -> tuple[object, ...]:
         node = build_sim_node(
-            "llama-3.1-70b", num_gpus=4, workload=PoissonWorkload(rate_req_s=8.0), seed=1
+            "llama-3.1-70b",
+            num_gpus=4,
+            workload=PoissonWorkload(rate_req_s=8.0),
+            seed=1,
+            device_variation_frac=variation,
         )
         req = node.engine.submit(prompt_tokens=100, output_tokens=400)
         for _ in range(300):
@@ -88,10 +93,23 @@ def test_jumping_decode_stretches_matches_stepping_one_by_one(
             m.generation_tokens_total,
             m.request_success_total,
             m.inter_token_latency_seconds.bucket_counts,
-            round(sum(node.gpus.get_energy_j()), 3),
+            tuple(round(e, 3) for e in node.gpus.get_energy_j()),
             tuple(round(t, 9) for t in req.token_times_s()),
         )
 
     jumped = run()
     monkeypatch.setattr(SimEngine, "_jump_decode_steps", lambda self, target_s: False)
     assert run() == jumped
+
+
+def test_long_runs_keep_only_live_requests() -> None:
+    node = build_sim_node(workload=PoissonWorkload(rate_req_s=15.0), seed=9)
+    for _ in range(12):
+        node.clock.sleep(100.0)
+        m = node.engine.metrics()
+        engine = node.engine
+        live = len(engine._waiting) + len(engine._prefilling) + len(engine._decoding)
+        assert live == m.num_requests_running + m.num_requests_waiting
+        assert len(engine._heap) <= 2 * engine.get_batch_limit()
+        assert not engine._tracked
+    assert m.request_success_total > 15000

@@ -60,6 +60,9 @@ def test_energy_is_the_integral_of_power_and_monotonic() -> None:
     assert energies == sorted(energies)
     mean_w = (energies[-1] - energies[9]) / 4.0
     assert 300 < mean_w <= 700
+    node.clock.sleep(120.0)  # the die warms toward 30 C + 0.07 C/W x power
+    assert 50 < node.gpus[0].get_temperature_c() < 90
+    assert node.gpus[0].get_memory_used_bytes() > 16e9  # weights + KV in use
 
 
 def test_idle_gpu_draws_idle_power() -> None:

@@ -95,3 +95,42 @@ def test_bad_settings_are_refused() -> None:
         build_sim_node(num_gpus=0)
     with pytest.raises(ConfigurationError, match="duration_s"):
         SimClock().sleep(-1)
+
+
+def test_runs_under_the_control_loop_and_holds_a_budget() -> None:
+    from pals_core.control.policy import Action, Observation
+    from pals_core.control.runtime import Sample, run_control_loop
+
+    class SplitBudget:
+        name = "split-budget"
+
+        def decide(self, obs: Observation) -> Action:
+            if obs.power_budget_w is None:
+                return Action()
+            share = obs.power_budget_w / len(obs.gpus)
+            return Action(power_limits_w=tuple(share for _ in obs.gpus))
+
+        def guard(self, obs: Observation) -> Action | None:
+            return None
+
+    node = build_sim_node("llama-3.1-70b", num_gpus=4, workload=SaturatingWorkload(), seed=4)
+    samples: list[Sample] = []
+    run_control_loop(
+        SplitBudget(),
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=40.0,
+        budget_w=lambda t: None if t < 20.0 else 1600.0,
+        on_sample=samples.append,
+    )
+    before = [s for s in samples if 10.0 <= s.time_s < 20.0]
+    after = [s for s in samples if s.time_s >= 21.0]
+    assert max(s.power_w for s in before) > 1900
+    assert max(s.power_w for s in after) <= 1600.0
+    tput = [
+        (b[-1].generation_tokens_total - b[0].generation_tokens_total)
+        / (b[-1].time_s - b[0].time_s)
+        for b in (before, after)
+    ]
+    assert tput[1] < tput[0]
