@@ -13,6 +13,7 @@ the controller's own quick check.
 from __future__ import annotations
 
 import argparse
+from ast import literal_eval
 from collections import Counter
 from dataclasses import dataclass, replace
 from itertools import pairwise
@@ -145,7 +146,7 @@ def main() -> None:
         f"{args.model} x{args.gpus}: stock capacity {capacity:.0f} tok/s, SLO {qos.itl_p99_slo_s}"
     )
 
-    overrides = {k: float(v) for k, v in (item.split("=", 1) for item in args.set)}
+    overrides = {k: literal_eval(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = replace(PalsConfig(), **overrides)  # type: ignore[arg-type]
 
     def pals() -> PalsController:

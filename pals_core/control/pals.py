@@ -305,7 +305,11 @@ def pals_decide(
         cap = mean_cap - cfg.cap_step_down_w
     cap = min(cap, max_cap)
     batch = plan.batch_limit
-    if abs(batch - obs.batch_limit) <= cfg.batch_deadband_frac * obs.batch_limit:
+    # Asymmetric deadband: more capacity is taken at once, a smaller limit only when it is much
+    # smaller (a larger limit costs nothing while the running batch follows the load).
+    grow = batch > obs.batch_limit * (1.0 + cfg.batch_deadband_frac)
+    shrink = batch < obs.batch_limit * (1.0 - cfg.batch_shrink_frac)
+    if not (grow or shrink):
         batch = obs.batch_limit
     caps = _distribute(obs, cap, state.gpu_weights, allowed)
     changed = batch != obs.batch_limit or any(

@@ -87,7 +87,9 @@ class PalsConfig:
     """Keep the current cap while its predicted power is within this fraction of the best."""
     cap_step_down_w: float = 20.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
-    batch_deadband_frac: float = 0.15
+    batch_deadband_frac: float = 0.1
+    batch_shrink_frac: float = 0.15
+    """The batch limit grows past a 10 % deadband, shrinks past a 15 % one."""
     trim_ki_per_s: float = 0.08
     trim_max: float = 0.6
     trim_decay_per_s: float = 0.02

@@ -8,9 +8,9 @@ concurrency ``n(cap)`` on the tabulated curves, its power ``P(cap, n(cap))`` and
 A lower cap saves power twice: a slower clock, and a fuller batch (more tokens per weight read).
 
 The batch limit sets the *capacity* ``T(cap, limit)``: it must exceed the load by a headroom, so a
-Poisson burst drains instead of queueing up. Above that, the limit is raised to the largest batch
-whose ITL p99 still meets the SLO (burst capacity at no energy cost: the running batch is set by
-the load, not by the limit).
+Poisson burst drains instead of queueing up; above that it may grow to ``1 + batch_headroom`` times
+the load as far as the ITL p99 with the batch full stays within the SLO. The limit is the ITL
+guard during bursts: at a low clock a full batch is what breaks the ITL p99.
 
 When no cap within the budget serves the load within the SLO, the planner maximises throughput
 within the budget (the highest cap allowed, the largest batch, which also gives the lowest ITL at
@@ -53,7 +53,8 @@ class PlanRequest:
     throughput_scale: float = 1.0
     power_scale: float = 1.0
     batch_headroom: float = 0.3
-    """The batch limit gives capacity >= load x (1 + batch_headroom) where the cap allows."""
+    """The batch limit gives capacity up to load x (1 + batch_headroom) where the ITL SLO allows,
+    and never less than load x (1 + headroom)."""
     marginal_saving: float = 0.08
     """Accept half the headroom when it saves at least this fraction of the power."""
     burst_margin: float = 0.15
@@ -121,19 +122,20 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
     itl_at_op = itl[rows, burst_col]
     op_itl_ok = reach & (itl_at_op <= req.itl_p99_slo_s)
 
-    # Batch limit per row: enough capacity for the load with headroom, then as large as the
-    # ITL SLO allows.
+    # Batch limit per row: capacity for the load with headroom (a must), then up to the load x
+    # (1 + batch_headroom) as far as the ITL SLO allows with the batch full. The limit is the
+    # ITL guard during bursts: a full batch at a low clock is what breaks the ITL p99.
     capacity_max = thr[:, last]
     best = float(capacity_max[op_itl_ok].max()) if op_itl_ok.any() else 0.0
     needed = min(load * (1.0 + req.headroom), best * CAPACITY_TOLERANCE)
-    # The limit itself gets a wider margin than the cap: it costs nothing while the load is as
-    # estimated (the running batch follows the load) and absorbs an under-estimated load.
-    lim_needed = min(load * (1.0 + req.batch_headroom), best * CAPACITY_TOLERANCE)
-    need_col, need_ok = _first_at_least(thr, lim_needed)
-    need_col = np.where(need_ok, need_col, last)
+    cap_col, cap_ok = _first_at_least(thr, needed)
+    cap_col = np.where(cap_ok, cap_col, last)
+    want = min(load * (1.0 + req.batch_headroom), best * CAPACITY_TOLERANCE)
+    want_col, want_ok = _first_at_least(thr, want)
+    want_col = np.where(want_ok, want_col, last)
     itl_col = np.maximum((itl <= req.itl_p99_slo_s).sum(axis=1) - 1, 0)
     min_col = min(int(np.searchsorted(batches, req.min_batch - 1e-9)), last)
-    lim_col = np.maximum(np.maximum(need_col, itl_col), min_col)
+    lim_col = np.maximum(np.maximum(cap_col, np.minimum(want_col, itl_col)), min_col)
 
     feasible = op_itl_ok & (capacity_max >= needed) & (best >= load)
     if feasible.any():
@@ -154,7 +156,7 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
             if feasible[cur] and cost[cur] <= cost[r] * (1.0 + req.switch_margin):
                 r = cur
         col = int(lim_col[r])
-        if batches[col] >= BATCH_SNAP * batches[last]:  # near the top: take the largest batch
+        if batches[col] >= BATCH_SNAP * batches[last] and itl_col[r] == last:  # no 241 for 256
             col = last
         return Plan(
             cap_w=float(row_caps[r]),
@@ -170,7 +172,7 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
     r = len(rows) - 1
     cap = max(float(row_caps[r]), min(req.max_cap_w, float(caps[-1])))
     full_col, full_reach = _first_at_least(thr[r : r + 1], load * (1.0 + req.headroom))
-    col = int(max(itl_col[r], full_col[0])) if full_reach[0] else last
+    col = int(max(min(itl_col[r], want_col[r]), full_col[0])) if full_reach[0] else last
     return Plan(
         cap_w=cap,
         batch_limit=round(float(batches[col])),

@@ -279,3 +279,38 @@ def test_warm_up_ends_on_a_nearly_idle_node(model: PerformanceModel) -> None:
     states = [ctrl.decide(obs(0.5 * k, gen=100 * k, running=2)).state for k in range(200)]
     assert states[30] == "warmup"  # no finished request yet: the safe default
     assert states[-1] == "tracking"  # but not for ever
+
+
+@pytest.mark.parametrize(("name", "num_gpus"), [("qwen3-30b-a3b", 2), ("llama-3.1-70b", 4)])
+def test_multi_gpu_and_moe_nodes_keep_a_moving_budget(name: str, num_gpus: int) -> None:
+    from pals_core.model import ProfileMetadata, run_profile_sweep
+    from pals_core.sim import PoissonWorkload, SaturatingWorkload, build_sim_node, model_profile
+
+    prof_node = build_sim_node(name, "H100-SXM", num_gpus, workload=SaturatingWorkload(), seed=1,
+                               device_variation_frac=0.03)  # fmt: skip
+    profile = run_profile_sweep(
+        prof_node.gpus, prof_node.engine, prof_node.clock, caps_w=[200.0, 330.0, 480.0, 700.0],
+        batches=[8, 32, 128, 256], warmup_s=4.0, window_s=6.0,
+        metadata=ProfileMetadata(prof_node.gpus[0].name, num_gpus, name, num_gpus),
+    )  # fmt: skip
+    mp = model_profile(name)
+    rate = 0.5 * prof_node.max_throughput_tok_s() / mp.chat_output_mean_tok
+    node = build_sim_node(name, "H100-SXM", num_gpus, workload=PoissonWorkload(rate), seed=4,
+                          device_variation_frac=0.03, noise_frac=0.02)  # fmt: skip
+    ctrl = PalsController(PerformanceModel.fit(profile), num_gpus=num_gpus,
+                          qos=QoSPolicy(mp.default_itl_p99_slo_s))  # fmt: skip
+    max_w = 700.0 * num_gpus
+
+    def budget(t: float) -> float:
+        return 0.8 * max_w if t < 30.0 else (0.45 * max_w if t < 45.0 else 0.7 * max_w)
+
+    samples: list[Sample] = []
+    run_control_loop(ctrl, node.gpus, node.engine, node.clock, duration_s=60.0, budget_w=budget,
+                     on_sample=samples.append)  # fmt: skip
+    assert {s.state for s in samples} <= {"warmup", "tracking", "degraded", "failsafe"}
+    for a, b in pairwise(samples):
+        assert len(a.power_limits_w) == num_gpus
+        assert all(200.0 <= c <= 700.0 for c in a.power_limits_w)
+        assert sum(a.power_limits_w) <= budget(a.time_s) * 0.98 + 1e-6
+        if not 30.0 <= a.time_s < 31.0:  # outside the settling window after the fall
+            assert (b.energy_j - a.energy_j) / (b.time_s - a.time_s) <= budget(a.time_s)
