@@ -33,7 +33,7 @@ from pals_core.engine.base import (
 )
 from pals_core.errors import ConfigurationError
 from pals_core.sim.gpu import POWER_AVERAGE_S, SimGPU
-from pals_core.sim.physics import StepCoefficients, solve_clock
+from pals_core.sim.physics import StepCoefficients, solve_clock, wait_energy_j
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
 
@@ -324,7 +324,7 @@ class SimEngine(ServingEngine):
             if not done:
                 end_s = boundary
                 self._left -= (boundary - now) / t_step
-            power_w = g0.power.static_w + e / t_step
+            power_w = g0.power.floor_w + e / t_step
             g0.commit(end_s, power_w, f)
             if self._states_equal:  # identical GPUs, identical history: share the result
                 for gpu in gpus[1:]:
@@ -341,7 +341,7 @@ class SimEngine(ServingEngine):
                 self._left -= (boundary - now) / t_step
             decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
             for gpu, (f, e) in zip(gpus, solved, strict=True):
-                gpu.commit(end_s, gpu.power.static_w + e / t_step, f, decay)
+                gpu.commit(end_s, gpu.power.floor_w + e / t_step, f, decay)
             if len(gpus) > 1 and (not self._uniform or len(set(solved)) > 1):
                 self._states_equal = False
         dt = end_s - now
@@ -441,13 +441,17 @@ class SimEngine(ServingEngine):
     def _solve_each(
         self, fixed_s: float, mem_s: float, cmp_s: float, now: float
     ) -> tuple[list[tuple[float, float]], float]:
-        solved = []
+        own = []
         t_step = 0.0
         for gpu in self._gpus:
             sf = gpu.speed_factor
             f, t, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, gpu.target_w(now))
-            solved.append((f, e))
+            own.append((f, t, e))
             t_step = max(t_step, t)
+        solved = [
+            (f, e + wait_energy_j(f, t_step - t, gpu.power))
+            for gpu, (f, t, e) in zip(self._gpus, own, strict=True)
+        ]
         return solved, t_step
 
     def _finish_step(self, end_s: float) -> None:

@@ -68,6 +68,7 @@ class SimNode:
                 alpha=spec.alpha,
                 voltage_floor=spec.voltage_floor,
                 min_clock_frac=spec.min_clock_frac,
+                idle_w=spec.idle_w * float(pf),
             )
             sims.append(
                 SimGPU(
@@ -150,8 +151,8 @@ class SteadyState:
 def measure_saturated(
     node: SimNode,
     warmup_turnovers: float = 1.5,
-    window_turnovers: float = 3.0,
-    min_window_requests: float = 300.0,
+    window_turnovers: float = 6.0,
+    min_window_requests: float = 600.0,
 ) -> SteadyState:
     """Run ``node`` (saturating workload) to steady state and measure a window.
 

@@ -19,9 +19,14 @@ Power while a step runs, per GPU:
     g(f) = max(f**alpha, voltage_floor * f)
 
 (dynamic power ~ C V^2 f with V ~ f above the knee, V fixed at its floor below; h is the HBM's
-own share of the memory-phase draw, the rest being SMs issuing loads at the SM clock). Under a cap
-the clock falls to the largest f with P(f) <= cap; if even the minimum clock draws too much,
-the step is stretched (clock-gated stalls) until it fits. See docs/simulator.md.
+own share of the memory-phase draw, the rest being SMs issuing loads at the SM clock). ``static``
+splits into the idle draw (leakage and always-on parts: ``gpu_limits.csv``) and a busy floor
+``static - idle`` that the clock tree and uncore draw while kernels run; the busy floor scales
+with g(f) like the rest of the clocked logic, so at full clock P(f) is unchanged and under a cap
+it falls with the clock. Under a cap the clock falls to the largest f with P(f) <= cap; if even
+the minimum clock draws too much, the step is stretched (clock-gated stalls, drawing idle power)
+until it fits. Since every cap is above idle, drawn power always settles at or under the cap.
+See docs/simulator.md.
 """
 
 from __future__ import annotations
@@ -91,16 +96,41 @@ class PowerCoefficients:
     hbm_frac: float = 0.25
     """Share of the memory-phase draw taken by the HBM itself (does not scale with the SM
     clock); the rest is SMs and L2 issuing the loads, which scale with clock and voltage."""
+    idle_w: float | None = None
+    """Idle draw (no kernels). ``static_w - idle_w`` is the busy floor, which scales with the
+    clock like other clocked logic. None: the whole of ``static_w`` is fixed (legacy)."""
+
+    @property
+    def floor_w(self) -> float:
+        """The power drawn whatever the clock: the idle draw, capped at ``static_w``."""
+        return self.static_w if self.idle_w is None else min(self.idle_w, self.static_w)
 
 
-def dynamic_energy_j(f: float, mem_s: float, cmp_s: float, pc: PowerCoefficients) -> float:
-    """Energy above static of one step's work at clock fraction ``f``."""
+def clock_power_factor(f: float, pc: PowerCoefficients) -> float:
+    """g(f): how clocked logic's power scales with the clock fraction (C V^2 f, V floored)."""
+    g = f**pc.alpha
+    floor_g = pc.voltage_floor * f
+    return floor_g if floor_g > g else g
+
+
+def wait_energy_j(f: float, wait_s: float, pc: PowerCoefficients) -> float:
+    """Energy above the floor of a GPU that finished its share of a tensor-parallel step and
+    waits ``wait_s`` for the slowest one (its clocks stay up: the busy floor at g(f))."""
+    return (pc.static_w - pc.floor_w) * clock_power_factor(f, pc) * wait_s
+
+
+def dynamic_energy_j(
+    f: float, mem_s: float, cmp_s: float, pc: PowerCoefficients, fixed_s: float = 0.0
+) -> float:
+    """Energy above the clock-independent floor (``pc.floor_w``) of one step at clock ``f``:
+    the busy floor over the step's duration plus the work's dynamic energy."""
     g = f**pc.alpha
     floor_g = pc.voltage_floor * f
     if floor_g > g:
         g = floor_g
     mem_e = pc.mem_w * mem_s * (pc.hbm_frac + (1.0 - pc.hbm_frac) * g)
-    return mem_e + pc.comp_w * cmp_s * g / f
+    busy_e = (pc.static_w - pc.floor_w) * g * (fixed_s + mem_s + cmp_s / f)
+    return busy_e + mem_e + pc.comp_w * cmp_s * g / f
 
 
 def solve_clock(
@@ -108,17 +138,18 @@ def solve_clock(
 ) -> tuple[float, float, float]:
     """Pick the SM clock for one step under ``cap_w``.
 
-    Returns ``(f, duration_s, dynamic_energy_j)``: the clock fraction, the step time on this GPU
-    and the energy above static. The step's average power is ``static + energy / duration``.
+    Returns ``(f, duration_s, energy_j)``: the clock fraction, the step time on this GPU and
+    the energy above the floor. The step's average power is ``pc.floor_w + energy / duration``.
     """
-    budget_w = cap_w - pc.static_w
+    floor_w = pc.floor_w
+    budget_w = cap_w - floor_w
     t1 = fixed_s + mem_s + cmp_s
-    e1 = (pc.mem_w * mem_s) + pc.comp_w * cmp_s
+    e1 = (pc.static_w - floor_w) * t1 + (pc.mem_w * mem_s) + pc.comp_w * cmp_s
     if e1 <= budget_w * t1:
         return 1.0, t1, e1
     lo = pc.min_clock_frac
     t_lo = fixed_s + mem_s + cmp_s / lo
-    e_lo = dynamic_energy_j(lo, mem_s, cmp_s, pc)
+    e_lo = dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s)
     if e_lo > budget_w * t_lo:
         # even the lowest clock draws too much: stall (stretch) the step until it fits
         if budget_w <= 0:
@@ -127,8 +158,9 @@ def solve_clock(
     hi = 1.0
     for _ in range(_BISECT_ITERATIONS):
         mid = 0.5 * (lo + hi)
-        if dynamic_energy_j(mid, mem_s, cmp_s, pc) <= budget_w * (fixed_s + mem_s + cmp_s / mid):
+        energy = dynamic_energy_j(mid, mem_s, cmp_s, pc, fixed_s)
+        if energy <= budget_w * (fixed_s + mem_s + cmp_s / mid):
             lo = mid
         else:
             hi = mid
-    return lo, fixed_s + mem_s + cmp_s / lo, dynamic_energy_j(lo, mem_s, cmp_s, pc)
+    return lo, fixed_s + mem_s + cmp_s / lo, dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s)
