@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from pals_core.device.simnode import build_sim_node_gpu_group
 from pals_core.errors import GPUError, PowerLimitOutOfRangeError
-from pals_core.sim.server import SimNodeConfig, create_app
+from pals_core.sim.server import SimNodeConfig
+from tests.pals_core.sim.live_server import serve_sim_node
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(
+    with serve_sim_node(
         SimNodeConfig(model="qwen3-30b-a3b", num_gpus=2, load="poisson", rate_req_s=4.0)
-    )
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "sim-node did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    ) as url:
+        yield url
 
 
 def test_group_reads_writes_and_restores_over_http(base_url: str) -> None:

@@ -3,42 +3,26 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from pals_core.engine.vllm import VLLMEngine
 from pals_core.errors import ConfigurationError
-from pals_core.sim.server import SimNodeConfig, create_app
+from pals_core.sim.server import SimNodeConfig
+from tests.pals_core.sim.live_server import serve_sim_node
 
 MODEL = "llama-3.1-8b"
 
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(SimNodeConfig(model=MODEL, batch_limit=256))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "sim-node did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve_sim_node(SimNodeConfig(model=MODEL, batch_limit=256)) as url:
+        yield url
 
 
 @pytest.fixture
