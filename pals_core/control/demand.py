@@ -23,7 +23,7 @@ from pals_core.engine.base import EngineMetrics
 
 @dataclass(frozen=True, slots=True)
 class DemandConfig:
-    gen_rise_tau_s: float = 6.0
+    gen_rise_tau_s: float = 12.0
     gen_fall_tau_s: float = 12.0
     arrival_tau_s: float = 10.0
     """Arrivals are Poisson-noisy (few requests per period): averaged evenly, over longer."""

@@ -235,7 +235,9 @@ def pals_decide(
                 cfg.power_scale_bounds,
             )  # fmt: skip
         state = replace(state, throughput_scale=ts, power_scale=ps)
+    trim_before_w = state.cap_trim_w
     state = _update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s)
+    itl_push_w = max(0.0, state.cap_trim_w - trim_before_w)
     state = _update_gpu_weights(state, period_power, limits, dt_s, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:
         relaxed = min(1.0, state.budget_scale + cfg.budget_relax_per_s * dt_s)
@@ -305,11 +307,24 @@ def pals_decide(
     mode = Mode.TRACKING if feasible else Mode.DEGRADED
 
     # -- smoothing and distribution --------------------------------------------------------------
-    cap = min(max_cap, plan.cap_w + state.cap_trim_w)
+    # Anti-windup: the ITL offset never reaches past the caps that can be written; a negative
+    # offset (the plan's margins were more than the measured ITL needs) only while tracking (a
+    # degraded plan is already the most throughput the budget allows).
+    trim = min(max(state.cap_trim_w, min(min_cap, max_cap) - plan.cap_w), max_cap - plan.cap_w)
+    if mode != Mode.TRACKING:
+        trim = max(trim, 0.0)
+    state = replace(state, cap_trim_w=trim)
+    cap = min(max_cap, plan.cap_w + trim)
     if abs(cap - mean_cap) < cfg.cap_deadband_w and mean_cap <= max_cap + 1e-9:
         cap = mean_cap
     elif cap < mean_cap - cfg.cap_step_down_w and mean_cap <= max_cap + 1e-9:
         cap = mean_cap - cfg.cap_step_down_w
+    elif metrics.num_requests_waiting == 0 and mode == Mode.TRACKING:
+        # Nobody waits: a higher plan is the demand estimate's noise more often than new
+        # demand, and near the top of the capacity curve a few % of estimate are 100+ W. The
+        # plan's rises are slewed; the ITL loop's push goes through at once, and so does any
+        # rise while requests wait.
+        cap = min(cap, mean_cap + cfg.cap_step_up_w + itl_push_w)
     cap = min(cap, max_cap)
     batch = plan.batch_limit
     # Asymmetric deadband: more capacity is taken at once, a smaller limit only when it is much
@@ -352,18 +367,25 @@ def _update_trim(
 def _update_itl_trim(
     state: PalsState, obs: Observation, cfg: PalsConfig, slo_s: float
 ) -> PalsState:
-    """The ITL feedback: a cap trim (W per GPU) integrated from the measured ITL p99.
+    """The ITL feedback: a cap offset (W per GPU, either sign) that seeks the QoS edge.
+
+    The model's plan is the feed-forward; this loop moves the cap towards the lowest one at which
+    the *measured* ITL p99 still sits at ``itl_setpoint`` x SLO, the way the best fixed
+    configuration sits just inside the SLO (the plan's margins are for a model it cannot trust
+    to a few %).
 
     The running window's ITL histogram delta (since ``itl_ref``) is read *every period*, so the
-    trim reacts before a window is lost: as soon as the window holds ``itl_min_samples`` tokens
-    and its p99 is above ``itl_trim_high`` x SLO, the trim grows in proportion to the excess (at
-    most ``itl_trim_step_max_w`` per step: one outlier prefill must not double the cap; repeated
-    excess keeps pushing) and a new window starts. A faster clock shortens every step, and by
-    Little's law also the running batch. Every ``itl_window_s`` without excess the window is
-    judged for decay: below ``itl_trim_low`` x SLO the trim decays by ``itl_trim_decay_w``
-    (a third as fast between the two thresholds), so a trim learnt in a burst does not keep the
-    cap high once ITL is comfortably under the SLO. Bounded (anti-windup), and it does not grow
-    while the caps are at maximum.
+    offset reacts before a window is lost: as soon as the window holds ``itl_min_samples``
+    tokens and its p99 is above ``itl_trim_early`` x SLO (``itl_trim_high`` once the window is
+    complete), the offset grows in proportion to the excess, at most ``itl_trim_step_max_w`` per
+    step (one outlier prefill must not double the cap; repeated excess keeps pushing), and a new
+    window begins. A faster clock shortens every step, and by Little's law the running batch.
+    A completed window whose p99 is under the setpoint, with nobody waiting, lowers the offset
+    by ``itl_trim_down_gain_w`` per unit of distance to the setpoint (at most
+    ``itl_trim_down_max_w``): slowly, since a lower cap is only worth it if the SLO keeps holding.
+    Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
+    noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`pals_decide` keeps
+    the planned cap plus the offset within the caps that can be written.
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
@@ -383,12 +405,13 @@ def _update_itl_trim(
             trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
     elif not elapsed:
         return state  # the window is still running and fine so far
-    elif ratio < cfg.itl_trim_low:
-        trim -= cfg.itl_trim_decay_w
-    else:
-        trim -= cfg.itl_trim_decay_w / 3
-    trim = min(max(trim, 0.0), cfg.itl_trim_max_w)
-    return replace(state, cap_trim_w=trim, itl_ref=hist, itl_ref_time_s=obs.time_s)
+    elif ratio < cfg.itl_setpoint and obs.metrics.num_requests_waiting == 0:
+        step = cfg.itl_trim_down_gain_w * (cfg.itl_setpoint - ratio)
+        trim -= min(cfg.itl_trim_down_max_w, step)
+    lo, hi = cfg.itl_trim_bounds_w
+    return replace(
+        state, cap_trim_w=min(max(trim, lo), hi), itl_ref=hist, itl_ref_time_s=obs.time_s
+    )
 
 
 def _update_gpu_weights(

@@ -53,7 +53,7 @@ class PalsConfig:
     """Serve this throughput whatever the observation's target or the demand (operator override)."""
     target_floor_tok_s: float = 0.0
     """Never plan for less than this throughput (operator floor under the demand estimate)."""
-    headroom: float = 0.12
+    headroom: float = 0.05
     """Capacity planned above the load, for Poisson bursts and estimation error."""
     itl_slo_margin: float = 0.85
     """Plan against this fraction of the ITL p99 SLO."""
@@ -72,15 +72,18 @@ class PalsConfig:
     throughput_scale_bounds: tuple[float, float] = (0.6, 1.5)
     power_scale_bounds: tuple[float, float] = (0.7, 1.4)
     itl_window_s: float = 5.0
+    itl_setpoint: float = 0.7
+    """The edge the ITL loop seeks: completed windows under this x SLO lower the cap offset."""
     itl_trim_high: float = 0.95
-    itl_trim_low: float = 0.8
     itl_trim_early: float = 1.0
-    """A running (unfinished) window raises the trim only once its p99 is over this x SLO."""
+    """A running (unfinished) window raises the offset only once its p99 is over this x SLO."""
     itl_trim_gain_w: float = 300.0
-    """Cap trim added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
+    """Cap offset added per window, per unit of ITL p99 / SLO above ``itl_trim_high``."""
     itl_trim_step_max_w: float = 60.0
-    itl_trim_decay_w: float = 12.0
-    itl_trim_max_w: float = 250.0
+    itl_trim_down_gain_w: float = 150.0
+    """Cap offset removed per comfortable window, per unit of ITL p99 / SLO under the setpoint."""
+    itl_trim_down_max_w: float = 30.0
+    itl_trim_bounds_w: tuple[float, float] = (-350.0, 250.0)
     itl_min_samples: int = 500
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
@@ -89,6 +92,8 @@ class PalsConfig:
     """Keep the current cap while its predicted power is within this fraction of the best."""
     cap_step_down_w: float = 20.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
+    cap_step_up_w: float = 5.0
+    """Largest planned cap increase per period while nobody waits and the ITL holds."""
     batch_deadband_frac: float = 0.1
     batch_shrink_frac: float = 0.15
     """The batch limit grows past a 10 % deadband, shrinks past a 15 % one."""
@@ -105,9 +110,9 @@ class PalsConfig:
     """The demand estimate may fall by at most this fraction per second."""
     target_rise_per_s: float = 0.01
     """... and, while no request waits, rise by at most this fraction per second."""
-    warmup_s: float = 20.0
-    warmup_requests: int = 50
-    warmup_max_s: float = 90.0
+    warmup_s: float = 10.0
+    warmup_requests: int = 10
+    warmup_max_s: float = 30.0
     """With no target set, hold the safe default for at least ``warmup_s`` and until this many
     requests have finished (but at most ``warmup_max_s``: a nearly idle node must not stay at the
     safe default): the mean output length is learned from finished requests, and the first to
@@ -149,7 +154,8 @@ class PalsState:
     throughput_scale: float = 1.0
     power_scale: float = 1.0
     cap_trim_w: float = 0.0
-    """ITL feedback: watts per GPU added to the planned cap."""
+    """ITL feedback: watts per GPU added to the planned cap (negative: the plan's margins were
+    more than the measured ITL needs)."""
     load_trim: float = 1.0
     """Integral term on the throughput error (>= 1: plan for more when the queue grows)."""
     budget_scale: float = 1.0

@@ -12,8 +12,10 @@ configuration's tok/J, peak interval power and QoS, and then, per budget, picks:
 When no feasible configuration meets the QoS definition (a budget too tight for the load), the
 fewest violated windows win, then tok/J; when none fits the budget, the lowest peak power.
 
-A short horizon can miss a queue that builds up slowly, so the best few per budget (finalists)
-are then run on the full scenario and ranked again on those figures (:func:`oracle_picks`). The
+A short horizon can miss a queue that builds up slowly, or a latency excursion that a longer run
+meets, so per budget the best of the short ranking are then run on the full scenario, in order,
+until one meets the QoS definition there (at least ``Matrix.oracle_finalists``, at most
+``Matrix.oracle_max_verified``), and ranked again on those figures (:func:`oracle_picks`). The
 winner runs the budgeted scenario like every other controller and is measured the same way.
 """
 
@@ -93,26 +95,36 @@ def oracle_picks(
     max_cap_w: float,
     min_cap_w: float,
 ) -> list[OracleCandidate]:
-    """The oracle's pick for each budget: the short search ranks the grid; its
-    ``matrix.oracle_finalists`` best per budget are then run on the full scenario (unconstrained:
-    a fixed configuration behaves the same under any budget) and ranked again on those figures.
-    The short horizon misses slow queue build-ups, the finalists' full runs do not."""
+    """The oracle's pick for each budget. The short search ranks the grid; per budget, its best
+    configurations are then run on the full scenario (unconstrained: a fixed configuration
+    behaves the same under any budget) in that order: at least ``matrix.oracle_finalists`` of
+    them, and on down the ranking until one meets the QoS definition on the full run (at most
+    ``matrix.oracle_max_verified``). The pick is ranked on the full-run figures. The short
+    horizon misses slow queue build-ups and the rarer latency excursions; the full runs do not,
+    so the reference is a configuration that really serves the scenario, not one that happened
+    to look clean for 45 s."""
     short = oracle_search(scenario, matrix, max_cap_w, min_cap_w)
-    finalists: dict[tuple[float, int], OracleCandidate] = {}
-    for budget_w in budgets_w:
-        for candidate in rank(short, budget_w)[: matrix.oracle_finalists]:
-            finalists[(candidate.cap_w, candidate.batch_limit)] = candidate
     full = scenario.unconstrained()
-    verified = []
-    for cap_w, batch in finalists:
-        result = run_scenario(full, "oracle-static", fixed=FixedConfig(cap_w, batch))
-        verified.append(
-            OracleCandidate(
-                cap_w, batch, result.tokens_per_j, result.peak_power_w, result.qos_violated
+    verified: dict[tuple[float, int], OracleCandidate] = {}
+
+    def verify(candidate: OracleCandidate) -> OracleCandidate:
+        key = (candidate.cap_w, candidate.batch_limit)
+        if key not in verified:
+            fixed = FixedConfig(candidate.cap_w, candidate.batch_limit)
+            result = run_scenario(full, "oracle-static", fixed=fixed)
+            verified[key] = OracleCandidate(
+                *key, result.tokens_per_j, result.peak_power_w, result.qos_violated
             )
-        )
+        return verified[key]
+
     picks = []
     for budget_w in budgets_w:
-        fitting = [v for v in verified if _fits(v, budget_w)]
+        checked: list[OracleCandidate] = []
+        for k, candidate in enumerate(rank(short, budget_w)[: matrix.oracle_max_verified]):
+            checked.append(verify(candidate))
+            clean = any(v.qos_violated == 0 and _fits(v, budget_w) for v in checked)
+            if clean and k + 1 >= matrix.oracle_finalists:
+                break
+        fitting = [v for v in checked if _fits(v, budget_w)]
         picks.append(choose(fitting, budget_w) if fitting else choose(short, budget_w))
     return picks

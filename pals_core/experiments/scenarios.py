@@ -101,6 +101,8 @@ class Matrix:
     oracle_batches: tuple[int, ...]
     oracle_finalists: int
     """Best configurations per budget re-run on the full scenario before the final pick."""
+    oracle_max_verified: int
+    """... and on down the short ranking until one is clean on the full run, at most this many."""
     profile_caps_frac: tuple[float, ...]
     profile_batches: tuple[int, ...]
     profile_warmup_s: float
@@ -144,6 +146,7 @@ _SEARCH = {
     "oracle_caps_frac": (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0),
     "oracle_batches": (32, 64, 128, 192, 256),
     "oracle_finalists": 3,
+    "oracle_max_verified": 10,
     "profile_caps_frac": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     "profile_batches": (1, 4, 8, 16, 32, 64, 128, 256),
 }
@@ -184,6 +187,7 @@ def quick_matrix(seeds: int = 1) -> Matrix:
         oracle_caps_frac=(0.5, 0.7, 1.0),
         oracle_batches=(32, 128, 256),
         oracle_finalists=2,
+        oracle_max_verified=4,
         profile_caps_frac=(0.4, 0.6, 0.8, 1.0),
         profile_batches=(4, 16, 64, 256),
         profile_warmup_s=3.0,

@@ -344,9 +344,38 @@ def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable()
     h2 = _hist_with(h1, 0.01, cfg.itl_min_samples)
     same = _update_itl_trim(hot, _itl_obs(1.0, h2), cfg, 0.05)
     assert same.cap_trim_w == hot.cap_trim_w and same.itl_ref == h1
-    # A whole window comfortably under the SLO: the trim decays.
+    # A whole window far under the setpoint: the offset comes down, by at most the step bound.
     cool = _update_itl_trim(same, _itl_obs(0.5 + cfg.itl_window_s, h2), cfg, 0.05)
-    assert cool.cap_trim_w == pytest.approx(hot.cap_trim_w - cfg.itl_trim_decay_w)
+    assert cool.cap_trim_w == pytest.approx(hot.cap_trim_w - cfg.itl_trim_down_max_w)
+    # ... and on below zero: the loop seeks the lowest cap that still holds the SLO, down to
+    # its bound (pals_decide also keeps the planned cap plus the offset writable).
+    t, h, state = 0.5 + cfg.itl_window_s, h2, cool
+    for _ in range(40):
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = _update_itl_trim(state, _itl_obs(t, h), cfg, 0.05)
+    assert state.cap_trim_w == cfg.itl_trim_bounds_w[0]
+
+
+def test_itl_offset_holds_in_its_deadband_and_while_requests_wait() -> None:
+    from pals_core.control.pals import _update_itl_trim
+
+    cfg = PalsConfig()
+    slo_s = 0.2  # p99s are bucket-interpolated: 0.14 s reads as ~0.15 s, 0.75 x SLO
+    h0 = Histogram.empty(ITL_BUCKETS_S)
+    state = replace(
+        _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, slo_s),
+        cap_trim_w=40.0,
+    )
+    # p99 between the setpoint and the high threshold: no change.
+    h1 = _hist_with(h0, 0.14, cfg.itl_min_samples)
+    held = _update_itl_trim(state, _itl_obs(cfg.itl_window_s, h1), cfg, slo_s)
+    assert held.cap_trim_w == 40.0 and held.itl_ref == h1
+    # Far under the setpoint, but requests wait: a lower cap would cost throughput; no change.
+    h2 = _hist_with(h1, 0.02, cfg.itl_min_samples)
+    o = _itl_obs(2 * cfg.itl_window_s, h2)
+    waiting = replace(o, metrics=replace(o.metrics, num_requests_waiting=3))
+    assert _update_itl_trim(held, waiting, cfg, slo_s).cap_trim_w == 40.0
 
 
 def test_target_rises_slowly_without_a_queue_and_at_once_with_one(model: PerformanceModel) -> None:

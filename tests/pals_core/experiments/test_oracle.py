@@ -78,3 +78,40 @@ def test_picks_are_verified_on_the_full_scenario_and_respect_each_budget(
     assert len(picks) == 2
     assert picks[1].peak_power_w <= 300.0
     assert runs.count(12.0) == 6 and 1 <= runs.count(30.0) <= 2  # grid, then the finalists
+
+
+def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_the_full_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The short search ranks A first; on the full scenario A and B miss QoS, C and D meet it.
+    short = [
+        c(300, 256, 9.0, 300),
+        c(350, 256, 8.5, 350),
+        c(400, 256, 8.0, 400),
+        c(700, 256, 5.0, 690),
+    ]
+    full = {300: (8.8, 300, 4), 350: (8.4, 350, 1), 400: (7.9, 400, 0), 700: (5.0, 690, 0)}
+    verified: list[float] = []
+
+    class Result:
+        def __init__(self, cap_w: float) -> None:
+            self.tokens_per_j, self.peak_power_w, self.qos_violated = full[int(cap_w)]
+
+    def fake_run(scenario: Scenario, controller: str, *, fixed: runner.FixedConfig) -> Result:
+        assert scenario.budget_kind == "none" and scenario.duration_s == 180.0
+        verified.append(fixed.cap_w)
+        return Result(fixed.cap_w)
+
+    monkeypatch.setattr(oracle, "oracle_search", lambda *args: short)
+    monkeypatch.setattr(oracle, "run_scenario", fake_run)
+    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.8, "none", None, 1, 180.0, 30.0)
+    matrix = replace(quick_matrix(), oracle_finalists=1, oracle_max_verified=10)
+    (pick,) = oracle.oracle_picks(scenario, matrix, [None], 700.0, 200.0)
+    assert (pick.cap_w, pick.qos_violated, pick.tokens_per_j) == (400, 0, 7.9)
+    assert verified == [300, 350, 400]  # stops at the first clean one
+
+    # With too few verifications allowed, the fewest violations win (and say so in the pick).
+    verified.clear()
+    matrix = replace(matrix, oracle_max_verified=2)
+    (pick,) = oracle.oracle_picks(scenario, matrix, [None], 700.0, 200.0)
+    assert (pick.cap_w, pick.qos_violated) == (350, 1) and verified == [300, 350]
