@@ -394,3 +394,50 @@ def test_target_rises_slowly_without_a_queue_and_at_once_with_one(model: Perform
         gen += 1000
         ctrl.decide(obs(0.5 * k, gen=gen, running=2, waiting=4))
     assert ctrl.state.target_tok_s > 2.0 * before
+
+
+Caps = tuple[float, ...]
+
+
+def _settle(ctrl: PalsController, target: float, running: int, t0: float, periods: int,
+            limits: Caps, waiting: int = 0) -> tuple[float, Caps]:  # fmt: skip
+    t = t0
+    for k in range(periods):
+        t = t0 + 0.5 * k
+        action = ctrl.decide(
+            obs(t, target=target, gen=int(target * t), limits=limits, running=running,
+                waiting=waiting)
+        )  # fmt: skip
+        assert action.power_limits_w is not None
+        limits = action.power_limits_w
+    return t, limits
+
+
+def test_plan_rises_are_slewed_without_a_queue_and_immediate_with_one(
+    model: PerformanceModel,
+) -> None:
+    cfg = PalsConfig()
+    ctrl = PalsController(model, cfg, num_gpus=1, qos=QOS)
+    t, low = _settle(ctrl, 3000.0, 37, 0.0, 40, (700.0,))
+    # The target jumps; nobody waits: the cap climbs by at most the slew per period.
+    t, after = _settle(ctrl, 5500.0, 105, t + 0.5, 1, low)
+    assert low[0] < after[0] <= low[0] + cfg.cap_step_up_w + 1e-6
+    # The same jump with a queue: the plan is taken at once.
+    queued = PalsController(model, cfg, num_gpus=1, qos=QOS)
+    t, low2 = _settle(queued, 3000.0, 37, 0.0, 40, (700.0,))
+    _, jumped = _settle(queued, 5500.0, 105, t + 0.5, 1, low2, waiting=20)
+    assert jumped[0] > low2[0] + 3 * cfg.cap_step_up_w
+
+
+def test_a_negative_itl_offset_never_winds_up_past_the_minimum_cap(
+    model: PerformanceModel,
+) -> None:
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    t, limits = _settle(ctrl, 5500.0, 105, 0.0, 40, (700.0,))
+    assert limits[0] > 250.0
+    ctrl.state = replace(ctrl.state, cap_trim_w=-350.0)  # as if learnt at a lighter load
+    _, limits = _settle(ctrl, 5500.0, 105, t + 0.5, 40, limits)
+    assert limits[0] <= 200.0 + PalsConfig().cap_deadband_w  # at the minimum, within the deadband
+    # The offset was clamped to what reaches the minimum cap, not left at -350 W: the plan's
+    # next rise is not eaten by a stale offset.
+    assert -350.0 < ctrl.state.cap_trim_w < 0.0
