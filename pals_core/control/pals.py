@@ -236,7 +236,8 @@ def pals_decide(
             )  # fmt: skip
         state = replace(state, throughput_scale=ts, power_scale=ps)
     trim_before_w = state.cap_trim_w
-    state = _update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s)
+    elasticity = _cap_itl_elasticity(model, mean_cap, mean_running, cfg.itl_trim_step_max_w)
+    state = _update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity)
     itl_push_w = max(0.0, state.cap_trim_w - trim_before_w)
     state = _update_gpu_weights(state, period_power, limits, dt_s, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:
@@ -364,8 +365,27 @@ def _update_trim(
     return replace(state, load_trim=_clamp(trim, (1.0, 1.0 + cfg.trim_max)))
 
 
+def _cap_itl_elasticity(
+    model: PerformanceModel, cap_w: float, running: float, step_w: float
+) -> float:
+    """How much the model says one cap step buys in ITL: the relative fall of the predicted ITL
+    p99 over the relative rise of the cap, at the current cap and running batch. Dense decode
+    at a low clock is elastic (0.3-0.5); an MoE node whose step is dominated by expert
+    dispatch is not (< 0.1 above its lowest caps), and there a higher cap only burns power."""
+    n = max(running, 1.0)
+    base = model.predict(cap_w, n).itl_p99_s
+    if not (base > 0 and cap_w > 0):
+        return 0.0
+    up = model.predict(cap_w + step_w, n).itl_p99_s
+    return (1.0 - up / base) / (step_w / cap_w)
+
+
 def _update_itl_trim(
-    state: PalsState, obs: Observation, cfg: PalsConfig, slo_s: float
+    state: PalsState,
+    obs: Observation,
+    cfg: PalsConfig,
+    slo_s: float,
+    cap_itl_elasticity: float = 1.0,
 ) -> PalsState:
     """The ITL feedback: a cap offset (W per GPU, either sign) that seeks the QoS edge.
 
@@ -378,11 +398,15 @@ def _update_itl_trim(
     offset reacts before a window is lost: as soon as the window holds ``itl_min_samples``
     tokens and its p99 is above ``itl_trim_early`` x SLO (``itl_trim_high`` once the window is
     complete), the offset grows in proportion to the excess, at most ``itl_trim_step_max_w`` per
-    step (one outlier prefill must not double the cap; repeated excess keeps pushing), and a new
-    window begins. A faster clock shortens every step, and by Little's law the running batch.
+    step (one outlier prefill must not double the cap; repeated excess keeps pushing), scaled
+    down where the model says the cap hardly moves the ITL (``cap_itl_elasticity`` under
+    ``itl_full_push_elasticity``: an MoE node's excursions come from its batch, not its clock),
+    and a new window begins. A faster clock shortens every step, and by Little's law the running batch.
     A completed window whose p99 is under the setpoint, with nobody waiting, lowers the offset
     by ``itl_trim_down_gain_w`` per unit of distance to the setpoint (at most
-    ``itl_trim_down_max_w``): slowly, since a lower cap is only worth it if the SLO keeps holding.
+    ``itl_trim_down_max_w``): slowly, since a lower cap is only worth it if the SLO keeps holding,
+    and not for ``itl_hold_s`` after an excess (the edge was found: probing it again at once
+    would spend the QoS windows that the excess just warned about).
     Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
     noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`pals_decide` keeps
     the planned cap plus the offset within the caps that can be written.
@@ -400,18 +424,27 @@ def _update_itl_trim(
     trim = state.cap_trim_w
     at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
+    hold_until_s = state.itl_hold_until_s
     if ratio > high:
-        if not at_max:
-            trim += min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
+        push = min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
+        push *= min(1.0, max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity)
+        if not at_max and push >= 1.0:
+            trim += push
+            hold_until_s = obs.time_s + cfg.itl_hold_s
     elif not elapsed:
         return state  # the window is still running and fine so far
-    elif ratio < cfg.itl_setpoint and obs.metrics.num_requests_waiting == 0:
+    elif (
+        ratio < cfg.itl_setpoint
+        and obs.metrics.num_requests_waiting == 0
+        and obs.time_s >= hold_until_s
+    ):
         step = cfg.itl_trim_down_gain_w * (cfg.itl_setpoint - ratio)
         trim -= min(cfg.itl_trim_down_max_w, step)
     lo, hi = cfg.itl_trim_bounds_w
     return replace(
-        state, cap_trim_w=min(max(trim, lo), hi), itl_ref=hist, itl_ref_time_s=obs.time_s
-    )
+        state, cap_trim_w=min(max(trim, lo), hi), itl_ref=hist, itl_ref_time_s=obs.time_s,
+        itl_hold_until_s=hold_until_s,
+    )  # fmt: skip
 
 
 def _update_gpu_weights(

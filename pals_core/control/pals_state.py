@@ -84,6 +84,11 @@ class PalsConfig:
     """Cap offset removed per comfortable window, per unit of ITL p99 / SLO under the setpoint."""
     itl_trim_down_max_w: float = 30.0
     itl_trim_bounds_w: tuple[float, float] = (-350.0, 250.0)
+    itl_full_push_elasticity: float = 0.5
+    """An ITL excess raises the cap fully where the model's ITL falls by at least this x the
+    relative cap rise, proportionally less where it falls less."""
+    itl_hold_s: float = 30.0
+    """After an ITL excess the offset does not come down again for this long."""
     itl_min_samples: int = 500
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
@@ -177,6 +182,8 @@ class PalsState:
     healthy_periods: int = 0
     itl_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
+    itl_hold_until_s: float = -math.inf
+    """No lowering of the ITL offset before this time (set by an excess)."""
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""
     started_s: float = math.nan
