@@ -401,7 +401,8 @@ def _update_itl_trim(
     step (one outlier prefill must not double the cap; repeated excess keeps pushing), scaled
     down where the model says the cap hardly moves the ITL (``cap_itl_elasticity`` under
     ``itl_full_push_elasticity``: an MoE node's excursions come from its batch, not its clock),
-    and a new window begins. A faster clock shortens every step, and by Little's law the running batch.
+    and a new window begins. A faster clock shortens every step, and by Little's law the
+    running batch.
     A completed window whose p99 is under the setpoint, with nobody waiting, lowers the offset
     by ``itl_trim_down_gain_w`` per unit of distance to the setpoint (at most
     ``itl_trim_down_max_w``): slowly, since a lower cap is only worth it if the SLO keeps holding,

@@ -344,12 +344,18 @@ def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable()
     h2 = _hist_with(h1, 0.01, cfg.itl_min_samples)
     same = _update_itl_trim(hot, _itl_obs(1.0, h2), cfg, 0.05)
     assert same.cap_trim_w == hot.cap_trim_w and same.itl_ref == h1
-    # A whole window far under the setpoint: the offset comes down, by at most the step bound.
-    cool = _update_itl_trim(same, _itl_obs(0.5 + cfg.itl_window_s, h2), cfg, 0.05)
+    # A whole window far under the setpoint, but within the hold after the push: no descent
+    # yet (the edge was just found).
+    held = _update_itl_trim(same, _itl_obs(0.5 + cfg.itl_window_s, h2), cfg, 0.05)
+    assert held.cap_trim_w == hot.cap_trim_w and held.itl_ref == h2
+    # After the hold, a window far under the setpoint lowers it, by at most the step bound.
+    t = 0.5 + cfg.itl_hold_s + cfg.itl_window_s
+    h3 = _hist_with(h2, 0.01, cfg.itl_min_samples)
+    cool = _update_itl_trim(held, _itl_obs(t, h3), cfg, 0.05)
     assert cool.cap_trim_w == pytest.approx(hot.cap_trim_w - cfg.itl_trim_down_max_w)
     # ... and on below zero: the loop seeks the lowest cap that still holds the SLO, down to
     # its bound (pals_decide also keeps the planned cap plus the offset writable).
-    t, h, state = 0.5 + cfg.itl_window_s, h2, cool
+    h, state = h3, cool
     for _ in range(40):
         t += cfg.itl_window_s
         h = _hist_with(h, 0.01, cfg.itl_min_samples)
@@ -441,3 +447,29 @@ def test_a_negative_itl_offset_never_winds_up_past_the_minimum_cap(
     # The offset was clamped to what reaches the minimum cap, not left at -350 W: the plan's
     # next rise is not eaten by a stale offset.
     assert -350.0 < ctrl.state.cap_trim_w < 0.0
+
+
+def test_an_itl_excess_pushes_the_cap_only_as_far_as_the_cap_moves_the_itl() -> None:
+    from pals_core.control.pals import _update_itl_trim
+
+    cfg = PalsConfig()
+    h0 = Histogram.empty(ITL_BUCKETS_S)
+    start = _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, 0.05)
+    h1 = _hist_with(h0, 0.09, cfg.itl_min_samples)  # p99 ~2x the SLO
+    pushes = {
+        e: _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, e).cap_trim_w
+        for e in (1.0, cfg.itl_full_push_elasticity, cfg.itl_full_push_elasticity / 2, 0.0)
+    }
+    assert pushes[1.0] == pushes[cfg.itl_full_push_elasticity] == cfg.itl_trim_step_max_w
+    assert pushes[cfg.itl_full_push_elasticity / 2] == pytest.approx(cfg.itl_trim_step_max_w / 2)
+    # A cap that does not move the ITL is not raised, and holds no descent back.
+    flat = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 0.0)
+    assert pushes[0.0] == 0.0 and flat.itl_hold_until_s == start.itl_hold_until_s
+
+
+def test_cap_itl_elasticity_reads_the_model(model: PerformanceModel) -> None:
+    from pals_core.control.pals import _cap_itl_elasticity
+
+    low = _cap_itl_elasticity(model, 250.0, 128, 60.0)
+    high = _cap_itl_elasticity(model, 650.0, 128, 60.0)
+    assert low > 0.0 and low >= high
