@@ -311,7 +311,12 @@ def pals_decide(
     # Anti-windup: the ITL offset never reaches past the caps that can be written; a negative
     # offset (the plan's margins were more than the measured ITL needs) only while tracking (a
     # degraded plan is already the most throughput the budget allows).
-    trim = min(max(state.cap_trim_w, min(min_cap, max_cap) - plan.cap_w), max_cap - plan.cap_w)
+    floor_cap = min(min_cap, max_cap)
+    if obs.time_s < state.itl_edge_until_s:
+        # An ITL excess showed at itl_edge_cap_w not long ago: do not probe below it again
+        # until the memory lapses (each probe of a known edge costs QoS windows).
+        floor_cap = max(floor_cap, min(max_cap, state.itl_edge_cap_w + cfg.itl_edge_margin_w))
+    trim = min(max(state.cap_trim_w, floor_cap - plan.cap_w), max_cap - plan.cap_w)
     if mode != Mode.TRACKING:
         trim = max(trim, 0.0)
     state = replace(state, cap_trim_w=trim)
@@ -428,10 +433,18 @@ def _update_itl_trim(
     hold_until_s = state.itl_hold_until_s
     if ratio > high:
         push = min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
-        push *= min(1.0, max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity)
+        elastic = max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity
+        push *= min(1.0, elastic)
         if not at_max and push >= 1.0:
             trim += push
             hold_until_s = obs.time_s + cfg.itl_hold_s
+        if not at_max and elastic >= cfg.itl_edge_min_elastic:
+            # The cap is a real lever here: remember where the edge was, the caps in force when
+            # the excess showed. (Where it is not, an excess says nothing about the caps.)
+            mean_cap = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus)
+            state = replace(
+                state, itl_edge_cap_w=mean_cap, itl_edge_until_s=obs.time_s + cfg.itl_edge_memory_s
+            )
     elif not elapsed:
         return state  # the window is still running and fine so far
     elif (

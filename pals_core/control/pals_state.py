@@ -87,8 +87,14 @@ class PalsConfig:
     itl_full_push_elasticity: float = 0.5
     """An ITL excess raises the cap fully where the model's ITL falls by at least this x the
     relative cap rise, proportionally less where it falls less."""
-    itl_hold_s: float = 30.0
+    itl_hold_s: float = 15.0
     """After an ITL excess the offset does not come down again for this long."""
+    itl_edge_memory_s: float = 120.0
+    itl_edge_margin_w: float = 10.0
+    """... and the cap stays above the cap the excess showed at (+ margin) for this long,"""
+    itl_edge_min_elastic: float = 0.7
+    """... where the cap elasticity is at least this x ``itl_full_push_elasticity`` (elsewhere an
+    excess says little about the caps)."""
     itl_min_samples: int = 500
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
@@ -183,6 +189,9 @@ class PalsState:
     itl_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
     itl_hold_until_s: float = -math.inf
+    itl_edge_cap_w: float = 0.0
+    itl_edge_until_s: float = -math.inf
+    """The mean cap at the last ITL excess, and until when it floors the caps."""
     """No lowering of the ITL offset before this time (set by an excess)."""
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""

@@ -473,3 +473,38 @@ def test_cap_itl_elasticity_reads_the_model(model: PerformanceModel) -> None:
     low = _cap_itl_elasticity(model, 250.0, 128, 60.0)
     high = _cap_itl_elasticity(model, 650.0, 128, 60.0)
     assert low > 0.0 and low >= high
+
+
+def test_the_cap_stays_above_a_recent_itl_edge_until_the_memory_lapses(
+    model: PerformanceModel,
+) -> None:
+    cfg = PalsConfig()
+    ctrl = PalsController(model, cfg, num_gpus=1, qos=QOS)
+    t, limits = _settle(ctrl, 3000.0, 37, 0.0, 40, (700.0,))
+    assert limits[0] < 400.0
+    # An excess showed at 450 W a moment ago; the loop would like to go far lower.
+    edge_w = 450.0
+    ctrl.state = replace(
+        ctrl.state, cap_trim_w=-350.0, itl_edge_cap_w=edge_w,
+        itl_edge_until_s=t + cfg.itl_edge_memory_s,
+    )  # fmt: skip
+    t, limits = _settle(ctrl, 3000.0, 37, t + 0.5, 40, (edge_w + cfg.itl_edge_margin_w,))
+    assert limits[0] >= edge_w + cfg.itl_edge_margin_w - 1e-6
+    # Once the memory lapses the loop may take the cap lower again.
+    ctrl.state = replace(ctrl.state, cap_trim_w=-350.0)
+    t, limits = _settle(ctrl, 3000.0, 37, t + cfg.itl_edge_memory_s, 40, limits)
+    assert limits[0] < edge_w
+
+
+def test_an_excess_records_the_edge_only_where_the_cap_is_a_lever() -> None:
+    from pals_core.control.pals import _update_itl_trim
+
+    cfg = PalsConfig()
+    h0 = Histogram.empty(ITL_BUCKETS_S)
+    start = _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, 0.05)
+    h1 = _hist_with(h0, 0.09, cfg.itl_min_samples)
+    elastic = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 1.0)
+    assert elastic.itl_edge_cap_w == 400.0  # the caps in force (see _itl_obs)
+    assert elastic.itl_edge_until_s == pytest.approx(0.5 + cfg.itl_edge_memory_s)
+    inelastic = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 0.1)
+    assert inelastic.itl_edge_until_s == start.itl_edge_until_s
