@@ -12,14 +12,19 @@ The control law, per period:
 2. **Estimate the target**: the operator's fixed target, else the observation's target, else the
    offered load from the engine's counters (:mod:`pals_core.control.demand`); never below the
    operator floor. An integral trim raises it while the queue grows and service falls short.
-3. **Correct the model** online: multiplicative factors on throughput, power and ITL p99, each the
-   EWMA (in log space, bounded: anti-windup) of measured over predicted at the current operating
+3. **Correct the model** online: multiplicative factors on throughput and power, each the EWMA
+   (in log space, bounded: anti-windup) of measured over predicted at the current operating
    point, learned only in steady state. They absorb a profile taken on another device, and drift.
+   The **ITL loop** (:func:`_update_itl_trim`) adds a cap offset of either sign that seeks the
+   QoS edge on the *measured* ITL p99: up at once on an excess (as far as the model says the cap
+   moves the ITL), down slowly while windows sit under the setpoint, never back below a recent
+   edge for a while.
 4. **Plan** (:func:`~pals_core.model.planner.plan_operating_point`): the cap and batch limit of
    least power that serve the target with headroom within the budget and the ITL SLO; if none,
    the most throughput within the budget (``DEGRADED``, ``qos_risk``).
-5. **Smooth**: deadbands on cap and batch, a rate limit on planned cap decreases (budget cuts are
-   never delayed), so model noise does not make the knobs chatter.
+5. **Smooth**: deadbands on cap and batch, rate limits on planned cap decreases (budget cuts are
+   never delayed) and, with nobody waiting, on planned rises (the ITL loop's push and a queue go
+   through at once), so estimate and model noise do not make the knobs chatter.
 6. **Distribute** the caps over GPUs: in lockstep (tensor/expert parallel) the slowest GPU sets
    the pace, so a GPU that draws more power for the same work (learned from per-GPU power while no
    cap binds) gets a proportionally higher cap; the sum stays within budget - margin.
@@ -412,7 +417,9 @@ def _update_itl_trim(
     by ``itl_trim_down_gain_w`` per unit of distance to the setpoint (at most
     ``itl_trim_down_max_w``): slowly, since a lower cap is only worth it if the SLO keeps holding,
     and not for ``itl_hold_s`` after an excess (the edge was found: probing it again at once
-    would spend the QoS windows that the excess just warned about).
+    would spend the QoS windows that the excess just warned about). Where the cap is a real
+    lever, the excess also records the edge (``itl_edge_cap_w``): :func:`pals_decide` keeps the
+    caps ``itl_edge_margin_w`` above it for ``itl_edge_memory_s``.
     Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
     noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`pals_decide` keeps
     the planned cap plus the offset within the caps that can be written.
