@@ -445,12 +445,15 @@ def _update_itl_trim(
         if not at_max and push >= 1.0:
             trim += push
             hold_until_s = obs.time_s + cfg.itl_hold_s
-        if not at_max and elastic >= cfg.itl_edge_min_elastic:
-            # The cap is a real lever here: remember where the edge was, the caps in force when
-            # the excess showed. (Where it is not, an excess says nothing about the caps.)
-            mean_cap = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus)
+        probing = state.cap_trim_w <= -cfg.itl_edge_probe_w
+        if probing and not at_max and elastic >= cfg.itl_edge_min_elastic:
+            # The loop was probing below the plan and the cap is a real lever here: remember
+            # where the edge was, the caps in force when the excess showed. (At or above the
+            # plan an excess is a burst, not an edge; where the cap is no lever it says nothing
+            # about the caps.)
+            edge_w = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus)
             state = replace(
-                state, itl_edge_cap_w=mean_cap, itl_edge_until_s=obs.time_s + cfg.itl_edge_memory_s
+                state, itl_edge_cap_w=edge_w, itl_edge_until_s=obs.time_s + cfg.itl_edge_memory_s
             )
     elif not elapsed:
         return state  # the window is still running and fine so far

@@ -93,6 +93,8 @@ class PalsConfig:
     itl_edge_margin_w: float = 10.0
     """... and the cap stays above the cap the excess showed at (+ margin) for this long,"""
     itl_edge_min_elastic: float = 0.7
+    itl_edge_probe_w: float = 20.0
+    """... and only for an excess met while probing: the offset at least this far below the plan."""
     """... where the cap elasticity is at least this x ``itl_full_push_elasticity`` (elsewhere an
     excess says little about the caps)."""
     itl_min_samples: int = 500
