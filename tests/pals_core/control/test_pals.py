@@ -496,15 +496,18 @@ def test_the_cap_stays_above_a_recent_itl_edge_until_the_memory_lapses(
     assert limits[0] < edge_w
 
 
-def test_an_excess_records_the_edge_only_where_the_cap_is_a_lever() -> None:
+def test_an_excess_records_the_edge_only_while_probing_where_the_cap_is_a_lever() -> None:
     from pals_core.control.pals import _update_itl_trim
 
     cfg = PalsConfig()
     h0 = Histogram.empty(ITL_BUCKETS_S)
     start = _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, 0.05)
+    probing = replace(start, cap_trim_w=-2 * cfg.itl_edge_probe_w)  # below the plan
     h1 = _hist_with(h0, 0.09, cfg.itl_min_samples)
-    elastic = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 1.0)
+    elastic = _update_itl_trim(probing, _itl_obs(0.5, h1), cfg, 0.05, 1.0)
     assert elastic.itl_edge_cap_w == 400.0  # the caps in force (see _itl_obs)
     assert elastic.itl_edge_until_s == pytest.approx(0.5 + cfg.itl_edge_memory_s)
-    inelastic = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 0.1)
-    assert inelastic.itl_edge_until_s == start.itl_edge_until_s
+    # Where the cap is no lever, or at the plan (a burst, not a probe), no edge is recorded.
+    inelastic = _update_itl_trim(probing, _itl_obs(0.5, h1), cfg, 0.05, 0.1)
+    at_plan = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 1.0)
+    assert inelastic.itl_edge_until_s == at_plan.itl_edge_until_s == start.itl_edge_until_s
