@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from ast import literal_eval
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -26,6 +28,9 @@ def paper(
     ),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print each run as it ends."),
+    settings: list[str] = typer.Option(
+        [], "--set", help="PalsConfig FIELD=VALUE (a Python literal) for the PALS runs; repeatable."
+    ),
 ) -> None:
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
     from pals_core.experiments.paper import SERIES_FILE, run_paper
@@ -33,6 +38,7 @@ def paper(
     from pals_core.experiments.report import print_report
     from pals_core.experiments.scenarios import full_matrix, quick_matrix
 
+    overrides = _parse_settings(settings)
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 3)
     n = len(matrix.scenarios())
     console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
@@ -49,12 +55,38 @@ def paper(
         jobs=jobs,
         progress=progress,
         command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
+        pals_overrides=overrides or None,
     )
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
     print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
     console.print(f"wrote {result.results_path} and {len(plots)} plots")
+
+
+def _parse_settings(settings: list[str]) -> dict[str, Any]:
+    """``--set FIELD=VALUE`` items -> {field: value}, checked against PalsConfig (typer error on
+    a malformed item or an unknown field, naming what is allowed)."""
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.pals_adapter import pals_config
+
+    out: dict[str, Any] = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise typer.BadParameter(f"{item!r}: expected FIELD=VALUE", param_hint="--set")
+        try:
+            out[name.strip()] = literal_eval(text.strip())
+        except (ValueError, SyntaxError) as err:
+            raise typer.BadParameter(
+                f"{item!r}: VALUE must be a Python literal (number, tuple, None ...)",
+                param_hint="--set",
+            ) from err
+    try:
+        pals_config(out)
+    except (ConfigurationError, TypeError) as err:
+        raise typer.BadParameter(str(err), param_hint="--set") from err
+    return out
 
 
 @experiment_app.command("report")

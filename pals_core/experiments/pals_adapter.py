@@ -7,10 +7,14 @@ and apart from every scenario. It is cached as JSON under the output folder, so 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pals_core.control.policy import Policy
 from pals_core.control.qos import QoSPolicy
+from pals_core.errors import ConfigurationError
 from pals_core.experiments.scenarios import (
     DEVICE_VARIATION_FRAC,
     NOISE_FRAC,
@@ -19,6 +23,9 @@ from pals_core.experiments.scenarios import (
     NodeConfig,
 )
 from pals_core.experiments.simnode import build_node
+
+if TYPE_CHECKING:
+    from pals_core.control.pals import PalsConfig
 
 
 def profile_path(output_dir: Path, node: NodeConfig) -> Path:
@@ -67,12 +74,34 @@ def ensure_profile(node: NodeConfig, matrix: Matrix, output_dir: Path) -> Path:
     return path
 
 
-def build_pals(path: Path, *, num_gpus: int, itl_slo_s: float) -> Policy:
-    from pals_core.control.pals import PalsConfig, PalsController
+def build_pals(
+    path: Path, *, num_gpus: int, itl_slo_s: float, overrides: Mapping[str, Any] | None = None
+) -> Policy:
+    """The controller on a model fitted to the profile at ``path``, with the default
+    :class:`~pals_core.control.pals.PalsConfig` or that config with ``overrides`` applied."""
+    from pals_core.control.pals import PalsController
     from pals_core.model import PerformanceModel, Profile
 
+    config = pals_config(overrides or {})
     model = PerformanceModel.fit(Profile.load(path))
     controller: Policy = PalsController(
-        model, PalsConfig(), num_gpus=num_gpus, qos=QoSPolicy(itl_p99_slo_s=itl_slo_s)
+        model, config, num_gpus=num_gpus, qos=QoSPolicy(itl_p99_slo_s=itl_slo_s)
     )
     return controller
+
+
+def pals_config(overrides: Mapping[str, Any]) -> PalsConfig:
+    """``PalsConfig()`` with ``overrides`` (field -> value); an unknown field is refused, naming
+    the fields allowed."""
+    from pals_core.control.pals import PalsConfig
+
+    names = {f.name for f in fields(PalsConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown PalsConfig field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(names))}"
+        )
+    values: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()
+    }
+    return replace(PalsConfig(), **values)

@@ -57,10 +57,12 @@ def _run_task(
     fixed: FixedConfig | None,
     profile: Path | None,
     keep_series: bool,
+    pals_overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     return run_scenario(
-        scenario, controller, fixed=fixed, profile_path=profile, keep_series=keep_series
-    )
+        scenario, controller, fixed=fixed, profile_path=profile, keep_series=keep_series,
+        pals_overrides=pals_overrides,
+    )  # fmt: skip
 
 
 class _InlineExecutor(Executor):
@@ -83,6 +85,7 @@ def run_paper(
     controllers: tuple[str, ...] = CONTROLLERS,
     progress: Callable[[str], None] | None = None,
     command: str = "",
+    pals_overrides: dict[str, Any] | None = None,
 ) -> PaperOutput:
     """Run the matrix and write ``results.json`` (and ``series.json``) under ``output_dir``."""
     wall_start = time.perf_counter()
@@ -110,7 +113,8 @@ def run_paper(
     def submit_run(scenario: Scenario, controller: str, fixed: FixedConfig | None = None) -> None:
         keep = scenario.budget_kind == "dynamic"
         profile = profiles.get(scenario.node) if controller == "pals" else None
-        future = executor.submit(_run_task, scenario, controller, fixed, profile, keep)
+        overrides = pals_overrides if controller == "pals" else None
+        future = executor.submit(_run_task, scenario, controller, fixed, profile, keep, overrides)
         pending[future] = ("run", (scenario, controller))
 
     with executor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,7 @@ def make_policy(
     *,
     fixed: FixedConfig | None = None,
     profile_path: Path | None = None,
+    pals_overrides: Mapping[str, Any] | None = None,
 ) -> Policy:
     if controller == "stock":
         return StockPolicy()
@@ -128,7 +129,10 @@ def make_policy(
             raise ConfigurationError("pals needs a profile (profile_path)")
         from pals_core.experiments.pals_adapter import build_pals
 
-        return build_pals(profile_path, num_gpus=node.num_gpus, itl_slo_s=node.itl_slo_s)
+        return build_pals(
+            profile_path, num_gpus=node.num_gpus, itl_slo_s=node.itl_slo_s,
+            overrides=pals_overrides,
+        )  # fmt: skip
     raise ConfigurationError(
         f"unknown controller {controller!r}; allowed: stock, cap-only, batch-only, "
         "oracle-static, pals"
@@ -143,6 +147,7 @@ def run_scenario(
     profile_path: Path | None = None,
     keep_series: bool = False,
     policy: Policy | None = None,
+    pals_overrides: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Run ``controller`` (or an explicit ``policy``) for the scenario's duration and measure."""
     wall_start = time.perf_counter()
@@ -154,7 +159,9 @@ def run_scenario(
         noise_frac=NOISE_FRAC,
     )
     if policy is None:
-        policy = make_policy(controller, node, fixed=fixed, profile_path=profile_path)
+        policy = make_policy(
+            controller, node, fixed=fixed, profile_path=profile_path, pals_overrides=pals_overrides
+        )
     trace = scenario.budget_trace()
     max_power_w = node.max_power_w
 
