@@ -16,9 +16,6 @@ import argparse
 
 import numpy as np
 
-from pals_core.control.qos import QoSPolicy
-from pals_core.experiments import runner
-from pals_core.experiments.metrics import qos_windows
 from pals_core.experiments.runner import FixedConfig, run_scenario
 from pals_core.experiments.scenarios import NodeConfig, Scenario
 
@@ -41,14 +38,6 @@ def main() -> None:
     args = parser.parse_args()
 
     node = NodeConfig(args.model, args.gpu, args.gpus)
-    snapshots: list = []
-    real_close = runner._Recorder.close
-
-    def keep_snapshots(self: runner._Recorder, end_s: float, budget_w: float | None) -> None:
-        real_close(self, end_s, budget_w)
-        snapshots[:] = self.snapshots
-
-    runner._Recorder.close = keep_snapshots  # type: ignore[method-assign]
     print(
         f"{node.key} load {args.load:.0%}, {args.duration_s:.0f} s (warm-up {args.warmup_s:.0f} s)"
     )
@@ -57,11 +46,9 @@ def main() -> None:
         scenario = Scenario(node, args.load, "none", None, seed, args.duration_s, args.warmup_s)
         for cap_w in _floats(args.caps):
             for batch in (int(b) for b in _floats(args.batches)):
-                result = run_scenario(scenario, "oracle-static", fixed=FixedConfig(cap_w, batch))
-                windows = qos_windows(
-                    snapshots, result.offered_tok_s, QoSPolicy(itl_p99_slo_s=result.itl_slo_s)
-                )
-                ratio = np.array([w.itl_p99_s for w in windows]) / result.itl_slo_s
+                fixed = FixedConfig(cap_w, batch)
+                result = run_scenario(scenario, "oracle-static", fixed=fixed, keep_windows=True)
+                ratio = np.array(result.window_itl_p99_s or [np.nan]) / result.itl_slo_s
                 print(
                     f"{seed:4d} {cap_w:6.0f} {batch:6d} {result.tokens_per_j:7.3f}"
                     f"  {result.qos_violated:3d}/{result.qos_windows} "

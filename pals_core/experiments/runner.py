@@ -85,9 +85,12 @@ class RunResult:
     fixed_config: dict[str, float] | None
     wall_s: float
     series: dict[str, list[float | None]] | None = field(default=None)
+    window_itl_p99_s: list[float] | None = field(default=None)
+    """Each QoS window's ITL p99 (``keep_windows``: for what-if sweeps, not stored)."""
 
     def to_dict(self, with_series: bool = False) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("window_itl_p99_s")
         if not with_series:
             data.pop("series")
         return {k: _json_safe(v) for k, v in data.items()}
@@ -148,6 +151,7 @@ def run_scenario(
     keep_series: bool = False,
     policy: Policy | None = None,
     pals_overrides: Mapping[str, Any] | None = None,
+    keep_windows: bool = False,
 ) -> RunResult:
     """Run ``controller`` (or an explicit ``policy``) for the scenario's duration and measure."""
     wall_start = time.perf_counter()
@@ -183,7 +187,8 @@ def run_scenario(
     recorder.close(scenario.duration_s, budget_w(scenario.duration_s))
     series = recorder.series()
     eff = efficiency(series, scenario.warmup_s)
-    qos = summarize_qos(qos_windows(recorder.snapshots, node.offered_tok_s, qos_policy))
+    windows = qos_windows(recorder.snapshots, node.offered_tok_s, qos_policy)
+    qos = summarize_qos(windows)
     budget = budget_compliance(series, BUDGET_METRICS)
     steps = budget.steps if budget is not None else ()
     return RunResult(
@@ -218,6 +223,7 @@ def run_scenario(
         fixed_config=None if fixed is None else {"cap_w": fixed.cap_w, "batch": fixed.batch_limit},
         wall_s=time.perf_counter() - wall_start,
         series=recorder.thin_series(SERIES_STEP_S) if keep_series else None,
+        window_itl_p99_s=[w.itl_p99_s for w in windows] if keep_windows else None,
     )
 
 

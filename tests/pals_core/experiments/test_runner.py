@@ -31,3 +31,13 @@ def test_cap_only_keeps_the_budget_on_the_fake_node() -> None:
     assert result.series is not None and len(result.series["time_s"]) == 20
     unconstrained = runner.run_scenario(scenario.unconstrained(), "cap-only")
     assert unconstrained.budget_time_over_frac is None and unconstrained.budget_falls == 0
+
+
+def test_window_itl_p99s_are_kept_on_request_and_never_stored() -> None:
+    scenario = Scenario(NODE, 0.8, "none", None, 1, duration_s=20.0, warmup_s=5.0)
+    assert runner.run_scenario(scenario, "stock").window_itl_p99_s is None
+    result = runner.run_scenario(scenario, "stock", keep_windows=True)
+    assert (
+        result.window_itl_p99_s is not None and len(result.window_itl_p99_s) == result.qos_windows
+    )
+    assert "window_itl_p99_s" not in result.to_dict(with_series=True)
