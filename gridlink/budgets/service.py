@@ -28,7 +28,7 @@ from gridlink.budgets.schemas import (
 from gridlink.budgets.versioning import allocate_plan, same_from, stored_result
 from gridlink.curtailments import repository as events_repository
 from gridlink.errors import InvalidInputError, NotFoundError
-from gridlink.models.budget import BudgetVersion, NodeAllocation
+from gridlink.models.budget import BudgetVersion
 from gridlink.nodes import service as nodes_service
 from gridlink.settings import GridlinkSettings
 
@@ -49,7 +49,7 @@ def recompute_budget(
 
     latest = repository.latest_version(session)
     if latest is not None and same_from(
-        stored_result(latest, repository.allocations(session, latest.id)), result, now, end
+        stored_result(latest, repository.allocation_matrix(session, latest.id)), result, now, end
     ):
         return None
 
@@ -81,20 +81,7 @@ def recompute_budget(
         },
         trajectory=result.segments,
     )
-    session.add(version)
-    session.flush()
-    session.add_all(
-        NodeAllocation(
-            budget_version_id=version.id,
-            node_id=node_id,
-            start_at=piece.start,
-            end_at=piece.end,
-            power_w=piece.value[0],
-        )
-        for node_id, pieces in result.per_node.items()
-        for piece in pieces
-    )
-    session.flush()
+    repository.add_version(session, version, result.allocations)
     return version
 
 

@@ -1,21 +1,23 @@
 """Comparing budget results: does a new plan say anything the latest version does not? (pure)
 
 Results are reduced to piecewise-constant pieces (facility limit, budget, contributors and
-binding event; each node's power) rounded to 1e-3 and merged, then compared over the shared
-time from ``now`` on.
+binding event) and an allocation matrix (each node's power), rounded to 1e-3, then compared
+over the shared time from ``now`` on, the matrices vectorised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
+from gridlink.budgets.matrix import AllocationMatrix, FloatArray, same_allocations
 from gridlink.core.allocator import NodeSpec
 from gridlink.core.planner import Segment
 from gridlink.core.trajectory import allocate_segments
-from gridlink.models.budget import BudgetVersion, NodeAllocation
+from gridlink.models.budget import BudgetVersion
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,17 @@ def _r(value: float) -> float:
 class Result:
     segments: list[dict[str, Any]]
     facility: list[Piece]
-    per_node: dict[int, list[Piece]]
+    allocations: AllocationMatrix
 
 
 def allocate_plan(segments: list[Segment], specs: list[NodeSpec]) -> Result:
+    """Allocate every segment among ``specs``; each node's power rounded to 1e-3 W."""
     trajectory: list[dict[str, Any]] = []
     facility: list[Piece] = []
-    per_node: dict[int, list[Piece]] = {spec.node_id: [] for spec in specs}
+    spans: list[tuple[datetime, datetime]] = []
+    columns: list[FloatArray] = []
+    rounded: dict[int, FloatArray] = {}  # one column per distinct allocation result
+    node_ids = [spec.node_id for spec in specs]
     for item in allocate_segments(segments, specs):  # one allocation per distinct budget
         seg, result = item.segment, item.result
         trajectory.append(
@@ -90,12 +96,19 @@ def allocate_plan(segments: list[Segment], specs: list[NodeSpec]) -> Result:
                 ),
             )
         )
-        for node_id, power_w in result.allocations.items():
-            per_node[node_id].append(Piece(seg.start, seg.end, (_r(power_w),)))
-    return Result(trajectory, _merge(facility), {n: _merge(p) for n, p in per_node.items()})
+        column = rounded.get(id(result))
+        if column is None:
+            allocations = result.allocations
+            column = rounded[id(result)] = np.array(
+                [_r(allocations[n]) for n in node_ids], dtype=np.float64
+            )
+        spans.append((seg.start, seg.end))
+        columns.append(column)
+    matrix = AllocationMatrix.from_columns(node_ids, spans, columns)
+    return Result(trajectory, _merge(facility), matrix)
 
 
-def stored_result(version: BudgetVersion, allocations: Sequence[NodeAllocation]) -> Result:
+def stored_result(version: BudgetVersion, allocations: AllocationMatrix) -> Result:
     facility = [
         Piece(
             datetime.fromisoformat(s["start"]),
@@ -109,12 +122,7 @@ def stored_result(version: BudgetVersion, allocations: Sequence[NodeAllocation])
         )
         for s in version.trajectory
     ]
-    per_node: dict[int, list[Piece]] = {}
-    for row in allocations:
-        per_node.setdefault(row.node_id, []).append(
-            Piece(row.start_at, row.end_at, (_r(row.power_w),))
-        )
-    return Result(version.trajectory, _merge(facility), per_node)
+    return Result(version.trajectory, _merge(facility), allocations)
 
 
 def same_from(old: Result, new: Result, start: datetime, end: datetime) -> bool:
@@ -129,10 +137,4 @@ def same_from(old: Result, new: Result, start: datetime, end: datetime) -> bool:
     extend = old.facility[-1].value[2] == ()
     if _canonical(old.facility, start, end, extend) != _canonical(new.facility, start, end, True):
         return False
-    if set(old.per_node) != set(new.per_node):
-        return False
-    return all(
-        _canonical(old.per_node[n], start, end, extend)
-        == _canonical(new.per_node[n], start, end, True)
-        for n in new.per_node
-    )
+    return same_allocations(old.allocations, new.allocations, start, end, extend=extend)

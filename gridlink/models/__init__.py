@@ -2,7 +2,7 @@
 
 from gridlink.models.audit import AuditEntry
 from gridlink.models.auth import ApiToken, Role
-from gridlink.models.budget import BudgetVersion, NodeAllocation
+from gridlink.models.budget import BudgetAllocations, BudgetVersion
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
@@ -11,13 +11,13 @@ from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
 __all__ = [
     "ApiToken",
     "AuditEntry",
+    "BudgetAllocations",
     "BudgetVersion",
     "Event",
     "EventInterval",
     "EventSource",
     "EventStatus",
     "Node",
-    "NodeAllocation",
     "NodeStatus",
     "Role",
     "ScheduleJob",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, ForeignKey, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
 
 from gridlink.db.base import Base, utcnow
 
@@ -22,27 +22,15 @@ class BudgetVersion(Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)
     trajectory: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
-    allocations: Mapped[list[NodeAllocation]] = relationship(
-        back_populates="budget_version", cascade="all, delete-orphan"
-    )
 
+class BudgetAllocations(Base):
+    """Every node's allocation in one version, as one compressed matrix
+    (``gridlink.budgets.matrix``): one row per version, whatever the fleet size."""
 
-class NodeAllocation(Base):
-    """A piecewise-constant segment of one node's power allocation within a budget version."""
+    __tablename__ = "budget_allocations"
 
-    __tablename__ = "node_allocations"
-    __table_args__ = (
-        CheckConstraint("power_w >= 0", name="power_nonnegative"),
-        CheckConstraint("end_at > start_at", name="segment_ordered"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
     budget_version_id: Mapped[int] = mapped_column(
-        ForeignKey("budget_versions.id", ondelete="CASCADE"), index=True
+        ForeignKey("budget_versions.id", ondelete="CASCADE"), primary_key=True
     )
-    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
-    start_at: Mapped[datetime]
-    end_at: Mapped[datetime]
-    power_w: Mapped[float]
-
-    budget_version: Mapped[BudgetVersion] = relationship(back_populates="allocations")
+    node_count: Mapped[int]
+    matrix: Mapped[bytes] = mapped_column(LargeBinary)

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gridlink.models.budget import BudgetVersion, NodeAllocation
+from gridlink.budgets import repository as budgets_repository
+from gridlink.models.budget import BudgetVersion
 from gridlink.streams.snapshot import Segment, VersionSnapshot
 
 
@@ -16,22 +17,15 @@ def latest_version_id(session: Session) -> int | None:
 
 
 def load_snapshot(session: Session, version_id: int, *, now: datetime) -> VersionSnapshot | None:
-    """Every node's segments in one version that end after ``now``, in one query: a change is
+    """Every node's segments in one version that end after ``now``, from one row: a change is
     read once per process, not once per subscriber."""
     version = session.get(BudgetVersion, version_id)
     if version is None:
         return None
-    rows = session.execute(
-        select(
-            NodeAllocation.node_id,
-            NodeAllocation.start_at,
-            NodeAllocation.end_at,
-            NodeAllocation.power_w,
-        )
-        .where(NodeAllocation.budget_version_id == version_id, NodeAllocation.end_at > now)
-        .order_by(NodeAllocation.node_id, NodeAllocation.start_at)
-    ).all()
+    matrix = budgets_repository.allocation_matrix(session, version_id)
     segments: dict[int, list[Segment]] = {}
-    for node_id, start, end, power_w in rows:
-        segments.setdefault(node_id, []).append(Segment(start, end, power_w))
+    for piece in matrix.pieces(ending_after=now):
+        segments.setdefault(piece.node_id, []).append(
+            Segment(piece.start_at, piece.end_at, piece.power_w)
+        )
     return VersionSnapshot(version.id, version.created_at, segments)

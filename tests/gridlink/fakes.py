@@ -14,9 +14,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.auth.principal import SYSTEM
 from gridlink.auth.service import create_token
+from gridlink.budgets import repository as budgets_repository
+from gridlink.budgets.matrix import AllocationMatrix, AllocationPiece
 from gridlink.db import migrate
 from gridlink.db.engine import build_engine, build_sessionmaker
-from gridlink.models import ApiToken, BudgetVersion, Node, NodeAllocation, Role, ScheduleJob
+from gridlink.models import ApiToken, BudgetAllocations, BudgetVersion, Node, Role, ScheduleJob
 from tests.conftest import BACKENDS
 
 
@@ -65,7 +67,7 @@ class RecordingPublisher:
 def wipe(engine: Engine) -> None:
     """Empty the tables these tests write (they share one migrated database per backend)."""
     with Session(engine) as session:
-        for model in (ScheduleJob, NodeAllocation, BudgetVersion, ApiToken, Node):
+        for model in (ScheduleJob, BudgetAllocations, BudgetVersion, ApiToken, Node):
             session.execute(delete(model))
         session.commit()
 
@@ -95,19 +97,12 @@ def add_version(
 ) -> BudgetVersion:
     """A budget version with, per node, segments (start, duration_s, power_w)."""
     version = BudgetVersion(reason="test", inputs={}, trajectory=[])
-    session.add(version)
-    session.flush()
-    for node_id, segments in allocations.items():
-        for start, duration_s, power_w in segments:
-            session.add(
-                NodeAllocation(
-                    budget_version_id=version.id,
-                    node_id=node_id,
-                    start_at=start,
-                    end_at=start + timedelta(seconds=duration_s),
-                    power_w=power_w,
-                )
-            )
+    matrix = AllocationMatrix.from_pieces(
+        AllocationPiece(node_id, start, start + timedelta(seconds=duration_s), power_w)
+        for node_id, segments in allocations.items()
+        for start, duration_s, power_w in segments
+    )
+    budgets_repository.add_version(session, version, matrix)
     session.flush()
     return version
 
