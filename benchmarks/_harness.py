@@ -125,3 +125,45 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+def create_tokens(url: str, specs: list[tuple[str, int | None]]) -> list[str]:
+    """A bearer token per ``(role, node_id)``, created directly in the database."""
+    from datetime import UTC, datetime
+
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.auth.service import create_token
+    from gridlink.db.engine import build_engine, build_sessionmaker
+    from gridlink.models import Role
+
+    engine = build_engine(url)
+    try:
+        with build_sessionmaker(engine)() as session:
+            now = datetime.now(UTC)
+            tokens = [
+                create_token(
+                    session,
+                    role=Role(role),
+                    name=f"bench-{role}-{node_id}-{i}",
+                    node_id=node_id,
+                    actor=SYSTEM,
+                    now=now,
+                )[0]
+                for i, (role, node_id) in enumerate(specs)
+            ]
+            session.commit()
+            return tokens
+    finally:
+        engine.dispose()
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MB (Linux /proc); NaN elsewhere."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")

@@ -73,13 +73,17 @@ def publish_version(conninfo: str, node_ids: list[int], power_w: float) -> tuple
             "VALUES (now(), 'fanout benchmark', '{}', '[]') RETURNING id"
         )
         version_id = cur.fetchone()[0]  # type: ignore[index]
+        from gridlink.budgets.matrix import AllocationMatrix, AllocationPiece
+
         start, end = T0, T0 + timedelta(hours=1)
-        with cur.copy(
-            "COPY node_allocations (budget_version_id, node_id, start_at, end_at, power_w) "
-            "FROM STDIN"
-        ) as copy:
-            for node_id in node_ids:
-                copy.write_row((version_id, node_id, start, end, power_w))
+        matrix = AllocationMatrix.from_pieces(
+            AllocationPiece(node_id, start, end, power_w) for node_id in node_ids
+        )
+        cur.execute(
+            "INSERT INTO budget_allocations (budget_version_id, node_count, matrix) "
+            "VALUES (%s, %s, %s)",
+            (version_id, len(node_ids), matrix.encode()),
+        )
         cur.execute("SELECT pg_notify('gridlink_budget', %s)", (str(version_id),))
         t_commit = time.time()
         conn.commit()

@@ -3,6 +3,7 @@ planner sees them, and the nodes with their demand estimated from recent telemet
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -21,9 +22,7 @@ from gridlink.core.planner import (
 )
 from gridlink.curtailments import repository as events_repository
 from gridlink.models.event import Event
-from gridlink.models.node import Node, NodeStatus
 from gridlink.nodes import repository as nodes_repository
-from gridlink.nodes import service as nodes_service
 from gridlink.settings import GridlinkSettings
 from gridlink.telemetry import repository as telemetry_repository
 from gridlink.telemetry import service as telemetry_service
@@ -114,10 +113,24 @@ def plan(
     return segments, events
 
 
-def _curve(node: Node) -> tuple[tuple[float, float], ...]:
-    if len(node.curve) < 2 or node.max_power_w <= node.min_power_w:
-        return ()
-    return fit_to_range([(p, t) for p, t in node.curve], node.min_power_w, node.max_power_w)
+Fitted = tuple[tuple[float, float], ...]
+CurveKey = tuple[str, float, float]
+
+
+def _curve(
+    curve_json: str, min_w: float, max_w: float, cache: dict[tuple[str, float, float], Fitted]
+) -> Fitted:
+    """The node's curve fitted to its power range; nodes of one model share it (``cache``)."""
+    key = (curve_json, min_w, max_w)
+    fitted = cache.get(key)
+    if fitted is None:
+        curve = json.loads(curve_json)
+        if len(curve) < 2 or max_w <= min_w:
+            fitted = ()
+        else:
+            fitted = fit_to_range([(p, t) for p, t in curve], min_w, max_w)
+        cache[key] = fitted
+    return fitted
 
 
 def node_specs(session: Session, *, now: datetime, settings: GridlinkSettings) -> list[NodeSpec]:
@@ -143,12 +156,14 @@ def node_specs(session: Session, *, now: datetime, settings: GridlinkSettings) -
         )
     }
     specs = []
-    for node in nodes_repository.list_all(session):
-        if nodes_service.status_at(node, now, settings) is NodeStatus.OFFLINE:
-            continue
+    fitted: dict[CurveKey, Fitted] = {}
+    heard_since = now - timedelta(seconds=settings.node_offline_after_s)  # not offline
+    for node_id, min_w, max_w, tier, curve in nodes_repository.planning_rows(
+        session, heard_since=heard_since
+    ):
         demand_w = None
-        stat = stats.get(node.id)
-        allocated = current.get(node.id)
+        stat = stats.get(node_id)
+        allocated = current.get(node_id)
         if (
             stat is not None
             and allocated is not None
@@ -159,16 +174,16 @@ def node_specs(session: Session, *, now: datetime, settings: GridlinkSettings) -
             estimate = math.ceil(estimate / DEMAND_QUANTUM_W) * DEMAND_QUANTUM_W
             entering = stat.power_w_max < settings.demand_underuse_frac * allocated
             pressing = stat.power_w_max >= PRESSING_FRAC * allocated
-            staying = previous_demand.get(node.id) is not None and not pressing
+            staying = previous_demand.get(node_id) is not None and not pressing
             if entering or staying:
                 demand_w = estimate
         specs.append(
             NodeSpec(
-                node_id=node.id,
-                min_w=node.min_power_w,
-                max_w=node.max_power_w,
-                tier=node.flexibility_tier,
-                curve=_curve(node),
+                node_id=node_id,
+                min_w=min_w,
+                max_w=max_w,
+                tier=tier,
+                curve=_curve(curve, min_w, max_w, fitted),
                 demand_w=demand_w,
             )
         )

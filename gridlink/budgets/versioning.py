@@ -54,6 +54,16 @@ def _r(value: float) -> float:
     return round(value, 3)
 
 
+def round_mw(values: FloatArray) -> FloatArray:
+    """``round(v, 3)`` of every value, exactly as Python rounds it: numpy's ``rint(v * 1000)``
+    agrees except within round-off of a tie, and those few take Python's ``round``."""
+    scaled = values * 1000.0
+    out: FloatArray = np.rint(scaled) / 1000.0
+    for i in np.flatnonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3).tolist():
+        out[i] = round(float(values[i]), 3)
+    return out
+
+
 @dataclass(frozen=True)
 class Result:
     segments: list[dict[str, Any]]
@@ -68,7 +78,7 @@ def allocate_plan(segments: list[Segment], specs: list[NodeSpec]) -> Result:
     spans: list[tuple[datetime, datetime]] = []
     columns: list[FloatArray] = []
     rounded: dict[int, FloatArray] = {}  # one column per distinct allocation result
-    node_ids = [spec.node_id for spec in specs]
+    node_ids = sorted(spec.node_id for spec in specs)  # the allocator's order
     for item in allocate_segments(segments, specs):  # one allocation per distinct budget
         seg, result = item.segment, item.result
         trajectory.append(
@@ -98,10 +108,8 @@ def allocate_plan(segments: list[Segment], specs: list[NodeSpec]) -> Result:
         )
         column = rounded.get(id(result))
         if column is None:
-            allocations = result.allocations
-            column = rounded[id(result)] = np.array(
-                [_r(allocations[n]) for n in node_ids], dtype=np.float64
-            )
+            powers = np.fromiter(result.allocations.values(), np.float64, len(node_ids))
+            column = rounded[id(result)] = round_mw(powers)
         spans.append((seg.start, seg.end))
         columns.append(column)
     matrix = AllocationMatrix.from_columns(node_ids, spans, columns)

@@ -31,24 +31,34 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
 from numbers import Integral, Real
-from typing import Literal, NoReturn, cast
+from typing import Literal, cast
 
 import numpy as np
 import numpy.typing as npt
 
 from gridlink.core.curves import Curve
+from gridlink.core.hull import HullSegments, check_curves, flatten_curves, hull_segments
 from gridlink.errors import AllocationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 LimitedBy = Literal["max", "demand", "budget", "infeasible"]
 
-__all__ = ["Allocation", "AllocationResult", "NodeSpec", "allocate"]
+__all__ = [
+    "Allocation",
+    "AllocationResult",
+    "Fleet",
+    "NodeSpec",
+    "allocate",
+    "allocate_fleet",
+    "prepare_fleet",
+]
 
 
 def _number(value: object, field: str, node_id: object, *, minimum: float = 0.0) -> float:
+    if type(value) is float and value >= minimum and math.isfinite(value):
+        return value  # the common case, without the slower ABC checks below
     if isinstance(value, bool) or not isinstance(value, Real):
         raise AllocationError(f"{field} of node {node_id} must be a number, got {value!r}")
     number = float(value)
@@ -57,6 +67,10 @@ def _number(value: object, field: str, node_id: object, *, minimum: float = 0.0)
             f"{field} of node {node_id} must be a finite number >= {minimum:g}, got {value!r}"
         )
     return number
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int or (not isinstance(value, bool) and isinstance(value, Integral))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +90,15 @@ class NodeSpec:
     demand_w: float | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.node_id, bool) or not isinstance(self.node_id, Integral):
+        if not _is_int(self.node_id):
             raise AllocationError(f"node_id must be an int, got {self.node_id!r}")
         min_w = _number(self.min_w, "min_w", self.node_id)
         max_w = _number(self.max_w, "max_w", self.node_id, minimum=min_w)
-        if isinstance(self.tier, bool) or not isinstance(self.tier, Integral) or self.tier < 0:
+        if not _is_int(self.tier) or self.tier < 0:
             raise AllocationError(f"tier of node {self.node_id} must be an int >= 0")
-        object.__setattr__(self, "node_id", int(self.node_id))
-        object.__setattr__(self, "tier", int(self.tier))
+        if type(self.node_id) is not int or type(self.tier) is not int:
+            object.__setattr__(self, "node_id", int(self.node_id))
+            object.__setattr__(self, "tier", int(self.tier))
         object.__setattr__(self, "min_w", min_w)
         object.__setattr__(self, "max_w", max_w)
         object.__setattr__(self, "curve", () if self.curve is None else tuple(self.curve))
@@ -131,113 +146,8 @@ class AllocationResult:
         ]
 
 
-@dataclass(frozen=True, slots=True)
-class _Segments:
-    """Linear pieces of every node's hull: owner (index in node_id order), start, width, slope."""
-
-    node: IntArray
-    start_w: FloatArray
-    width_w: FloatArray
-    slope: FloatArray
-
-
-def _flatten_curves(nodes: Sequence[NodeSpec], default_slope: float) -> tuple[IntArray, FloatArray]:
-    """Every curve point as rows ``(power_w, throughput)``, with the point count per node."""
-    curves = [
-        node.curve
-        or (
-            ((node.min_w, 0.0),)
-            if node.min_w == node.max_w
-            else ((node.min_w, 0.0), (node.max_w, (node.max_w - node.min_w) * default_slope))
-        )
-        for node in nodes
-    ]
-    counts = np.fromiter(map(len, curves), dtype=np.int64, count=len(curves))
-    try:
-        flat = np.fromiter(chain.from_iterable(chain.from_iterable(curves)), dtype=np.float64)
-    except (TypeError, ValueError):
-        flat = np.empty(0)
-    if flat.size != 2 * int(counts.sum()):
-        for node, curve in zip(nodes, curves, strict=True):
-            for point in curve:
-                if len(point) != 2 or not all(isinstance(v, Real) for v in point):
-                    raise AllocationError(
-                        f"curve of node {node.node_id} must hold (power_w, throughput_tok_s) "
-                        f"number pairs, got {point!r}"
-                    )
-        raise AllocationError("curves must hold (power_w, throughput_tok_s) number pairs")
-    return counts, flat.reshape(-1, 2)
-
-
-def _check_curves(
-    nodes: Sequence[NodeSpec],
-    min_w: FloatArray,
-    max_w: FloatArray,
-    counts: IntArray,
-    points: FloatArray,
-    owner: IntArray,
-) -> None:
-    """Refuse malformed curves, naming the first offending node."""
-
-    def fail(index: int, rule: str) -> NoReturn:
-        node = nodes[index]
-        raise AllocationError(f"curve of node {node.node_id} {rule}; got {node.curve!r}")
-
-    bad = ~np.isfinite(points).all(axis=1)
-    if bad.any():
-        fail(int(owner[np.argmax(bad)]), "must hold finite numbers")
-    too_short = (counts < 2) & (min_w < max_w)
-    if too_short.any():
-        fail(int(np.argmax(too_short)), "must have at least 2 points (or be empty)")
-    first = np.cumsum(counts) - counts
-    last = first + counts - 1
-    wrong_ends = (points[first, 0] != min_w) | (points[last, 0] != max_w)
-    if wrong_ends.any():
-        i = int(np.argmax(wrong_ends))
-        fail(i, f"must start at min_w={min_w[i]} W and end at max_w={max_w[i]} W")
-    same = owner[1:] == owner[:-1]
-    step = np.diff(points, axis=0)
-    not_increasing = same & ~(step[:, 0] > 0)
-    if not_increasing.any():
-        fail(int(owner[np.argmax(not_increasing)]), "must have strictly increasing power_w")
-    decreasing = same & (step[:, 1] < 0)
-    if decreasing.any():
-        fail(int(owner[np.argmax(decreasing)]), "must have non-decreasing throughput_tok_s")
-
-
-def _hull_segments(owner: IntArray, points: FloatArray) -> _Segments:
-    """Upper concave hull of every curve at once, as linear segments.
-
-    Each pass drops every interior point strictly below the chord of its two current neighbours
-    (slope in < slope out). Such a point is below a segment between two points of the curve, so
-    it is never a hull vertex; when no such point is left the chain is concave and is the hull.
-    A curve of k points needs at most k - 2 passes, each vectorised over the whole fleet.
-    """
-    power, tok = points[:, 0], points[:, 1]
-    while power.size >= 3:
-        # Slopes across two nodes' points are meaningless (and may divide by zero); masked out.
-        interior = (owner[:-2] == owner[1:-1]) & (owner[1:-1] == owner[2:])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope_in = (tok[1:-1] - tok[:-2]) / (power[1:-1] - power[:-2])
-            slope_out = (tok[2:] - tok[1:-1]) / (power[2:] - power[1:-1])
-        below = interior & (slope_in < slope_out)
-        if not below.any():
-            break
-        keep = np.ones(power.size, dtype=bool)
-        keep[1:-1] = ~below
-        owner, power, tok = owner[keep], power[keep], tok[keep]
-    pairs = np.flatnonzero(owner[1:] == owner[:-1])
-    width = power[pairs + 1] - power[pairs]
-    return _Segments(
-        node=owner[pairs],
-        start_w=power[pairs],
-        width_w=width,
-        slope=(tok[pairs + 1] - tok[pairs]) / width,
-    )
-
-
 def _water_fill(
-    budget_w: float, segments: _Segments, width_w: FloatArray
+    budget_w: float, segments: HullSegments, width_w: FloatArray
 ) -> tuple[FloatArray, float | None]:
     """Watts taken from each segment, steepest first; ties at the water level share pro rata."""
     # Segments arrive in (node_id, power) order, so a stable sort on slope alone breaks ties
@@ -277,21 +187,39 @@ def _trim_to_budget(alloc: FloatArray, min_w: FloatArray, budget_w: float) -> No
     raise AssertionError("allocation could not be trimmed to the budget")  # pragma: no cover
 
 
-def allocate(
-    budget_w: float, nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float = 1.0
-) -> AllocationResult:
-    """Split ``budget_w`` among ``nodes`` (rules in the module docstring)."""
+def _check_budget(budget_w: object) -> float:
     if isinstance(budget_w, bool) or not isinstance(budget_w, Real):
         raise AllocationError(f"budget_w must be a number, got {budget_w!r}")
-    budget_w = float(budget_w)
-    if not math.isfinite(budget_w) or budget_w < 0:
+    budget = float(budget_w)
+    if not math.isfinite(budget) or budget < 0:
         raise AllocationError(f"budget_w must be a finite number >= 0, got {budget_w!r}")
+    return budget
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """Nodes checked and turned into arrays once (node_id order), with their hull segments:
+    what every budget's split starts from. Build with :func:`prepare_fleet`."""
+
+    ids: list[int]
+    min_w: FloatArray
+    max_w: FloatArray
+    cap_w: FloatArray
+    has_demand: npt.NDArray[np.bool_]
+    sum_min_w: float
+    segments: HullSegments
+    usable_w: FloatArray
+    tier_rank: IntArray
+    headroom_w: FloatArray
+
+
+def prepare_fleet(nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float = 1.0) -> Fleet:
+    """Check ``nodes`` and prepare them for :func:`allocate_fleet`."""
     if not math.isfinite(default_slope_tok_per_j) or default_slope_tok_per_j < 0:
         raise AllocationError("default_slope_tok_per_j must be a finite number >= 0")
     for node in nodes:
         if not isinstance(node, NodeSpec):
             raise AllocationError(f"nodes must hold NodeSpec, got {type(node).__name__}")
-
     count = len(nodes)
     ids = np.fromiter((n.node_id for n in nodes), dtype=np.int64, count=count)
     order = np.argsort(ids, kind="stable")
@@ -310,61 +238,91 @@ def allocate(
     )
     has_demand = ~np.isnan(demand)
     cap_w = np.where(has_demand, np.clip(np.nan_to_num(demand), min_w, max_w), max_w)
-    id_list = ids.tolist()
-    counts, points = _flatten_curves(ordered, default_slope_tok_per_j)
+    counts, points = flatten_curves(ordered, default_slope_tok_per_j)
     owner = np.repeat(np.arange(count, dtype=np.int64), counts)
-    _check_curves(ordered, min_w, max_w, counts, points, owner)
-
-    sum_min_w = math.fsum(min_w.tolist())
-    if budget_w < sum_min_w:
-        return AllocationResult(
-            allocations=dict(zip(id_list, min_w.tolist(), strict=True)),
-            feasible=False,
-            shortfall_kw=(sum_min_w - budget_w) / 1000.0,
-            total_w=sum_min_w,
-            unallocated_w=0.0,
-            caps_w=dict(zip(id_list, cap_w.tolist(), strict=True)),
-            limited_by=dict.fromkeys(id_list, "infeasible"),
-            water_level_tok_per_j=None,
-        )
-
-    segments = _hull_segments(owner, points)
+    check_curves(ordered, min_w, max_w, counts, points, owner)
+    segments = hull_segments(owner, points)
     usable_w = np.clip(
         np.minimum(segments.start_w + segments.width_w, cap_w[segments.node]) - segments.start_w,
         0.0,
         None,
     )
-
-    alloc = min_w.copy()
-    remaining_w = budget_w - sum_min_w
-    level: float | None = None
     tier_values, tier_rank = np.unique(tiers, return_inverse=True)
     headroom_w = np.bincount(tier_rank, weights=cap_w - min_w, minlength=tier_values.size)
-    for rank in range(tier_values.size):
+    return Fleet(
+        ids=ids.tolist(),
+        min_w=min_w,
+        max_w=max_w,
+        cap_w=cap_w,
+        has_demand=has_demand,
+        sum_min_w=math.fsum(min_w.tolist()),
+        segments=segments,
+        usable_w=usable_w,
+        tier_rank=tier_rank,
+        headroom_w=headroom_w,
+    )
+
+
+def allocate(
+    budget_w: float, nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float = 1.0
+) -> AllocationResult:
+    """Split ``budget_w`` among ``nodes`` (rules in the module docstring)."""
+    budget = _check_budget(budget_w)
+    fleet = prepare_fleet(nodes, default_slope_tok_per_j=default_slope_tok_per_j)
+    return allocate_fleet(budget, fleet)
+
+
+def _fill_tiers(budget_w: float, fleet: Fleet) -> tuple[FloatArray, float | None]:
+    """Tiers in order, water-filling the one the budget runs out in (rules 3 and 4)."""
+    segments, min_w, cap_w = fleet.segments, fleet.min_w, fleet.cap_w
+    alloc = min_w.copy()
+    remaining_w = budget_w - fleet.sum_min_w
+    level: float | None = None
+    for rank in range(fleet.headroom_w.size):
         if remaining_w <= 0:
             break
-        members = tier_rank == rank
-        if remaining_w >= headroom_w[rank]:
+        members = fleet.tier_rank == rank
+        if remaining_w >= fleet.headroom_w[rank]:
             alloc[members] = cap_w[members]
-            remaining_w -= float(headroom_w[rank])
+            remaining_w -= float(fleet.headroom_w[rank])
             continue
-        in_tier = (tier_rank[segments.node] == rank) & (usable_w > 0)
-        tier_segments = _Segments(
+        in_tier = (fleet.tier_rank[segments.node] == rank) & (fleet.usable_w > 0)
+        tier_segments = HullSegments(
             segments.node[in_tier],
             segments.start_w[in_tier],
             segments.width_w[in_tier],
             segments.slope[in_tier],
         )
-        taken, level = _water_fill(remaining_w, tier_segments, usable_w[in_tier])
-        alloc += np.bincount(tier_segments.node, weights=taken, minlength=count)
+        taken, level = _water_fill(remaining_w, tier_segments, fleet.usable_w[in_tier])
+        alloc += np.bincount(tier_segments.node, weights=taken, minlength=len(fleet.ids))
         break
     np.clip(alloc, min_w, cap_w, out=alloc)
     _trim_to_budget(alloc, min_w, budget_w)
-    total_w = math.fsum(alloc.tolist())
+    return alloc, level
 
+
+def allocate_fleet(budget_w: float, fleet: Fleet) -> AllocationResult:
+    """Split ``budget_w`` among a prepared fleet: many budgets, one preparation."""
+    budget_w = _check_budget(budget_w)
+    id_list, min_w, cap_w = fleet.ids, fleet.min_w, fleet.cap_w
+    if budget_w < fleet.sum_min_w:
+        return AllocationResult(
+            allocations=dict(zip(id_list, min_w.tolist(), strict=True)),
+            feasible=False,
+            shortfall_kw=(fleet.sum_min_w - budget_w) / 1000.0,
+            total_w=fleet.sum_min_w,
+            unallocated_w=0.0,
+            caps_w=dict(zip(id_list, cap_w.tolist(), strict=True)),
+            limited_by=dict.fromkeys(id_list, "infeasible"),
+            water_level_tok_per_j=None,
+        )
+    alloc, level = _fill_tiers(budget_w, fleet)
+    total_w = math.fsum(alloc.tolist())
     at_cap = alloc >= cap_w
     limited = np.where(
-        at_cap & (cap_w >= max_w), "max", np.where(at_cap & has_demand, "demand", "budget")
+        at_cap & (cap_w >= fleet.max_w),
+        "max",
+        np.where(at_cap & fleet.has_demand, "demand", "budget"),
     )
     return AllocationResult(
         allocations=dict(zip(id_list, alloc.tolist(), strict=True)),

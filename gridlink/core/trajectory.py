@@ -12,7 +12,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from gridlink.core.allocator import AllocationResult, NodeSpec, allocate
+from gridlink.core.allocator import (
+    AllocationResult,
+    Fleet,
+    NodeSpec,
+    allocate_fleet,
+    prepare_fleet,
+)
 from gridlink.core.planner import Segment
 
 __all__ = ["FleetSegment", "NodeSegment", "allocate_segments", "node_trajectories"]
@@ -38,11 +44,13 @@ class NodeSegment:
 def allocate_segments(segments: Sequence[Segment], nodes: Sequence[NodeSpec]) -> list[FleetSegment]:
     """Allocate every segment's ``gpu_budget_kw`` (converted to W) among ``nodes``."""
     by_budget: dict[float, AllocationResult] = {}
+    prepared: Fleet | None = None  # checked and prepared once, for every distinct budget
     fleet = []
     for segment in segments:
         budget_w = segment.gpu_budget_kw * 1000.0
         if budget_w not in by_budget:
-            by_budget[budget_w] = allocate(budget_w, nodes)
+            prepared = prepared or prepare_fleet(nodes)
+            by_budget[budget_w] = allocate_fleet(budget_w, prepared)
         fleet.append(FleetSegment(segment, by_budget[budget_w]))
     return fleet
 

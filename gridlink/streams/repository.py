@@ -24,8 +24,6 @@ def load_snapshot(session: Session, version_id: int, *, now: datetime) -> Versio
         return None
     matrix = budgets_repository.allocation_matrix(session, version_id)
     segments: dict[int, list[Segment]] = {}
-    for piece in matrix.pieces(ending_after=now):
-        segments.setdefault(piece.node_id, []).append(
-            Segment(piece.start_at, piece.end_at, piece.power_w)
-        )
+    for node_id, start, end, power_w in matrix.runs(ending_after=now):
+        segments.setdefault(node_id, []).append(Segment(start, end, power_w))
     return VersionSnapshot(version.id, version.created_at, segments)

@@ -51,3 +51,19 @@ def test_a_changed_allocation_is_news() -> None:
     other = [NodeSpec(node_id=1, min_w=1000, max_w=5000, tier=1, demand_w=1500)]
     assert not same_from(old, allocate_plan([seg(0, 24, 3.0, 7)], other), at(0), at(24))
     assert same_from(old, allocate_plan([seg(0, 24, 3.0, 7)], NODES), at(0), at(24))
+
+
+def test_round_mw_is_pythons_round_including_ties() -> None:
+    import numpy as np
+
+    from gridlink.budgets.versioning import round_mw
+
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            rng.uniform(0, 1e7, 20_000),
+            np.array([0.0005, 0.0015, 2.675, 1.0005, 1234.5675, 0.1 + 0.2, 5e6 + 0.0025]),
+            np.arange(0, 50, 0.0005),
+        ]
+    )
+    assert round_mw(values).tolist() == [round(v, 3) for v in values.tolist()]
