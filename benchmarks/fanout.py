@@ -4,7 +4,7 @@ subscribed node having it.
 Setup: a fresh PostgreSQL database with N nodes; the gateway as a subprocess
 (``python -m gridlink serve``) on loopback; N subscribers, one per node, in another process, each
 following its stream with ``gridlink.streams.client.follow_allocation`` (httpx, asyncio). Then R
-rounds: a new budget version (an allocation row per node) is committed by this process, a
+rounds: a new budget version (all allocations, one matrix row) is committed by this process, a
 separate replica as far as the gateway knows, with the ``NOTIFY gridlink_budget`` in the same
 transaction, so the gateway hears of it exactly at commit. Latency per delivery = the time the
 subscriber has the parsed trajectory minus the time just before COMMIT (same machine clock).

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from gridlink.api.deps import DbSession, require
+from gridlink.api.types import ApiDatetime, BigBeforeId, SafeText
 from gridlink.audit import service
 from gridlink.audit.schemas import AuditEntryOut
 from gridlink.auth.permissions import Permission
@@ -22,11 +22,11 @@ Auditor = Annotated[Principal, Depends(require(Permission.AUDIT_READ))]
 def list_audit(
     session: DbSession,
     _principal: Auditor,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    action: str | None = None,
-    since: AwareDatetime | None = None,
-    before_id: Annotated[int | None, Query(description="Page backwards from this id.")] = None,
+    entity: Annotated[SafeText | None, Query(max_length=64)] = None,
+    entity_id: Annotated[SafeText | None, Query(max_length=64)] = None,
+    action: Annotated[SafeText | None, Query(max_length=64)] = None,
+    since: Annotated[ApiDatetime | None, Query()] = None,
+    before_id: BigBeforeId = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntryOut]:
     entries = service.list_entries(

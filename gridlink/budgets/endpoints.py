@@ -6,9 +6,9 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import AwareDatetime
 
 from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.api.types import ApiDatetime, BeforeId, Id
 from gridlink.auth.permissions import Permission, ensure_own_node
 from gridlink.auth.principal import Principal
 from gridlink.budgets import service
@@ -31,8 +31,8 @@ def get_timeline(
     _principal: TimelineReader,
     now: Now,
     settings: AppSettings,
-    start: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="Default: start + horizon.")] = None,
+    start: Annotated[ApiDatetime | None, Query(description="Default: now.")] = None,
+    end: Annotated[ApiDatetime | None, Query(description="Default: start + horizon.")] = None,
 ) -> Timeline:
     """Facility limit, GPU budget and contributing events per segment over ``[start, end)``."""
     start = start or now
@@ -42,7 +42,7 @@ def get_timeline(
 
 @router.get("/v1/nodes/{node_id}/allocation", response_model=NodeTrajectory)
 def get_allocation(
-    node_id: int, session: DbSession, principal: NodeReader, now: Now
+    node_id: Id, session: DbSession, principal: NodeReader, now: Now
 ) -> NodeTrajectory:
     """The node's allocation trajectory (W) from the latest budget version, from now on."""
     ensure_own_node(principal, node_id)
@@ -53,7 +53,7 @@ def get_allocation(
 def list_budget_versions(
     session: DbSession,
     _principal: TimelineReader,
-    before_id: Annotated[int | None, Query(description="Page backwards from this id.")] = None,
+    before_id: BeforeId = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[BudgetVersionSummary]:
     """Stored budget versions, newest first, with the reason each was made."""
@@ -62,7 +62,7 @@ def list_budget_versions(
 
 @router.get("/v1/budgets/{version_id}", response_model=BudgetVersionOut)
 def get_budget_version(
-    version_id: int, session: DbSession, _principal: TimelineReader
+    version_id: Id, session: DbSession, _principal: TimelineReader
 ) -> BudgetVersionOut:
     """One version with its inputs, facility segments and every node's allocation."""
     return service.get_version(session, version_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.api.types import Id, Offset
 from gridlink.auth.permissions import Permission
 from gridlink.auth.principal import Principal
 from gridlink.budgets.hooks import recompute_and_publish
@@ -54,7 +55,7 @@ def list_curtailments(
     now: Now,
     include_superseded: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[CurtailmentOut]:
     """Newest first; superseded versions only with ``include_superseded=true``."""
     events = service.list_curtailments(
@@ -65,14 +66,14 @@ def list_curtailments(
 
 @router.get("/{curtailment_id}", response_model=CurtailmentOut)
 def get_curtailment(
-    curtailment_id: int, session: DbSession, _principal: Reader, now: Now
+    curtailment_id: Id, session: DbSession, _principal: Reader, now: Now
 ) -> CurtailmentOut:
     return service.to_out(service.get_curtailment(session, curtailment_id), now)
 
 
 @router.patch("/{curtailment_id}", response_model=CurtailmentOut)
 def update_curtailment(
-    curtailment_id: int,
+    curtailment_id: Id,
     body: CurtailmentUpdate,
     request: Request,
     session: DbSession,
@@ -95,7 +96,7 @@ def update_curtailment(
 
 @router.delete("/{curtailment_id}", response_model=CurtailmentOut)
 def cancel_curtailment(
-    curtailment_id: int,
+    curtailment_id: Id,
     request: Request,
     session: DbSession,
     principal: Writer,

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from gridlink.api.types import FINITE, ApiDate, ApiDatetime, SafeText
 from gridlink.models.event import EventSource, EventStatus, SignalKind
 
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -27,11 +26,11 @@ class Recurrence(BaseModel):
     (Monday to Friday) in ``timezone``, for ``count`` occurrences or until ``until`` (inclusive,
     a local date). Occurrences are expanded into intervals when the curtailment is stored."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = FINITE
 
     freq: Literal["daily", "weekdays"]
     count: int | None = Field(default=None, ge=1)
-    until: date | None = None
+    until: ApiDate | None = None
     timezone: str = Field(default="UTC", description="IANA zone, e.g. America/Chicago.")
 
     @field_validator("timezone")
@@ -54,9 +53,9 @@ class CurtailmentCreate(BaseModel):
     """A curtailment: from ``start`` for ``duration_s`` (or until ``end``), the facility must stay
     under ``limit_kw``, or reduce by ``reduction_kw`` or ``reduction_pct`` from its baseline."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = FINITE
 
-    name: str | None = Field(default=None, max_length=256)
+    name: SafeText | None = Field(default=None, max_length=256)
     external_id: str | None = Field(
         default=None,
         min_length=1,
@@ -65,9 +64,9 @@ class CurtailmentCreate(BaseModel):
         description="Idempotency key: posting the same external_id again with the same content "
         "returns the stored curtailment; with changed content it stores a new version.",
     )
-    start: AwareDatetime
+    start: ApiDatetime
     duration_s: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
-    end: AwareDatetime | None = None
+    end: ApiDatetime | None = None
     limit_kw: float | None = Field(default=None, gt=0)
     reduction_kw: float | None = Field(default=None, gt=0)
     reduction_pct: float | None = Field(default=None, gt=0, le=100)
@@ -118,12 +117,12 @@ class CurtailmentUpdate(BaseModel):
     ``reduction_kw`` or ``reduction_pct`` replaces the signal; giving ``start`` alone keeps the
     duration. ``recurrence: null`` removes the recurrence. Stored as a new version."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = FINITE
 
-    name: str | None = Field(default=None, max_length=256)
-    start: AwareDatetime | None = None
+    name: SafeText | None = Field(default=None, max_length=256)
+    start: ApiDatetime | None = None
     duration_s: float | None = Field(default=None, gt=0, le=MAX_DURATION_S)
-    end: AwareDatetime | None = None
+    end: ApiDatetime | None = None
     limit_kw: float | None = Field(default=None, gt=0)
     reduction_kw: float | None = Field(default=None, gt=0)
     reduction_pct: float | None = Field(default=None, gt=0, le=100)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.orm import Session
 
 from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.api.types import Id
 from gridlink.auth.permissions import Permission, ensure_own_node
 from gridlink.auth.principal import Principal
 from gridlink.budgets import repository as budgets_repository
@@ -141,7 +142,7 @@ def list_nodes(
 
 @router.get("/{node_id}", response_model=NodeOut)
 def get_node(
-    node_id: int, session: DbSession, principal: NodeReader, now: Now, settings: AppSettings
+    node_id: Id, session: DbSession, principal: NodeReader, now: Now, settings: AppSettings
 ) -> NodeOut:
     """Status (from last contact), latest power and the allocation in force now."""
     ensure_own_node(principal, node_id)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from gridlink.api.types import FINITE, SafeText
 from gridlink.models.node import NodeStatus
 
 Watts = Annotated[float, Field(ge=0, le=1e7)]
@@ -16,10 +17,10 @@ class NodeRegister(BaseModel):
     """Registration and heartbeat body. ``min_power_w`` is derived: every GPU at its minimum cap
     plus idle power; ``max_power_w`` every GPU at its maximum cap plus idle power."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = FINITE
 
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    gpu_type: str = Field(min_length=1, max_length=64)
+    gpu_type: SafeText = Field(min_length=1, max_length=64)
     gpu_count: int = Field(ge=1, le=1024)
     gpu_min_cap_w: float = Field(gt=0, le=5000, description="Lowest settable cap per GPU (W).")
     gpu_max_cap_w: float = Field(gt=0, le=5000, description="Highest settable cap per GPU (W).")

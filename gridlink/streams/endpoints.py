@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from gridlink.api.types import Id
 from gridlink.auth import service as auth_service
 from gridlink.auth.permissions import Permission, check, ensure_own_node
 from gridlink.db.engine import session_scope
@@ -53,7 +54,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     },
 )
 async def allocation_stream(
-    node_id: int,
+    node_id: Id,
     request: Request,
     credentials: Credentials,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, status
 
 from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.api.types import Id
 from gridlink.auth.permissions import Permission, ensure_own_node
 from gridlink.auth.principal import Principal
 from gridlink.budgets.hooks import recompute_and_publish
@@ -25,7 +26,7 @@ FacilityReader = Annotated[Principal, Depends(require(Permission.FACILITY_READ))
     status_code=status.HTTP_201_CREATED,
 )
 def post_telemetry(
-    node_id: int,
+    node_id: Id,
     body: TelemetryBatch,
     request: Request,
     session: DbSession,

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from gridlink.api.types import FINITE, INT4_MAX, ApiDatetime
 
 
 class TelemetrySampleIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = FINITE
 
-    ts: AwareDatetime
+    ts: ApiDatetime
     power_w: float = Field(ge=0, le=1e7)
     throughput_tok_s: float = Field(ge=0, le=1e9)
     power_cap_w: float | None = Field(default=None, gt=0, le=1e7)
     batch_limit: int | None = Field(default=None, ge=1, le=1_000_000)
-    requests_waiting: int | None = Field(default=None, ge=0)
+    requests_waiting: int | None = Field(default=None, ge=0, le=INT4_MAX)
     qos_violation: bool = False
 
 
 class TelemetryBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = FINITE
 
     samples: list[TelemetrySampleIn] = Field(min_length=1)
 
