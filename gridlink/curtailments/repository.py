@@ -24,6 +24,14 @@ def current_version(session: Session, source: EventSource, external_id: str) -> 
     return session.scalars(stmt).first()
 
 
+def key_owner(session: Session, source: EventSource, external_id: str) -> str | None:
+    """Who stored the first version under ``external_id`` (None if nobody has)."""
+    stmt = select(Event.created_by).where(
+        Event.source == source, Event.external_id == external_id, Event.version == 1
+    )
+    return session.scalars(stmt).first()
+
+
 def list_events(
     session: Session,
     *,

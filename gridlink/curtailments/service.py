@@ -57,6 +57,31 @@ def _spec_from_create(
     )
 
 
+# A curtailment that ended longer ago than this is refused: it cannot change any budget.
+PAST_TOLERANCE = timedelta(hours=1)
+
+
+def _not_past(spec: EventSpec, now: datetime) -> None:
+    end = max(i.start + timedelta(seconds=i.duration_s) for i in spec.intervals)
+    if end < now - PAST_TOLERANCE:
+        raise InvalidInputError(
+            "start",
+            f"the curtailment ended at {end.isoformat()}, more than "
+            f"{PAST_TOLERANCE.total_seconds():.0f} s before now ({now.isoformat()})",
+        )
+
+
+def _owned_key(session: Session, external_id: str, actor: Principal) -> None:
+    """An ``external_id`` belongs to the principal that first used it: another principal
+    reusing it gets 409 instead of superseding (or reading) someone else's curtailment."""
+    owner = repository.key_owner(session, EventSource.MANUAL, external_id)
+    if owner is not None and owner != actor.name:
+        raise ConflictError(
+            f"external_id {external_id!r} belongs to another principal's curtailment; "
+            "use your own key, or change that curtailment by its id"
+        )
+
+
 def create_curtailment(
     session: Session,
     data: CurtailmentCreate,
@@ -67,6 +92,9 @@ def create_curtailment(
 ) -> IngestResult:
     external_id = data.external_id or f"manual-{uuid.uuid4().hex}"
     spec = _spec_from_create(data, external_id, settings)
+    _not_past(spec, now)
+    if data.external_id is not None:
+        _owned_key(session, external_id, actor)
     return ingest_event(session, spec, actor=actor, now=now, settings=settings)
 
 
@@ -140,6 +168,7 @@ def update_curtailment(
         field = ".".join(str(p) for p in first["loc"]) or "body"
         raise InvalidInputError(field, first["msg"]) from err
     spec = _spec_from_create(full, event.external_id, settings)
+    _not_past(spec, now)
     return ingest_event(session, spec, actor=actor, now=now, settings=settings)
 
 

@@ -94,13 +94,15 @@ def register_node(
     settings: AppSettings,
 ) -> NodeOut:
     """Register a node (201) or refresh it by name (200). A node token may only refresh its own
-    node; registering new nodes takes an admin token."""
+    node, reporting its inventory and curve but not its ``flexibility_tier`` (admins set it);
+    registering new nodes takes an admin token."""
     if principal.role == Role.NODE:
         own = repository.get(session, principal.node_id) if principal.node_id else None
         if own is None or own.name != body.name:
             raise PermissionDeniedError(
                 f"this node token is bound to node {principal.node_id}, not to {body.name!r}"
             )
+        body = service.check_self_report(body, own)
     node, created, inputs_changed = service.register_node(
         session, body, actor=principal, now=now, settings=settings
     )

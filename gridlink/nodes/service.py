@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from gridlink.audit import service as audit
 from gridlink.auth.principal import Principal
-from gridlink.errors import NotFoundError
+from gridlink.errors import NotFoundError, PermissionDeniedError
 from gridlink.models.node import Node, NodeStatus
 from gridlink.nodes import repository
 from gridlink.nodes.schemas import NodeRegister
@@ -26,6 +26,39 @@ _SPEC_FIELDS = (
     "max_power_w",
     "curve",
 )
+
+
+# What one serving node can physically have: a node token reporting more is refused (an admin
+# may register anything the schema allows).
+NODE_TOKEN_MAX_GPUS = 16
+NODE_TOKEN_MAX_GPU_CAP_W = 1500.0
+NODE_TOKEN_MAX_IDLE_W = 5000.0
+
+
+def check_self_report(data: NodeRegister, own: Node) -> NodeRegister:
+    """What a node token may say about its own node: its inventory and curve within physical
+    bounds, never its priority tier (admins set ``flexibility_tier``). Returns the report with
+    the stored tier; raises :class:`PermissionDeniedError` naming the field otherwise."""
+    if (
+        "flexibility_tier" in data.model_fields_set
+        and data.flexibility_tier != own.flexibility_tier
+    ):
+        raise PermissionDeniedError(
+            f"flexibility_tier: only an admin sets it (node {own.id} has tier "
+            f"{own.flexibility_tier}); leave it out"
+        )
+    bounds = (
+        ("gpu_count", data.gpu_count, NODE_TOKEN_MAX_GPUS),
+        ("gpu_max_cap_w", data.gpu_max_cap_w, NODE_TOKEN_MAX_GPU_CAP_W),
+        ("idle_power_w", data.idle_power_w, NODE_TOKEN_MAX_IDLE_W),
+    )
+    for field, value, limit in bounds:
+        if value > limit:
+            raise PermissionDeniedError(
+                f"{field}: a node token may report at most {limit:g}, got {value:g} "
+                "(an admin registers larger nodes)"
+            )
+    return data.model_copy(update={"flexibility_tier": own.flexibility_tier})
 
 
 def status_at(node: Node, now: datetime, settings: GridlinkSettings) -> NodeStatus:
