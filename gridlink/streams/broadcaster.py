@@ -26,6 +26,7 @@ class Subscription[T]:
         self._queue: asyncio.Queue[T | Closed] = asyncio.Queue(maxsize=maxsize)
         self.overflowed = False
         self.drop_reason: str | None = None
+        self.token_id: int | None = None  # whose stream this is (revocation ends it)
 
     async def get(self, timeout_s: float | None = None) -> T | Closed | None:
         """The next item, :data:`CLOSED` at shutdown or when dropped, None on timeout."""
@@ -83,6 +84,14 @@ class Broadcaster[T]:
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
+
+    def subscribers(self) -> list[Subscription[T]]:
+        return list(self._subscribers)
+
+    def drop(self, sub: Subscription[T], reason: str) -> None:
+        """End one subscriber's stream (its reader gets :data:`CLOSED` and ``reason``)."""
+        self._subscribers.discard(sub)
+        sub.drop(reason)
 
     def publish(self, item: T) -> None:
         for sub in list(self._subscribers):

@@ -1,6 +1,7 @@
 """A small client for the allocation stream: what a node agent runs to follow its budget.
 
-``follow_allocation`` connects, parses server-sent events, yields every new trajectory, and
+``follow_allocation`` connects, reads server-sent events (``httpx-sse``), yields every new
+trajectory, and
 reconnects by itself: at once (after the server's ``retry:`` hint) on a ``reconnect`` event, with
 exponential backoff on errors. It sends ``Last-Event-ID`` so an unchanged version is not resent.
 An authentication or not-found answer is final and raised as :class:`AllocationStreamError`.
@@ -11,85 +12,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
+from httpx_sse import EventSource, SSEError
 from pydantic import ValidationError
 
 from gridlink.budgets.schemas import NodeTrajectory
 from gridlink.errors import GridlinkError
 
-__all__ = [
-    "AllocationStreamError",
-    "AllocationUpdate",
-    "SSEEvent",
-    "SSEParser",
-    "follow_allocation",
-]
+__all__ = ["AllocationStreamError", "AllocationUpdate", "follow_allocation"]
 
 
 class AllocationStreamError(GridlinkError):
     """The gateway refused the stream (bad token, other node's token, unknown node)."""
-
-
-@dataclass(frozen=True)
-class SSEEvent:
-    event: str = "message"
-    data: str = ""
-    event_id: str | None = None
-    retry_ms: int | None = None
-
-
-@dataclass
-class SSEParser:
-    """Incremental SSE parser: feed raw bytes (or lines), get events at each blank line."""
-
-    _buffer: bytes = b""
-    _event: str | None = None
-    _data: list[str] = field(default_factory=list)
-    _id: str | None = None
-    _retry_ms: int | None = None
-
-    def feed_bytes(self, chunk: bytes) -> list[SSEEvent]:
-        """Every event completed by ``chunk`` (lines may be split across chunks; LF or CRLF)."""
-        data = self._buffer + chunk
-        if data.endswith(b"\r"):  # a CR whose LF may be in the next chunk
-            data, self._buffer = data[:-1], b"\r"
-        else:
-            self._buffer = b""
-        lines = data.replace(b"\r\n", b"\n").split(b"\n")
-        self._buffer = lines.pop() + self._buffer  # the unfinished last line
-        events = []
-        for line in lines:
-            event = self.feed_line(line.decode("utf-8", errors="replace"))
-            if event is not None:
-                events.append(event)
-        return events
-
-    def feed_line(self, line: str) -> SSEEvent | None:
-        line = line.rstrip("\r\n")
-        if not line:
-            return self._dispatch()
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            self._id = value
-        elif name == "retry" and value.isdigit():
-            self._retry_ms = int(value)
-        return None
-
-    def _dispatch(self) -> SSEEvent | None:
-        if self._event is None and not self._data and self._retry_ms is None:
-            return None
-        event = SSEEvent(self._event or "message", "\n".join(self._data), self._id, self._retry_ms)
-        self._event, self._data, self._id, self._retry_ms = None, [], None, None
-        return event
 
 
 @dataclass(frozen=True)
@@ -133,21 +69,18 @@ async def follow_allocation(
                         )
                     response.raise_for_status()
                     backoff_s = initial_backoff_s
-                    parser = SSEParser()
-                    async for chunk in response.aiter_bytes():
-                        for event in parser.feed_bytes(chunk):
-                            if event.event == "allocation":
-                                last_id = event.event_id or last_id
-                                trajectory = NodeTrajectory.model_validate_json(event.data)
-                                if trajectory.version_id is not None:
-                                    yield AllocationUpdate(trajectory.version_id, trajectory)
-                            elif event.event == "reconnect":
-                                retry_s = (event.retry_ms or 0) / 1000
-                        if retry_s is not None:
+                    async for event in EventSource(response).aiter_sse():
+                        if event.event == "allocation":
+                            last_id = event.id or last_id
+                            trajectory = NodeTrajectory.model_validate_json(event.data)
+                            if trajectory.version_id is not None:
+                                yield AllocationUpdate(trajectory.version_id, trajectory)
+                        elif event.event == "reconnect":
+                            retry_s = (event.retry or 0) / 1000
                             break
             except AllocationStreamError:
                 raise
-            except (httpx.HTTPError, ValidationError):
+            except (httpx.HTTPError, SSEError, ValidationError):
                 retry_s = None
             if retry_s is None:  # an error or a stream that ended without saying why
                 retry_s = backoff_s * (1 + random.random() / 2)

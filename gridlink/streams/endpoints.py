@@ -6,7 +6,8 @@ Events:
   ``Last-Event-ID`` says the client already has that version); then every new version.
 - ``heartbeat`` every ``stream_heartbeat_s``, so both ends detect a dead connection.
 - ``reconnect`` (with a ``retry:`` hint) after ``stream_lifetime_s`` (checked at each heartbeat),
-  at shutdown, or when the client reads too slowly to keep up; the server then closes.
+  at shutdown, when the client reads too slowly to keep up, or (reason ``revoked``) at the first
+  heartbeat after its token was revoked; the server then closes.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import random
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sse_starlette import EventSourceResponse
 
 from gridlink.api.types import Id
 from gridlink.auth import service as auth_service
@@ -32,11 +34,12 @@ from gridlink.streams import repository
 from gridlink.streams.broadcaster import Closed, Subscription
 from gridlink.streams.feed import AllocationFeed
 from gridlink.streams.snapshot import Heartbeat, VersionSnapshot
-from gridlink.streams.sse import format_event
+from gridlink.streams.sse import SEPARATOR, format_event
 
 router = APIRouter(tags=["streams"])
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_HEADERS = {"Cache-Control": "no-cache"}
+SHUTDOWN_GRACE_S = 1.0
 
 
 _bearer = HTTPBearer(auto_error=False, description="gridlink API token (`gridlink token create`)")
@@ -45,7 +48,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 @router.get(
     "/v1/nodes/{node_id}/allocation/stream",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {}}},
         401: {"description": "No valid token"},
@@ -58,7 +61,7 @@ async def allocation_stream(
     request: Request,
     credentials: Credentials,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Stream this node's allocation trajectory: now, and at every new budget version.
 
     Same bearer tokens and rules as ``GET /v1/nodes/{id}/allocation``: readers of any node, or a
@@ -68,20 +71,33 @@ async def allocation_stream(
     settings: GridlinkSettings = request.app.state.settings
     subscription = feed.subscribe()  # before reading the latest: nothing slips in between
     try:
-        latest_id = await asyncio.to_thread(_admit, request, node_id, credentials)
+        subscription.token_id, latest_id = await asyncio.to_thread(
+            _admit, request, node_id, credentials
+        )
         latest = await feed.advance_to(latest_id) if latest_id is not None else feed.latest
     except BaseException:
         subscription.close()
         raise
-    events = _events(node_id, subscription, latest, last_event_id, settings)
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    shutdown = anyio.Event()
+    events = _events(node_id, subscription, latest, last_event_id, settings, shutdown)
+    # Our own heartbeat events replace sse-starlette's pings. When the server shuts down,
+    # sse-starlette sets ``shutdown`` and the stream says ``reconnect`` before it closes.
+    return EventSourceResponse(
+        events,
+        headers=SSE_HEADERS,
+        ping=0,
+        sep=SEPARATOR,
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_S,
+    )
 
 
 def _admit(
     request: Request, node_id: int, credentials: HTTPAuthorizationCredentials | None
-) -> int | None:
+) -> tuple[int | None, int | None]:
     """Authenticate, authorize, check the node exists, read the latest version id: one session,
     one thread hop, released before the stream starts (a stream must not hold a connection).
+    Returns the token's id (the feed ends the stream when it is revoked) and the latest version.
 
     The same checks as the REST dependency ``require(Permission.NODE_READ)`` plus
     ``ensure_own_node``; errors map to 401/403/404 in the API's one error handler.
@@ -95,7 +111,7 @@ def _admit(
         check(principal, Permission.NODE_READ)
         ensure_own_node(principal, node_id)
         nodes_service.get_node(session, node_id)
-        return repository.latest_version_id(session)
+        return principal.token_id, repository.latest_version_id(session)
 
 
 def _reconnect(reason: str, retry_ms: int) -> bytes:
@@ -108,8 +124,15 @@ async def _events(
     latest: VersionSnapshot | None,
     last_event_id: str | None,
     settings: GridlinkSettings,
+    shutdown: anyio.Event,
 ) -> AsyncIterator[bytes]:
     loop = asyncio.get_running_loop()
+
+    async def end_at_shutdown() -> None:
+        await shutdown.wait()
+        subscription.drop("shutdown")
+
+    watcher = asyncio.create_task(end_at_shutdown())
     # Up to 10 % shorter, at random: streams opened together do not all reconnect together.
     deadline = loop.time() + settings.stream_lifetime_s * (1 - 0.1 * random.random())
     sent: int | None = None
@@ -135,4 +158,5 @@ async def _events(
                 yield item.allocation_event(node_id)
                 sent = item.version_id
     finally:
+        watcher.cancel()
         subscription.close()

@@ -103,7 +103,29 @@ class AllocationFeed:
         per stream per wait (streams also check their lifetime at each tick)."""
         while True:
             await asyncio.sleep(self._heartbeat_s)
+            await self.end_revoked()
             self._broadcaster.publish(Heartbeat.now())
+
+    async def end_revoked(self) -> int:
+        """End every stream whose token was revoked or deleted since it connected (one query
+        for all streams, at each heartbeat). Returns how many were ended."""
+        subscribers = [s for s in self._broadcaster.subscribers() if s.token_id is not None]
+        if not subscribers:
+            return 0
+        token_ids = {s.token_id for s in subscribers if s.token_id is not None}
+        try:
+            live = await asyncio.to_thread(self._live_tokens, token_ids)
+        except Exception:
+            log.exception("could not check the streams' tokens; checking again next heartbeat")
+            return 0
+        ended = [s for s in subscribers if s.token_id not in live]
+        for sub in ended:
+            self._broadcaster.drop(sub, "revoked")
+        return len(ended)
+
+    def _live_tokens(self, token_ids: set[int]) -> set[int]:
+        with session_scope(self._factory) as session:
+            return repository.live_token_ids(session, token_ids)
 
     async def _run(self) -> None:
         assert self._inbox is not None

@@ -8,12 +8,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridlink.budgets import repository as budgets_repository
+from gridlink.models.auth import ApiToken
 from gridlink.models.budget import BudgetVersion
 from gridlink.streams.snapshot import Segment, VersionSnapshot
 
 
 def latest_version_id(session: Session) -> int | None:
     return session.scalar(select(func.max(BudgetVersion.id)))
+
+
+def live_token_ids(session: Session, token_ids: set[int]) -> set[int]:
+    """Those of ``token_ids`` that still exist and are not revoked."""
+    stmt = select(ApiToken.id).where(ApiToken.id.in_(token_ids), ApiToken.revoked_at.is_(None))
+    return set(session.scalars(stmt))
 
 
 def load_snapshot(session: Session, version_id: int, *, now: datetime) -> VersionSnapshot | None:

@@ -106,7 +106,7 @@ def test_heartbeats_lifetime_reconnect_and_resume_without_resend(
             assert events[0].startswith(f"id: {version_id}\nevent: allocation\ndata: ")
             assert json.loads(events[0].split("data: ", 1)[1])["version_id"] == version_id
             assert sum(e.startswith("event: heartbeat") for e in events) >= 2
-            assert events[-1] == 'retry: 50\nevent: reconnect\ndata: {"reason": "lifetime"}'
+            assert events[-1] == 'event: reconnect\ndata: {"reason": "lifetime"}\nretry: 50'
 
             # Resuming with the version already held: no allocation is resent.
             headers = {**auth, "Last-Event-ID": str(version_id)}
@@ -184,3 +184,58 @@ def test_open_streams_hold_no_database_connection(factory: sessionmaker[Session]
                 return [u.version_id for u in firsts]
 
         assert asyncio.run(scenario()) == [version_id] * 40
+
+
+def test_a_revoked_token_ends_its_open_stream_within_one_heartbeat(
+    factory: sessionmaker[Session],
+) -> None:
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.auth.service import revoke_token
+    from gridlink.models import ApiToken
+
+    with factory() as session:
+        node_id = add_node(session, "n1").id
+        add_version(session, {node_id: [(T0, 600, 500.0)]})
+        token = add_token(session, Role.NODE, node_id=node_id)
+        kept = add_token(session, Role.ADMIN)
+        session.commit()
+        token_id = max(t.id for t in session.query(ApiToken).filter(ApiToken.role == Role.NODE))
+    heartbeat_s = 0.3
+    settings = _settings(_url(factory), stream_heartbeat_s=heartbeat_s)
+    with live_gateway(settings) as (base_url, _app):
+        url = f"{base_url}/v1/nodes/{node_id}/allocation/stream"
+
+        async def scenario() -> tuple[str, str, float]:
+            mine_auth = {"Authorization": f"Bearer {token}"}
+            other_auth = {"Authorization": f"Bearer {kept}"}
+            async with (
+                httpx.AsyncClient(timeout=10, trust_env=False) as http,
+                http.stream("GET", url, headers=mine_auth) as mine,
+                http.stream("GET", url, headers=other_auth) as other,
+            ):
+                lines = mine.aiter_lines()
+                assert (await anext(lines)).startswith("id: ")  # the allocation arrived
+                with factory() as session:
+                    revoke_token(session, token_id, actor=SYSTEM, now=datetime.now(UTC))
+                    session.commit()
+                revoked_at = asyncio.get_running_loop().time()
+                body = "\n".join([line async for line in lines])
+                ended_after_s = asyncio.get_running_loop().time() - revoked_at
+                other_lines = other.aiter_lines()
+                still_open = "\n".join([await anext(other_lines) for _ in range(8)])
+                return body, still_open, ended_after_s
+
+        body, still_open, ended_after_s = asyncio.run(scenario())
+    assert 'event: reconnect\ndata: {"reason": "revoked"}' in body
+    assert ended_after_s < 2 * heartbeat_s + 0.5
+    assert "event: heartbeat" in still_open  # the admin's stream goes on
+
+    async def reconnect() -> None:
+        async for _ in follow_allocation(base_url, node_id, token):
+            pass
+
+    with (
+        live_gateway(settings) as (base_url, _app),
+        pytest.raises(AllocationStreamError, match="401"),
+    ):
+        asyncio.run(reconnect())

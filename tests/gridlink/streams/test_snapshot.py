@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from gridlink.budgets.schemas import NodeTrajectory
-from gridlink.streams.client import SSEParser
 from gridlink.streams.snapshot import Segment, VersionSnapshot
+from tests.gridlink.streams.sse_parse import parse_sse
 
 T0 = datetime(2026, 7, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -28,8 +28,8 @@ def test_fast_json_is_the_pydantic_json_byte_for_byte() -> None:
 def test_allocation_event_round_trips_through_the_client_parser() -> None:
     snapshot = VersionSnapshot(7, T0, {3: [Segment(T0, T0 + timedelta(hours=1), 650.0)]})
     snapshot.prerender()
-    (event,) = SSEParser().feed_bytes(snapshot.allocation_event(3))
-    assert (event.event, event.event_id) == ("allocation", "7")
+    (event,) = parse_sse(snapshot.allocation_event(3))
+    assert (event.event, event.id) == ("allocation", "7")
     trajectory = NodeTrajectory.model_validate_json(event.data)
     assert trajectory == snapshot.trajectory(3)
     assert trajectory.power_at(T0 + timedelta(minutes=30)) == 650.0
