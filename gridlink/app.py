@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gridlink import __version__
-from gridlink.api import errors, health
+from gridlink.api import errors, health, openapi
 from gridlink.audit import endpoints as audit_endpoints
 from gridlink.budgets import endpoints as budgets_endpoints
 from gridlink.budgets.events import NullPublisher
@@ -55,4 +55,5 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(audit_endpoints.router)
     app.include_router(streams_endpoints.router)
     errors.install(app)
+    openapi.document_errors(app)
     return app

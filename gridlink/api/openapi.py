@@ -1,0 +1,83 @@
+"""Every status an operation can answer, in the OpenAPI document, with its error body.
+
+Derived from each operation, so a new endpoint is documented the same way: bearer-protected
+operations may answer 401 and 403; those with a path id 404; writes 409 (a conflicting state
+or concurrent write) and 413 (body over ``max_body_bytes``); anything with parameters or a body
+422 in the one validation shape (``gridlink.api.errors``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+WRITES = {"POST", "PATCH", "PUT", "DELETE"}
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+class ValidationItem(BaseModel):
+    type: str
+    loc: list[str | int]
+    msg: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[ValidationItem]
+
+
+_REF = "#/components/schemas/{model}"
+
+
+def _error(description: str, model: type[BaseModel] = ErrorOut) -> dict[str, Any]:
+    ref = {"$ref": _REF.format(model=model.__name__)}
+    return {"description": description, "content": {"application/json": {"schema": ref}}}
+
+
+def operation_responses(path: str, method: str, operation: dict[str, Any]) -> dict[str, Any]:
+    """The error statuses an operation can answer, from what the document says about it."""
+    responses: dict[str, dict[str, Any]] = {}
+    if operation.get("security"):
+        responses["401"] = _error("No valid bearer token.")
+        responses["403"] = _error("The token's role (or node binding) does not allow this.")
+    if "{" in path:
+        responses["404"] = _error("No such entity.")
+    if method.upper() in WRITES:
+        responses["409"] = _error("Conflicts with the current state or a concurrent write.")
+    if "requestBody" in operation:
+        responses["413"] = _error("The body is over the size limit.")
+    if operation.get("parameters") or "requestBody" in operation:
+        responses["422"] = _error("Invalid input.", ValidationErrorOut)
+    return responses
+
+
+def _components() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in (ErrorOut, ValidationErrorOut):
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def document_errors(app: FastAPI) -> None:
+    """Have ``app.openapi()`` list every error status of every operation."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(_components())
+        for path, operations in schema["paths"].items():
+            for method, operation in operations.items():
+                operation["responses"].update(operation_responses(path, method, operation))
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
