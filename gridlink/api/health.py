@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 from fastapi import APIRouter
@@ -13,6 +14,7 @@ from gridlink import __version__
 from gridlink.api.deps import DbSession
 
 router = APIRouter(tags=["health"])
+log = logging.getLogger(__name__)
 
 
 class Health(BaseModel):
@@ -27,6 +29,7 @@ def healthz(session: DbSession) -> Health | JSONResponse:
     try:
         session.execute(text("SELECT 1"))
     except Exception:
+        log.exception("health check: the database did not answer")
         body = Health(status="degraded", database="unreachable", version=__version__)
         return JSONResponse(status_code=503, content=body.model_dump())
     return Health(status="ok", database="ok", version=__version__)

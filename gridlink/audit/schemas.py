@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from gridlink.api.types import INT8_MAX, ApiDatetime, SafeText
 
 
 class AuditEntryOut(BaseModel):
@@ -21,3 +23,18 @@ class AuditEntryOut(BaseModel):
     entity_id: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+
+
+class AuditQuery(BaseModel):
+    """Which entries to list, newest first; ``before_id`` pages backwards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: SafeText | None = Field(default=None, max_length=64)
+    entity_id: SafeText | None = Field(default=None, max_length=64)
+    action: SafeText | None = Field(default=None, max_length=64)
+    since: ApiDatetime | None = None
+    before_id: int | None = Field(
+        default=None, ge=1, le=INT8_MAX, description="Page backwards from this id."
+    )
+    limit: int = Field(default=100, ge=1, le=1000)

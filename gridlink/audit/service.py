@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gridlink.audit import repository
+from gridlink.audit.schemas import AuditQuery
 from gridlink.auth.principal import Principal
 from gridlink.models.audit import AuditEntry
 
@@ -38,22 +39,5 @@ def record(
     return entry
 
 
-def list_entries(
-    session: Session,
-    *,
-    entity: str | None = None,
-    entity_id: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    limit: int = 100,
-    before_id: int | None = None,
-) -> list[AuditEntry]:
-    return repository.list_entries(
-        session,
-        entity=entity,
-        entity_id=entity_id,
-        action=action,
-        since=since,
-        limit=limit,
-        before_id=before_id,
-    )
+def list_entries(session: Session, query: AuditQuery) -> list[AuditEntry]:
+    return repository.list_entries(session, query)

@@ -131,8 +131,8 @@ class MinuteAggregate:
     qos_violation_count: int
 
 
-def minute_aggregates_before(session: Session, cutoff: datetime) -> list[MinuteAggregate]:
-    """Raw samples older than ``cutoff`` grouped by node and minute."""
+def _minute_aggregates(session: Session, *conditions: Any) -> list[MinuteAggregate]:
+    """Raw samples matching ``conditions``, grouped by node and minute."""
     bucket = minute_floor(TelemetrySample.ts)
     qos = func.sum(cast(TelemetrySample.qos_violation, Integer))
     stmt = (
@@ -146,7 +146,7 @@ def minute_aggregates_before(session: Session, cutoff: datetime) -> list[MinuteA
             func.avg(TelemetrySample.power_cap_w),
             qos,
         )
-        .where(TelemetrySample.ts < cutoff)
+        .where(*conditions)
         .group_by(TelemetrySample.node_id, bucket)
         .order_by(TelemetrySample.node_id, bucket)
     )
@@ -163,6 +163,23 @@ def minute_aggregates_before(session: Session, cutoff: datetime) -> list[MinuteA
         )
         for row in session.execute(stmt)
     ]
+
+
+def minute_aggregates_before(session: Session, cutoff: datetime) -> list[MinuteAggregate]:
+    """Raw samples older than ``cutoff`` grouped by node and minute."""
+    return _minute_aggregates(session, TelemetrySample.ts < cutoff)
+
+
+def node_minutes(
+    session: Session, node_id: int, *, since: datetime, until: datetime
+) -> list[MinuteAggregate]:
+    """One node's raw samples in ``[since, until)`` grouped by minute."""
+    return _minute_aggregates(
+        session,
+        TelemetrySample.node_id == node_id,
+        TelemetrySample.ts >= since,
+        TelemetrySample.ts < until,
+    )
 
 
 def rollups_between(

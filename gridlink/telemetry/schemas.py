@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -48,6 +49,20 @@ class FacilityPower(BaseModel):
     overhead_kw: float
     nodes_reporting: int = Field(description="Nodes with a sample within node_stale_after_s.")
     nodes: list[NodePower]
+
+
+class TelemetryMinute(BaseModel):
+    """One node's samples over one minute: from raw samples while they are kept, then from
+    the 1-minute rollups that replace them."""
+
+    minute: datetime
+    source: Literal["raw", "rollup"]
+    samples: int
+    power_w_avg: float
+    power_w_max: float
+    throughput_tok_s_avg: float
+    power_cap_w_avg: float | None
+    qos_violations: int
 
 
 class DownsampleReport(BaseModel):

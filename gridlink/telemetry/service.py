@@ -19,6 +19,7 @@ from gridlink.telemetry.schemas import (
     FacilityPower,
     NodePower,
     TelemetryAccepted,
+    TelemetryMinute,
     TelemetrySampleIn,
 )
 
@@ -176,3 +177,45 @@ def downsample_and_prune(
         raw_deleted=raw_deleted,
         rollups_deleted=rollups_deleted,
     )
+
+
+MAX_HISTORY = timedelta(days=7)
+
+
+def history(
+    session: Session, node_id: int, *, since: datetime, until: datetime
+) -> list[TelemetryMinute]:
+    """Per-minute history of one node over ``[since, until)`` (at most :data:`MAX_HISTORY`):
+    raw samples where they are still kept, rollups for older minutes."""
+    if until <= since:
+        raise InvalidInputError("until", "must be after since", location="query")
+    if until - since > MAX_HISTORY:
+        raise InvalidInputError(
+            "until", f"the window may span at most {MAX_HISTORY.days} days", location="query"
+        )
+    nodes_service.get_node(session, node_id)
+    minutes = {
+        r.bucket_start: TelemetryMinute(
+            minute=r.bucket_start,
+            source="rollup",
+            samples=r.sample_count,
+            power_w_avg=r.power_w_avg,
+            power_w_max=r.power_w_max,
+            throughput_tok_s_avg=r.throughput_tok_s_avg,
+            power_cap_w_avg=r.power_cap_w_avg,
+            qos_violations=r.qos_violation_count,
+        )
+        for r in repository.rollups_for_node(session, node_id, since=since, until=until)
+    }
+    for m in repository.node_minutes(session, node_id, since=since, until=until):
+        minutes[m.bucket_start] = TelemetryMinute(
+            minute=m.bucket_start,
+            source="raw",
+            samples=m.sample_count,
+            power_w_avg=m.power_w_avg,
+            power_w_max=m.power_w_max,
+            throughput_tok_s_avg=m.throughput_tok_s_avg,
+            power_cap_w_avg=m.power_cap_w_avg,
+            qos_violations=m.qos_violation_count,
+        )
+    return [minutes[k] for k in sorted(minutes)]

@@ -102,6 +102,10 @@ def _call(api: Api, method: str, path: str, own: dict[str, Any], headers: dict[s
             f"/v1/nodes/{node_id}/telemetry",
             {"samples": [sample]},
         ),
+        ("GET", "/v1/nodes/{id}/telemetry/history"): lambda: (
+            f"/v1/nodes/{node_id}/telemetry/history",
+            None,
+        ),
         ("GET", "/v1/facility/power"): lambda: ("/v1/facility/power", None),
         ("GET", "/v1/audit"): lambda: ("/v1/audit", None),
     }
@@ -133,7 +137,7 @@ def test_role_matrix(api: Api) -> None:
                 ok = ok and response.headers.get("WWW-Authenticate") == "Bearer"
             if not ok:
                 wrong.append((method, path, principal, expected, response.status_code))
-    assert len(MATRIX) == 15
+    assert len(MATRIX) == 16
     assert wrong == []
 
 
