@@ -24,6 +24,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,8 +54,9 @@ def seed(conninfo: str, nodes: int) -> list[int]:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO nodes (name, gpu_type, gpu_count, min_power_w, max_power_w, "
-                "idle_power_w, curve, flexibility_tier, status, created_at, updated_at) "
-                "VALUES (%s, 'H100-SXM', 1, 200, 700, 0, '[]', 1, 'online', now(), now())",
+                "idle_power_w, curve, flexibility_tier, status, last_seen_at, created_at, "
+                "updated_at) VALUES (%s, 'H100-SXM', 1, 200, 700, 0, '[]', 1, 'online', now(), "
+                "now(), now())",
                 [(f"bench-node-{i}",) for i in range(nodes)],
             )
             cur.execute("SELECT id FROM nodes ORDER BY id")
@@ -198,6 +200,59 @@ def worker_main(args: argparse.Namespace) -> None:
     print(json.dumps(result), flush=True)
 
 
+# -- telemetry load --------------------------------------------------------------------------
+
+
+def telemetry_load(
+    base_url: str,
+    tokens: dict[int, str],
+    samples_per_s: float,
+    batch: int,
+    stop: threading.Event,
+    latencies_ms: list[float],
+    threads: int = 4,
+) -> list[threading.Thread]:
+    """``samples_per_s`` telemetry samples per second in batches of ``batch``, spread over the
+    nodes and ``threads`` senders; each request's latency goes to ``latencies_ms``."""
+    interval_s = threads * batch / samples_per_s
+    nodes = list(tokens)
+
+    def send(k: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as http:
+            i = k
+            next_at = time.monotonic()
+            while not stop.is_set():
+                node_id = nodes[i % len(nodes)]
+                now = datetime.now(UTC)
+                body = {
+                    "samples": [
+                        {
+                            "ts": (now - timedelta(milliseconds=batch - j)).isoformat(),
+                            "power_w": 450.0 + j % 50,
+                            "throughput_tok_s": 1000.0,
+                        }
+                        for j in range(batch)
+                    ]
+                }
+                t0 = time.perf_counter()
+                response = http.post(
+                    f"/v1/nodes/{node_id}/telemetry",
+                    json=body,
+                    headers={"Authorization": f"Bearer {tokens[node_id]}"},
+                )
+                latencies_ms.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 201:
+                    raise RuntimeError(f"telemetry: {response.status_code} {response.text[:200]}")
+                i += threads
+                next_at += interval_s
+                stop.wait(max(0.0, next_at - time.monotonic()))
+
+    senders = [threading.Thread(target=send, args=(k,), daemon=True) for k in range(threads)]
+    for sender in senders:
+        sender.start()
+    return senders
+
+
 # -- driver ----------------------------------------------------------------------------------
 
 
@@ -209,6 +264,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="subscriber processes (subscribers split evenly)"
     )
+    parser.add_argument(
+        "--telemetry-rate", type=float, default=0.0, help="telemetry samples/s sent meanwhile"
+    )
+    parser.add_argument("--telemetry-batch", type=int, default=50)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--tokens-file", help=argparse.SUPPRESS)
@@ -264,10 +323,23 @@ def main() -> None:
             cpu_before = cpu_seconds(gateway.pid)
             worker_cpu_before = sum(cpu_seconds(w.pid) for w in workers)
             load_before = load_average()
+            stop, telemetry_ms = threading.Event(), []
+            senders = []
+            if args.telemetry_rate > 0:
+                senders = telemetry_load(
+                    base_url, tokens, args.telemetry_rate, args.telemetry_batch, stop, telemetry_ms
+                )
+                time.sleep(2.0)  # let the load settle before the first round
+                telemetry_ms.clear()
+            t_rounds = time.monotonic()
             for i in range(args.rounds):
                 version_id, t_commit = publish_version(conninfo, node_ids, 500.0 - i)
                 commits[version_id] = t_commit
                 time.sleep(args.interval_s)
+            rounds_s = time.monotonic() - t_rounds
+            stop.set()
+            for sender in senders:
+                sender.join(timeout=30)
             gateway_cpu_ms = (cpu_seconds(gateway.pid) - cpu_before) * 1000 / args.rounds
             worker_cpu_ms = (
                 (sum(cpu_seconds(w.pid) for w in workers) - worker_cpu_before) * 1000 / args.rounds
@@ -305,6 +377,14 @@ def main() -> None:
         f"p50 {percentile(deliveries, 50):.1f}  p99 {percentile(deliveries, 99):.1f}  "
         f"max {max(deliveries):.1f}"
     )
+    if telemetry_ms:
+        sent = len(telemetry_ms) * args.telemetry_batch
+        print(
+            f"telemetry meanwhile: {sent / rounds_s:.0f} samples/s in {len(telemetry_ms)} "
+            f"requests of {args.telemetry_batch}; request ms: p50 "
+            f"{percentile(telemetry_ms, 50):.1f}  p99 {percentile(telemetry_ms, 99):.1f}  "
+            f"max {max(telemetry_ms):.1f}"
+        )
     if round_max:
         print(
             "commit -> every node has it, per round (ms): "
