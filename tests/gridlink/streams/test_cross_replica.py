@@ -1,6 +1,6 @@
-"""Two gateway replicas on one PostgreSQL database: a change made through replica A's API
-reaches a stream held on replica B (A commits, NOTIFY gridlink_budget, B's LISTEN connection,
-B's broadcaster, B's stream)."""
+"""Two gateway replicas on one PostgreSQL database share the subscribers: a change made through
+either replica's API reaches the streams held on both (the replica commits and NOTIFYs
+gridlink_budget; each replica's LISTEN connection feeds its broadcaster and its streams)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from gridlink.db import migrate
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.models import Role
 from gridlink.settings import GridlinkSettings
-from gridlink.streams.client import follow_allocation
+from gridlink.streams.client import AllocationUpdate, follow_allocation
 from tests.gridlink.fakes import add_token
 from tests.gridlink.live import live_gateway
 
@@ -56,30 +56,44 @@ def test_a_change_on_one_replica_reaches_a_stream_on_the_other(
             assert node.status_code in (200, 201), node.text
             node_id = node.json()["id"]
             start = datetime.now(UTC) + timedelta(hours=1)
+            later = start + timedelta(hours=2)
 
-            async def scenario() -> tuple[int, int, float | None]:
-                stream = follow_allocation(url_b, node_id, admin)
-                first = await asyncio.wait_for(anext(stream), 5)
+            async def change(via: str, at: datetime, limit_kw: float) -> None:
+                body = {"start": at.isoformat(), "duration_s": 600, "limit_kw": limit_kw}
                 async with httpx.AsyncClient(trust_env=False) as http:
-                    created = await http.post(
-                        f"{url_a}/v1/curtailments",
-                        headers=auth,
-                        json={"start": start.isoformat(), "duration_s": 600, "limit_kw": 2.0},
-                    )
+                    created = await http.post(f"{via}/v1/curtailments", headers=auth, json=body)
                     assert created.status_code == 201, created.text
-                update = await asyncio.wait_for(anext(stream), 5)
-                await stream.aclose()
-                power = update.trajectory.power_at(start + timedelta(seconds=1))
-                return first.version_id, update.version_id, power
 
-            first_id, update_id, power_w = asyncio.run(scenario())
-            assert update_id > first_id
-            assert power_w == pytest.approx(2000.0, abs=1.0)
-            # A hears its own NOTIFY too (one path for every replica's streams).
-            deadline = time.monotonic() + 5
-            while app_a.state.allocation_feed.latest.version_id != update_id:
-                assert time.monotonic() < deadline
-                time.sleep(0.02)
-            assert app_b.state.allocation_feed.latest.version_id == update_id
+            async def scenario() -> list[list[tuple[int, float | None]]]:
+                """Two subscribers on each replica; a change through A, then one through B."""
+                urls = (url_a, url_a, url_b, url_b)
+                streams = [follow_allocation(u, node_id, admin) for u in urls]
+
+                async def next_all() -> list[AllocationUpdate]:
+                    return await asyncio.wait_for(asyncio.gather(*(anext(s) for s in streams)), 5)
+
+                seen: list[list[tuple[int, float | None]]] = [
+                    [(f.version_id, None)] for f in await next_all()
+                ]
+                for via, at, limit_kw in ((url_a, start, 2.0), (url_b, later, 3.0)):
+                    await change(via, at, limit_kw)
+                    for got, update in zip(seen, await next_all(), strict=True):
+                        power_w = update.trajectory.power_at(at + timedelta(seconds=1))
+                        got.append((update.version_id, power_w))
+                for stream in streams:
+                    await stream.aclose()
+                return seen
+
+            seen = asyncio.run(scenario())
+            assert all(s == seen[0] for s in seen), seen  # every subscriber saw the same
+            (first_id, _), (via_a, power_a), (via_b, power_b) = seen[0]
+            assert first_id < via_a < via_b
+            assert power_a == pytest.approx(2000.0, abs=1.0)
+            assert power_b == pytest.approx(3000.0, abs=1.0)
+            for app in (app_a, app_b):  # each replica hears every NOTIFY, its own included
+                deadline = time.monotonic() + 5
+                while app.state.allocation_feed.latest.version_id != via_b:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
     finally:
         engine.dispose()
