@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,7 @@ from gridlink.models.telemetry import TelemetryRollup
 from gridlink.nodes import service as nodes_service
 from gridlink.settings import GridlinkSettings
 from gridlink.telemetry import repository
+from gridlink.telemetry.repository import MinuteAggregate
 from gridlink.telemetry.schemas import (
     DownsampleReport,
     FacilityPower,
@@ -195,27 +197,24 @@ def history(
         )
     nodes_service.get_node(session, node_id)
     minutes = {
-        r.bucket_start: TelemetryMinute(
-            minute=r.bucket_start,
-            source="rollup",
-            samples=r.sample_count,
-            power_w_avg=r.power_w_avg,
-            power_w_max=r.power_w_max,
-            throughput_tok_s_avg=r.throughput_tok_s_avg,
-            power_cap_w_avg=r.power_cap_w_avg,
-            qos_violations=r.qos_violation_count,
-        )
+        r.bucket_start: _minute(r, "rollup")
         for r in repository.rollups_for_node(session, node_id, since=since, until=until)
     }
     for m in repository.node_minutes(session, node_id, since=since, until=until):
-        minutes[m.bucket_start] = TelemetryMinute(
-            minute=m.bucket_start,
-            source="raw",
-            samples=m.sample_count,
-            power_w_avg=m.power_w_avg,
-            power_w_max=m.power_w_max,
-            throughput_tok_s_avg=m.throughput_tok_s_avg,
-            power_cap_w_avg=m.power_cap_w_avg,
-            qos_violations=m.qos_violation_count,
-        )
+        minutes[m.bucket_start] = _minute(m, "raw")  # raw samples, where kept, win
     return [minutes[k] for k in sorted(minutes)]
+
+
+def _minute(
+    row: MinuteAggregate | TelemetryRollup, source: Literal["raw", "rollup"]
+) -> TelemetryMinute:
+    return TelemetryMinute(
+        minute=row.bucket_start,
+        source=source,
+        samples=row.sample_count,
+        power_w_avg=row.power_w_avg,
+        power_w_max=row.power_w_max,
+        throughput_tok_s_avg=row.throughput_tok_s_avg,
+        power_cap_w_avg=row.power_cap_w_avg,
+        qos_violations=row.qos_violation_count,
+    )
