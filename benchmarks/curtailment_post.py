@@ -52,10 +52,36 @@ def seed(conninfo: str, nodes: int) -> None:
         )
 
 
+def soak(
+    http: httpx.Client, curtailment_id: int, fleet_max_kw: float, versions: int
+) -> list[float]:
+    """``versions`` PATCHes of one curtailment's limit (each stores a version of the same size);
+    returns their latencies (ms)."""
+    latencies = []
+    for k in range(versions):
+        limit_kw = round(fleet_kw * (0.6 + 0.05 * (k % 2)), 1)
+        t0 = time.perf_counter()
+        response = http.patch(
+            f"/v1/curtailments/{curtailment_id}", json={"limit_kw": limit_kw}, timeout=120
+        )
+        latencies.append((time.perf_counter() - t0) * 1000)
+        if response.status_code != 200:
+            raise SystemExit(f"PATCH {k}: {response.status_code} {response.text[:300]}")
+        curtailment_id = response.json()["id"]
+    return latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=40)
+    parser.add_argument(
+        "--soak-versions",
+        type=int,
+        default=0,
+        help="then this many more versions of constant size (PATCHing the last curtailment), "
+        "printing the gateway RSS before and after them",
+    )
     args = parser.parse_args()
 
     with scratch_database("gridlink_bench_post") as url:
@@ -89,6 +115,8 @@ def main() -> None:
                 if response.status_code != 201:
                     raise SystemExit(f"POST {k}: {response.status_code} {response.text[:300]}")
             rss_end = rss_mb(gateway.pid)
+            soak_ms = soak(http, response.json()["id"], fleet_max_kw, args.soak_versions)
+            rss_soaked = rss_mb(gateway.pid)
             latest = http.get("/v1/budgets", params={"limit": 1}).json()[0]
             version = http.get(f"/v1/budgets/{latest['id']}").json()
             pieces = sum(len(s) for s in version["allocations"].values())
@@ -103,6 +131,12 @@ def main() -> None:
         f" ({pieces / max(args.nodes, 1):.1f} per node)"
     )
     print(f"  gateway RSS MB: {rss_start:.0f} -> {rss_end:.0f}")
+    if soak_ms:
+        print(
+            f"  then {len(soak_ms)} versions of constant size: PATCH p50 "
+            f"{percentile(soak_ms, 50):.0f} ms, p99 {percentile(soak_ms, 99):.0f} ms; gateway RSS "
+            f"MB {rss_end:.0f} -> {rss_soaked:.0f} ({(rss_soaked / rss_end - 1) * 100:+.0f} %)"
+        )
 
 
 if __name__ == "__main__":
