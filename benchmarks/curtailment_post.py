@@ -52,9 +52,7 @@ def seed(conninfo: str, nodes: int) -> None:
         )
 
 
-def soak(
-    http: httpx.Client, curtailment_id: int, fleet_max_kw: float, versions: int
-) -> list[float]:
+def soak(http: httpx.Client, curtailment_id: int, fleet_kw: float, versions: int) -> list[float]:
     """``versions`` PATCHes of one curtailment's limit (each stores a version of the same size);
     returns their latencies (ms)."""
     latencies = []
