@@ -43,7 +43,6 @@ def _forbidden(method: str, path: str, role: str, path_ids: dict[str, Any], own_
     return row[column].startswith("403")
 
 
-@pytest.mark.postgresql
 @pytest.mark.slow
 @pytest.mark.parametrize("role", ["admin", "manager", "node", "auditor"])
 def test_fuzz_every_operation_as(role: str, api: Api) -> None:
