@@ -27,6 +27,7 @@ class Subscription[T]:
         self.overflowed = False
         self.drop_reason: str | None = None
         self.token_id: int | None = None  # whose stream this is (revocation ends it)
+        self.node_id: int | None = None  # which node's events it wants (rendered ahead)
 
     async def get(self, timeout_s: float | None = None) -> T | Closed | None:
         """The next item, :data:`CLOSED` at shutdown or when dropped, None on timeout."""

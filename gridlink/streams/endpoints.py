@@ -70,6 +70,7 @@ async def allocation_stream(
     feed: AllocationFeed = request.app.state.allocation_feed
     settings: GridlinkSettings = request.app.state.settings
     subscription = feed.subscribe()  # before reading the latest: nothing slips in between
+    subscription.node_id = node_id
     try:
         subscription.token_id, latest_id = await asyncio.to_thread(
             _admit, request, node_id, credentials

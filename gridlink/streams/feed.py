@@ -147,7 +147,8 @@ class AllocationFeed:
         async with self._advance_lock:
             if self.latest is not None and version_id <= self.latest.version_id:
                 return
-            snapshot = await asyncio.to_thread(self._load, version_id)
+            watched = {s.node_id for s in self._broadcaster.subscribers()}
+            snapshot = await asyncio.to_thread(self._load, version_id, watched)
             if snapshot is None:
                 return
             self.latest = snapshot
@@ -162,9 +163,11 @@ class AllocationFeed:
         with session_scope(self._factory) as session:
             return repository.latest_version_id(session)
 
-    def _load(self, version_id: int) -> VersionSnapshot | None:
+    def _load(self, version_id: int, watched: set[int | None]) -> VersionSnapshot | None:
+        """Load a version and render the events of the nodes someone follows (in this thread,
+        so the event loop only writes bytes); others render on first use."""
         with session_scope(self._factory) as session:
             snapshot = repository.load_snapshot(session, version_id, now=datetime.now(UTC))
         if snapshot is not None:
-            snapshot.prerender()
+            snapshot.prerender({n for n in watched if n is not None})
         return snapshot

@@ -88,6 +88,7 @@ class VersionSnapshot:
             text = self._fragments[value] = to_json(value).decode()
         return text
 
-    def prerender(self) -> None:
-        for node_id in self.segments:
+    def prerender(self, node_ids: set[int] | None = None) -> None:
+        """Render the events of ``node_ids`` (default: every allocated node) now."""
+        for node_id in self.segments if node_ids is None else node_ids:
             self.allocation_event(node_id)
