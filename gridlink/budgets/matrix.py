@@ -130,8 +130,10 @@ class AllocationMatrix:
     ) -> list[tuple[int, datetime, datetime, float]]:
         """:meth:`pieces` as plain tuples ``(node_id, start, end, power_w)`` (the fast path)."""
         rows = np.arange(len(self.node_ids))
-        if node_id is not None:
-            rows = rows[self.node_ids == node_id]
+        if node_id is not None:  # node_ids are sorted: one row found in O(log n)
+            row = int(np.searchsorted(self.node_ids, node_id))
+            found = row < len(self.node_ids) and self.node_ids[row] == node_id
+            rows = rows[row : row + 1] if found else rows[:0]
         powers = self.powers_w[rows]
         if powers.size == 0:
             return []

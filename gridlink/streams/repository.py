@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridlink.budgets import repository as budgets_repository
+from gridlink.budgets.matrix import AllocationMatrix
 from gridlink.models.auth import ApiToken
 from gridlink.models.budget import BudgetVersion
 from gridlink.streams.snapshot import Segment, VersionSnapshot
@@ -23,14 +25,39 @@ def live_token_ids(session: Session, token_ids: set[int]) -> set[int]:
     return set(session.scalars(stmt))
 
 
+class MatrixSegments(Mapping[int, list[Segment]]):
+    """Each node's segments ending after ``now``, read from the version's matrix when first
+    asked for: a version of 10,000 nodes costs per node followed, not per node allocated."""
+
+    def __init__(self, matrix: AllocationMatrix, now: datetime) -> None:
+        self._matrix = matrix
+        self._now = now
+        self._ids = set(matrix.node_ids.tolist())
+        self._cache: dict[int, list[Segment]] = {}
+
+    def __getitem__(self, node_id: int) -> list[Segment]:
+        segments = self._cache.get(node_id)
+        if segments is None:
+            if node_id not in self._ids:
+                raise KeyError(node_id)
+            runs = self._matrix.runs(node_id=node_id, ending_after=self._now)
+            segments = self._cache[node_id] = [Segment(s, e, p) for _, s, e, p in runs]
+        return segments
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._ids))
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
 def load_snapshot(session: Session, version_id: int, *, now: datetime) -> VersionSnapshot | None:
-    """Every node's segments in one version that end after ``now``, from one row: a change is
-    read once per process, not once per subscriber."""
-    version = session.get(BudgetVersion, version_id)
-    if version is None:
+    """One version's allocations, from one row: a change is read once per process, not once per
+    subscriber; each node's segments are cut from the matrix when first needed."""
+    created_at = session.scalar(
+        select(BudgetVersion.created_at).where(BudgetVersion.id == version_id)
+    )
+    if created_at is None:
         return None
     matrix = budgets_repository.allocation_matrix(session, version_id)
-    segments: dict[int, list[Segment]] = {}
-    for node_id, start, end, power_w in matrix.runs(ending_after=now):
-        segments.setdefault(node_id, []).append(Segment(start, end, power_w))
-    return VersionSnapshot(version.id, version.created_at, segments)
+    return VersionSnapshot(version_id, created_at, MatrixSegments(matrix, now))

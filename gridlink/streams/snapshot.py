@@ -9,6 +9,7 @@ broadcast, so the event loop only writes bytes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -43,7 +44,7 @@ class VersionSnapshot:
 
     version_id: int
     created_at: datetime
-    segments: dict[int, list[Segment]]
+    segments: Mapping[int, list[Segment]]
     _events: dict[int, bytes] = field(default_factory=dict, repr=False)
     _fragments: dict[datetime | float, str] = field(default_factory=dict, repr=False)
 
