@@ -2,7 +2,8 @@
 
 Derived from each operation, so a new endpoint is documented the same way: bearer-protected
 operations may answer 401 and 403; those with a path id 404; writes 409 (a conflicting state
-or concurrent write) and 413 (body over ``max_body_bytes``); anything with parameters or a body
+or concurrent write); those with a body 400 (not readable as JSON) and 413 (over
+``max_body_bytes``); anything with parameters or a body
 422 in the one validation shape (``gridlink.api.errors``).
 """
 
@@ -50,6 +51,7 @@ def operation_responses(path: str, method: str, operation: dict[str, Any]) -> di
     if method.upper() in WRITES:
         responses["409"] = _error("Conflicts with the current state or a concurrent write.")
     if "requestBody" in operation:
+        responses["400"] = _error("The body could not be read (not UTF-8 JSON).")
         responses["413"] = _error("The body is over the size limit.")
     if operation.get("parameters") or "requestBody" in operation:
         responses["422"] = _error("Invalid input.", ValidationErrorOut)
