@@ -135,20 +135,23 @@ def downgrade() -> None:
         powers = np.frombuffer(body, "<f8", n * max(m - 1, 0), 8 * (n + m)).reshape(n, -1)
         rows = []
         for i, node_id in enumerate(ids.tolist()):
-            for j in range(powers.shape[1]):
-                value = float(powers[i, j])
+            values = powers[i].tolist()
+            j = 0
+            while j < len(values):
+                value, end = values[j], j + 1
+                while end < len(values) and values[end] == value:  # merge equal neighbours
+                    end += 1
                 if value == value:  # not NaN
-                    start = _EPOCH + timedelta(microseconds=int(instants[j]))
-                    end = _EPOCH + timedelta(microseconds=int(instants[j + 1]))
                     rows.append(
                         {
                             "budget_version_id": version_id,
                             "node_id": node_id,
-                            "start_at": start,
-                            "end_at": end,
+                            "start_at": _EPOCH + timedelta(microseconds=int(instants[j])),
+                            "end_at": _EPOCH + timedelta(microseconds=int(instants[end])),
                             "power_w": value,
                         }
                     )
+                j = end
         if rows:
             conn.execute(table.insert(), rows)
     op.drop_table("budget_allocations")
