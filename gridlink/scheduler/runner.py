@@ -140,9 +140,15 @@ class GatewayScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         s = self._settings
-        aps.add_job(self._sync_fire_and_arm, id="catch-up")  # runs at once: the start-up catch-up
+        # The first run is at once (the start-up catch-up), then every sync interval. One
+        # recurring job, not a one-off one: a one-off job removed by APScheduler while a quick
+        # demotion shuts it down raised JobLookupError in its thread.
         aps.add_job(
-            self._sync_fire_and_arm, "interval", seconds=s.scheduler_sync_interval_s, id="sync"
+            self._sync_fire_and_arm,
+            "interval",
+            seconds=s.scheduler_sync_interval_s,
+            id="sync",
+            next_run_time=datetime.now(UTC),
         )
         aps.add_job(
             self._node_status, "interval", seconds=s.node_status_interval_s, id="node-status"
