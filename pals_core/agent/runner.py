@@ -1,0 +1,173 @@
+"""Run nodes under the agent: a control thread ticks them, an event loop talks to the gateway.
+
+The control thread keeps to its tick deadlines whatever the network does (a gateway gone, a
+slow answer): the controller only ever reads the trajectory it already holds. Every second the
+event loop moves the nodes' new telemetry samples to the on-disk spool (one transaction for
+all), and each node's :class:`~pals_core.agent.link.NodeLink` sends them from there.
+
+:meth:`Agent.run` returns an exit code: 0 after :meth:`Agent.stop` (or Ctrl-C),
+:data:`EXIT_TOKEN_REJECTED` when the gateway refused the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from pals_core.agent.gateway import GatewayClient, TokenRejectedError
+from pals_core.agent.link import LinkConfig, NodeLink
+from pals_core.agent.node import NodeControl
+from pals_core.agent.spool import TelemetrySpool
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_TOKEN_REJECTED = 3
+
+
+class ControlThread:
+    """Ticks every node every ``tick_s`` on ``now_s`` (a monotonic clock; for simulated nodes
+    one that advances the simulation to the present first)."""
+
+    def __init__(
+        self,
+        nodes: Sequence[NodeControl],
+        tick_s: float,
+        now_s: Callable[[], float],
+        wall_s: Callable[[], float] = time.time,
+    ) -> None:
+        self.nodes = nodes
+        self.tick_s = tick_s
+        self._now_s = now_s
+        self._wall_s = wall_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pals-control", daemon=True)
+        self.ticks = 0
+        self.late_ticks = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic()
+        failing: set[str] = set()
+        while not self._stop.is_set():
+            mono_s, wall_s = self._now_s(), self._wall_s()
+            for node in self.nodes:
+                try:
+                    node.tick(mono_s, wall_s)
+                    failing.discard(node.spec.name)
+                except Exception:
+                    if node.spec.name not in failing:  # one traceback per failure spell
+                        log.exception("%s: control tick failed", node.spec.name)
+                    failing.add(node.spec.name)
+            self.ticks += 1
+            deadline += self.tick_s
+            wait_s = deadline - time.monotonic()
+            if wait_s < 0:
+                self.late_ticks += 1
+                deadline = time.monotonic()  # do not race to catch up
+            self._stop.wait(max(0.0, wait_s))
+
+
+class Agent:
+    def __init__(
+        self,
+        nodes: Sequence[NodeControl],
+        *,
+        gateway_url: str,
+        tokens: Callable[[str], str | None],
+        spool: TelemetrySpool,
+        link_config: LinkConfig,
+        control: ControlThread,
+    ) -> None:
+        self.nodes = nodes
+        self.gateway_url = gateway_url
+        self.tokens = tokens
+        self.spool = spool
+        self.link_config = link_config
+        self.control = control
+        self.links: list[NodeLink] = []
+        self.exit_code = EXIT_OK
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+
+    def run(self) -> int:
+        """Block until :meth:`stop`, Ctrl-C or a refused token; the exit code."""
+        self.control.start()
+        try:
+            asyncio.run(self._main())
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.control.stop()
+            self._spool_new_samples()
+        return self.exit_code
+
+    def stop(self) -> None:
+        """From any thread."""
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        limits = httpx.Limits(
+            max_connections=2 * len(self.nodes) + 8, max_keepalive_connections=None
+        )
+        async with httpx.AsyncClient(timeout=10.0, limits=limits, trust_env=False) as http:
+            self.links = [
+                NodeLink(
+                    node,
+                    GatewayClient(self.gateway_url, self.tokens(node.spec.name), http),
+                    self.spool,
+                    self.link_config,
+                )
+                for node in self.nodes
+            ]
+            tasks = [asyncio.create_task(self._guard(link.run())) for link in self.links]
+            tasks.append(asyncio.create_task(self._spool_loop()))
+            await self._stopping.wait()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._flush_all()
+
+    async def _guard(self, work: object) -> None:
+        assert asyncio.iscoroutine(work)
+        try:
+            await work
+        except* TokenRejectedError as group:
+            log.error("%s", group.exceptions[0])
+            self.exit_code = EXIT_TOKEN_REJECTED
+            assert self._stopping is not None
+            self._stopping.set()
+
+    async def _spool_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._spool_new_samples()
+
+    def _spool_new_samples(self) -> None:
+        self.spool.append({node.spec.name: node.take_samples() for node in self.nodes})
+
+    async def _flush_all(self) -> None:
+        """On the way out, send what the spool holds (briefly; the rest waits on disk)."""
+        self._spool_new_samples()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3.0):
+                await asyncio.gather(*(link.flush() for link in self.links), return_exceptions=True)
