@@ -55,11 +55,12 @@ class TelemetrySpool:
                 for node, samples in batches.items():
                     if not samples:
                         continue
+                    before = self._count(node)
                     self._db.executemany(
                         "INSERT INTO samples (node, body) VALUES (?, ?)",
                         [(node, json.dumps(s.to_json())) for s in samples],
                     )
-                    self._counts[node] = self._count(node) + len(samples)
+                    self._counts[node] = before + len(samples)
                     self._trim(node)
                 self._db.execute("COMMIT")
             except BaseException:

@@ -248,7 +248,7 @@ class BudgetFollower:
         if not self._ramping or last is None or wanted.power_w <= last.power_w:
             self._ramping = False
             return wanted
-        dt_s = max(0.0, now_s - self._last_s)
+        dt_s = min(1.0, max(0.0, now_s - self._last_s))  # a stalled caller makes no jump
         ceiling = last.power_w + self.config.ramp_w_per_s * dt_s
         if wanted.power_w <= ceiling:
             self._ramping = False
