@@ -102,6 +102,7 @@ class Agent:
         self.exit_code = EXIT_OK
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
+        self._stop_requested = False
 
     def run(self) -> int:
         """Block until :meth:`stop`, Ctrl-C or a refused token; the exit code."""
@@ -115,15 +116,24 @@ class Agent:
             self._spool_new_samples()
         return self.exit_code
 
+    def start_in_thread(self) -> threading.Thread:
+        """:meth:`run` on a daemon thread (tests, benchmarks, embedding); :meth:`stop` ends it."""
+        thread = threading.Thread(target=self.run, name="pals-agent", daemon=True)
+        thread.start()
+        return thread
+
     def stop(self) -> None:
         """From any thread."""
+        self._stop_requested = True
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stopping.set)
 
     async def _main(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        if self._stop_requested:
+            self._stopping.set()
         limits = httpx.Limits(
             max_connections=2 * len(self.nodes) + 8, max_keepalive_connections=None
         )

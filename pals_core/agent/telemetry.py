@@ -2,7 +2,7 @@
 
 :class:`TelemetryRecorder` gets every tick's cumulative counters (energy, generated tokens) and
 knobs, and at each whole UTC second it emits one :class:`TelemetrySample` covering the second
-that just ended: mean power and throughput from the counters (not one instant's reading), the
+that just ended (a tick late by more than a second covers each second it spans): mean power and throughput from the counters (not one instant's reading), the
 caps per GPU, the batch limit, the queue, the controller's mode, and the verdict of the last QoS
 window (:func:`pals_core.control.qos.evaluate_window`, ITL p99 against the SLO). Each sample has
 an id (``<run id>-<sequence>``) fixed when it is made, so sending it twice is harmless: the
@@ -77,23 +77,24 @@ class TelemetryRecorder:
         if second > self._second:
             dt_s = wall_s - self._wall_s
             if dt_s > 0:
-                self._seq += 1
-                self._pending.append(
-                    TelemetrySample(
-                        sample_id=f"{self.run_id}-{self._seq}",
-                        ts=datetime.fromtimestamp(self._second, UTC).isoformat(),
-                        power_w=max(0.0, (energy_j - self._energy_j) / dt_s),
-                        throughput_tok_s=max(
-                            0.0, (metrics.generation_tokens_total - self._tokens) / dt_s
-                        ),
-                        power_cap_w=round(sum(power_limits_w), 3),
-                        gpu_power_caps_w=tuple(round(c, 3) for c in power_limits_w),
-                        batch_limit=batch_limit,
-                        requests_waiting=metrics.num_requests_waiting,
-                        qos_violation=self._window_violated,
-                        mode=mode[:32],
+                power_w = max(0.0, (energy_j - self._energy_j) / dt_s)
+                tok_s = max(0.0, (metrics.generation_tokens_total - self._tokens) / dt_s)
+                for covered in range(self._second, second):  # a late tick covers every second
+                    self._seq += 1
+                    self._pending.append(
+                        TelemetrySample(
+                            sample_id=f"{self.run_id}-{self._seq}",
+                            ts=datetime.fromtimestamp(covered, UTC).isoformat(),
+                            power_w=power_w,
+                            throughput_tok_s=tok_s,
+                            power_cap_w=round(sum(power_limits_w), 3),
+                            gpu_power_caps_w=tuple(round(c, 3) for c in power_limits_w),
+                            batch_limit=batch_limit,
+                            requests_waiting=metrics.num_requests_waiting,
+                            qos_violation=self._window_violated,
+                            mode=mode[:32],
+                        )
                     )
-                )
             self._start(second, wall_s, energy_j, metrics)
         return verdict
 
