@@ -12,6 +12,7 @@ holds every second of telemetry of every node exactly once.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
@@ -239,7 +240,7 @@ def test_lease_failsafe_then_resume(
     finally:
         gateway.stop()
     resumed = [r.budget_w for r in fleet.readings["sim-001"] if r.wall_s >= back - 1]
-    steps = [b - a for a, b in zip(resumed, resumed[1:], strict=False)]
+    steps = [b - a for a, b in itertools.pairwise(resumed)]
     ramp_w_per_s = (node.spec.max_power_w - node.spec.min_power_w) / 20
     assert max(steps) <= ramp_w_per_s * 0.5, "the budget jumped on resume"
     assert max(resumed) == pytest.approx(held.power_w, abs=1.0)

@@ -3,6 +3,7 @@ failsafe past the end or the lease, and the ramp back."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -82,7 +83,7 @@ def test_lease_then_contact_resumes_without_a_jump() -> None:
     assert lost.source is BudgetSource.FAILSAFE and lost.power_w == 250.0
     follower.contact(T0_S + 10)
     ramp = [follower.budget(T0_S + 10 + 0.5 * i).power_w for i in range(10)]
-    steps = [b - a for a, b in zip([250.0, *ramp], ramp, strict=False)]
+    steps = [b - a for a, b in itertools.pairwise([250.0, *ramp])]
     assert max(steps) <= 50.0 + 1e-9  # 100 W/s, every 0.5 s: no jump
     assert ramp[-1] == 600.0
     follower.contact(T0_S + 14)
