@@ -2,11 +2,12 @@
 
 :class:`TelemetryRecorder` gets every tick's cumulative counters (energy, generated tokens) and
 knobs, and at each whole UTC second it emits one :class:`TelemetrySample` covering the second
-that just ended (a tick late by more than a second covers each second it spans): mean power
-and throughput from the counters (not one instant's reading), the caps per GPU, the batch limit, the queue, the controller's mode, and the verdict of the last QoS
-window (:func:`pals_core.control.qos.evaluate_window`, ITL p99 against the SLO). Each sample has
-an id (``<run id>-<sequence>``) fixed when it is made, so sending it twice is harmless: the
-gateway keeps the first. Pure: the caller passes the time.
+that just ended (a tick late by more than a second covers each second it spans): mean power and
+throughput from the counters (not one instant's reading), the caps per GPU, the batch limit, the
+queue, the controller's mode, and the verdict of the last QoS window
+(:func:`pals_core.control.qos.evaluate_window`, ITL p99 against the SLO). Each sample has an id
+(``<run id>-<sequence>``) fixed when it is made, so sending it twice is harmless: the gateway
+keeps the first. Pure: the caller passes the time.
 """
 
 from __future__ import annotations
