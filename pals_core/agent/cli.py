@@ -41,7 +41,9 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_CONFIG)
 
 
-def _settings(gateway: str | None, token_file: Path | None) -> tuple[PalsSettings, str, str]:
+def _settings(
+    gateway: str | None, token_file: Path | None, *, token_required: bool = True
+) -> tuple[PalsSettings, str, str]:
     from pals_core.settings import get_settings
 
     settings = get_settings()
@@ -54,9 +56,9 @@ def _settings(gateway: str | None, token_file: Path | None) -> tuple[PalsSetting
         token = settings.resolved_gateway_token()
     except OSError as err:
         raise _fail(f"cannot read the token file: {err}") from err
-    if not token:
+    if not token and token_required:
         raise _fail("no gateway token: set PALS_GATEWAY_TOKEN or PALS_GATEWAY_TOKEN_FILE")
-    return settings, url, token
+    return settings, url, token or ""
 
 
 def _run(
@@ -79,7 +81,9 @@ def _run(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     spool = TelemetrySpool(spool_path, settings.spool_max_samples)
     link = LinkConfig(
-        heartbeat_s=settings.heartbeat_s, telemetry_batch_s=settings.telemetry_batch_s
+        heartbeat_s=settings.heartbeat_s,
+        telemetry_batch_s=settings.telemetry_batch_s,
+        start_spread_s=min(20.0, 0.05 * (len(nodes) - 1)),
     )
     agent = Agent(
         nodes,
@@ -217,8 +221,9 @@ def fleet(
     from pals_core.agent.fleet import FleetOptions, build_fleet, parse_spec
     from pals_core.agent.runner import ControlThread
     from pals_core.control.runtime import LoopConfig
+    from pals_core.errors import ConfigurationError
 
-    settings, url, token = _settings(gateway, token_file)
+    settings, url, token = _settings(gateway, token_file, token_required=tokens is None)
     try:
         per_node = _read_tokens(tokens) if tokens is not None else {}
         options = FleetOptions(
@@ -228,7 +233,12 @@ def fleet(
             lead_s=settings.budget_lead_s, lease_s=settings.lease_s, failsafe_w=settings.failsafe_w,
         )  # fmt: skip
         err_console.print("pals fleet: profiling each node type (cached after the first run) ...")
-        built, now_s = build_fleet(parse_spec(nodes), options)
+        types = parse_spec(nodes)
+        missing = [f"{prefix}-{i + 1:03d}" for i in range(len(types))]
+        missing = [name for name in missing if name not in per_node]
+        if tokens is not None and missing and not token:
+            raise ConfigurationError(f"--tokens: no token for {', '.join(missing[:5])}")
+        built, now_s = build_fleet(types, options)
     except PalsError as err:
         raise _fail(str(err)) from err
     control = ControlThread(built, options.loop.tick_s, now_s)

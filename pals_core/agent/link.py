@@ -47,6 +47,9 @@ class LinkConfig:
     """A stream silent this long is dead (the gateway sends a heartbeat every 15 s)."""
     initial_backoff_s: float = 0.5
     max_backoff_s: float = 10.0
+    start_spread_s: float = 0.0
+    """Each node waits a random time up to this before registering: a fleet that starts at
+    once does not ask the gateway for hundreds of budget recomputes in the same second."""
 
     def __post_init__(self) -> None:
         for name in ("heartbeat_s", "telemetry_batch_s", "read_timeout_s", "initial_backoff_s"):
@@ -80,17 +83,26 @@ class NodeLink:
         spool: TelemetrySpool,
         config: LinkConfig,
         wall_s: Callable[[], float] = time.time,
+        register_gate: asyncio.Semaphore | None = None,
+        streams_open: asyncio.Event | None = None,
     ) -> None:
         self.node = node
         self.gateway = gateway
         self.spool = spool
         self.config = config
         self._wall_s = wall_s
+        self._gate = register_gate or asyncio.Semaphore(1)
+        self._streams_open = streams_open
+        self.registered = asyncio.Event()
         self.last_event_id: str | None = None
 
     async def run(self) -> None:
         """Register (retrying), then stream, heartbeat and send telemetry until cancelled."""
+        await asyncio.sleep(random.uniform(0.0, self.config.start_spread_s))
         await self._register_until_done()
+        self.registered.set()
+        if self._streams_open is not None:  # a fleet registers every node before streaming
+            await self._streams_open.wait()
         async with asyncio.TaskGroup() as group:
             group.create_task(self._heartbeats())
             group.create_task(self._stream())
@@ -112,7 +124,8 @@ class NodeLink:
         return self.node.spec.name
 
     async def _register(self) -> None:
-        node_id = await self.gateway.register(self.node.spec.registration())
+        async with self._gate:  # registrations of one process go a few at a time
+            node_id = await self.gateway.register(self.node.spec.registration())
         if self.node.node_id is None:
             log.info("%s: registered as node %d", self._name, node_id)
         self.node.node_id = node_id

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_TOKEN_REJECTED = 3
+REGISTRATIONS_IN_FLIGHT = 4
+"""Registrations (each may make the gateway recompute the budget) in flight at once."""
+STREAMS_WAIT_S = 60.0
 
 
 class ControlThread:
@@ -137,6 +140,8 @@ class Agent:
         limits = httpx.Limits(
             max_connections=2 * len(self.nodes) + 8, max_keepalive_connections=None
         )
+        gate = asyncio.Semaphore(REGISTRATIONS_IN_FLIGHT)
+        streams_open = asyncio.Event()
         async with httpx.AsyncClient(timeout=10.0, limits=limits, trust_env=False) as http:
             self.links = [
                 NodeLink(
@@ -144,11 +149,14 @@ class Agent:
                     GatewayClient(self.gateway_url, self.tokens(node.spec.name), http),
                     self.spool,
                     self.link_config,
+                    register_gate=gate,
+                    streams_open=streams_open,
                 )
                 for node in self.nodes
             ]
             tasks = [asyncio.create_task(self._guard(link.run())) for link in self.links]
             tasks.append(asyncio.create_task(self._spool_loop()))
+            tasks.append(asyncio.create_task(self._open_streams(streams_open)))
             await self._stopping.wait()
             for task in tasks:
                 task.cancel()
@@ -166,6 +174,14 @@ class Agent:
             self.exit_code = EXIT_TOKEN_REJECTED
             assert self._stopping is not None
             self._stopping.set()
+
+    async def _open_streams(self, streams_open: asyncio.Event) -> None:
+        """Streams open once every node has registered (or after ``STREAMS_WAIT_S``): each
+        registration may make a budget version, which every open stream would receive."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.link_config.start_spread_s + STREAMS_WAIT_S):
+                await asyncio.gather(*(link.registered.wait() for link in self.links))
+        streams_open.set()
 
     async def _spool_loop(self) -> None:
         while True:

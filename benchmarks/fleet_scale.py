@@ -1,0 +1,76 @@
+"""Scale of `pals fleet`: N simulated nodes (real agents: PALS controller, simulated engine and
+GPUs in real time) in this one process, against a gateway subprocess on PostgreSQL.
+
+Once every node is online, measures over a window: this process's CPU (cores used, and
+milliseconds of CPU per node per second), the control ticks that ran late (a tick is 0.1 s for
+every node) and the telemetry rows the gateway stored per node per second (1.0 = every second).
+
+    .venv/bin/python benchmarks/fleet_scale.py [--nodes 200] [--window-s 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from benchmarks._fleet import admin_token, running_fleet, wait_online
+from benchmarks._harness import cpu_seconds, gateway_process, load_average, scratch_database
+
+
+def stored_since(database_url: str, since: datetime) -> int:
+    from gridlink.db.engine import build_engine, build_sessionmaker
+    from gridlink.models.telemetry import TelemetrySample
+
+    engine = build_engine(database_url)
+    try:
+        with build_sessionmaker(engine)() as session:
+            stmt = select(func.count()).select_from(TelemetrySample)
+            return int(session.scalar(stmt.where(TelemetrySample.ts >= since)) or 0)
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--window-s", type=float, default=60.0)
+    parser.add_argument("--telemetry-batch-s", type=float, default=5.0)
+    args = parser.parse_args()
+    with scratch_database("fleet_scale") as url, gateway_process(url) as gateway:
+        token = admin_token(url)
+        with running_fleet(
+            str(args.nodes), gateway.base_url, token, telemetry_batch_s=args.telemetry_batch_s
+        ) as agent:
+            online_s = wait_online(agent)
+            time.sleep(5)
+            control = agent.control
+            ticks0, late0 = control.ticks, control.late_ticks
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            gw0 = cpu_seconds(gateway.pid)
+            since = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+            time.sleep(args.window_s)
+            cpu1, wall1 = time.process_time(), time.monotonic()
+            gw1 = cpu_seconds(gateway.pid)
+            until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+            ticks, late = control.ticks - ticks0, control.late_ticks - late0
+            time.sleep(args.telemetry_batch_s * 2 + 2)  # let the last batches land
+            rows = stored_since(url, since) - stored_since(url, until)
+    span_s = wall1 - wall0
+    cores = (cpu1 - cpu0) / span_s
+    seconds = (until - since).total_seconds()
+    print(f"nodes                      {args.nodes}")
+    print(f"online after               {online_s:.1f} s")
+    print(f"window                     {span_s:.1f} s (load average {load_average()})")
+    print(f"fleet process CPU          {cores:.3f} cores")
+    print(f"CPU per node               {1000 * cores / args.nodes:.2f} ms per second")
+    print(f"control ticks              {ticks} ({ticks / span_s:.2f}/s; expected 10/s)")
+    print(f"late ticks                 {late} ({100 * late / max(1, ticks):.1f} %)")
+    print(f"telemetry rows per node-s  {rows / (args.nodes * seconds):.3f} (1.0 = every second)")
+    print(f"gateway process CPU        {(gw1 - gw0) / span_s:.3f} cores")
+
+
+if __name__ == "__main__":
+    main()
