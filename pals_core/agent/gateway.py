@@ -15,6 +15,7 @@ everything else is transient: :class:`GatewayUnavailableError`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,15 +53,25 @@ class StreamEvent:
 class GatewayClient:
     """One gateway, one token, one shared ``httpx.AsyncClient`` (many nodes may share it)."""
 
-    def __init__(self, base_url: str, token: str | None, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        client: httpx.AsyncClient,
+        gate: asyncio.Semaphore | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = client
+        self._gate = gate or asyncio.Semaphore(4)
+        """Requests in flight at once (shared by a fleet's nodes, so that a fleet does not flood
+        the gateway's worker threads and database pool)."""
 
     async def _call(self, method: str, path: str, body: Any) -> Any:
         url = self.base_url + path
         try:
-            response = await self._client.request(method, url, json=body, headers=self._headers)
+            async with self._gate:
+                response = await self._client.request(method, url, json=body, headers=self._headers)
         except httpx.HTTPError as err:
             raise GatewayUnavailableError(f"{method} {url}: {err!r}") from err
         _check(response, f"{method} {url}")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from pals_core.agent.gateway import GatewayClient, TokenRejectedError
+from pals_core.agent.gateway import GatewayClient, InputRefusedError, TokenRejectedError
 from pals_core.agent.link import LinkConfig, NodeLink
 from pals_core.agent.node import NodeControl
 from pals_core.agent.spool import TelemetrySpool
@@ -31,6 +31,8 @@ EXIT_OK = 0
 EXIT_TOKEN_REJECTED = 3
 REGISTRATIONS_IN_FLIGHT = 4
 """Registrations (each may make the gateway recompute the budget) in flight at once."""
+REQUESTS_IN_FLIGHT = 8
+"""Requests (registration, telemetry) in flight at once from one agent process."""
 STREAMS_WAIT_S = 60.0
 
 
@@ -141,12 +143,13 @@ class Agent:
             max_connections=2 * len(self.nodes) + 8, max_keepalive_connections=None
         )
         gate = asyncio.Semaphore(REGISTRATIONS_IN_FLIGHT)
+        requests = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
         streams_open = asyncio.Event()
         async with httpx.AsyncClient(timeout=10.0, limits=limits, trust_env=False) as http:
             self.links = [
                 NodeLink(
                     node,
-                    GatewayClient(self.gateway_url, self.tokens(node.spec.name), http),
+                    GatewayClient(self.gateway_url, self.tokens(node.spec.name), http, requests),
                     self.spool,
                     self.link_config,
                     register_gate=gate,
@@ -174,6 +177,8 @@ class Agent:
             self.exit_code = EXIT_TOKEN_REJECTED
             assert self._stopping is not None
             self._stopping.set()
+        except* InputRefusedError as group:  # e.g. a registration the gateway will never take
+            log.error("a node link stopped: %s", group.exceptions[0])
 
     async def _open_streams(self, streams_open: asyncio.Event) -> None:
         """Streams open once every node has registered (or after ``STREAMS_WAIT_S``): each
