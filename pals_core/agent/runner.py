@@ -55,6 +55,8 @@ class ControlThread:
         self._thread = threading.Thread(target=self._run, name="pals-control", daemon=True)
         self.ticks = 0
         self.late_ticks = 0
+        self.cpu_s = 0.0
+        """CPU time this thread spent ticking (simulation included, for a simulated fleet)."""
 
     def start(self) -> None:
         self._thread.start()
@@ -68,6 +70,7 @@ class ControlThread:
         deadline = time.monotonic()
         failing: set[str] = set()
         while not self._stop.is_set():
+            cpu0 = time.thread_time()
             mono_s, wall_s = self._now_s(), self._wall_s()
             for node in self.nodes:
                 try:
@@ -78,6 +81,7 @@ class ControlThread:
                         log.exception("%s: control tick failed", node.spec.name)
                     failing.add(node.spec.name)
             self.ticks += 1
+            self.cpu_s += time.thread_time() - cpu0
             deadline += self.tick_s
             wait_s = deadline - time.monotonic()
             if wait_s < 0:
