@@ -2,12 +2,12 @@
 GPUs in real time) in this one process, against a gateway subprocess on PostgreSQL.
 
 Once every node is online, measures over a window: this process's CPU (cores used, and
-milliseconds of CPU per node per second), the control thread's CPU per tick (every node's tick
-and the simulation up to it) and the rest (the event loop: streams, telemetry, registration), hence the
-CPU the fleet needs at 10 ticks per second (on a machine busy with other work the process may get
-less than it needs and skip ticks: the projection does not depend on that), the ticks that ran late
-(a tick is 0.1 s for every node) and the telemetry rows the gateway stored per node per second
-(1.0 = every second).
+milliseconds of CPU per node per second); the control thread's CPU per tick (every node's tick
+and the simulation up to it) and the rest (the event loop: streams, telemetry, registration),
+hence the CPU the fleet needs at 10 ticks per second (on a machine busy with other work the
+process may get less than it needs and run late: a late tick also simulates the time it missed,
+so the projection then errs high); the ticks that ran late (a tick is 0.1 s for every node); and
+the telemetry rows the gateway stored per node per second (1.0 = every second).
 
     .venv/bin/python benchmarks/fleet_scale.py [--nodes 200] [--window-s 60]
 """
