@@ -16,7 +16,7 @@ everything else is transient: :class:`GatewayUnavailableError`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,7 +93,7 @@ class GatewayClient:
 
     async def stream(
         self, node_id: int, last_event_id: str | None, read_timeout_s: float
-    ) -> AsyncIterator[StreamEvent]:
+    ) -> AsyncGenerator[StreamEvent]:
         """The node's allocation stream until the server ends it; raises on errors."""
         url = f"{self.base_url}/v1/nodes/{node_id}/allocation/stream"
         headers = dict(self._headers)

@@ -17,6 +17,7 @@ Every successful exchange counts as contact for the lease. A refused token
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -146,19 +147,18 @@ class NodeLink:
             retry_s: float | None = None
             node_id = self.node.node_id
             assert node_id is not None
+            stream = self.gateway.stream(node_id, self.last_event_id, self.config.read_timeout_s)
             try:
-                events = self.gateway.stream(
-                    node_id, self.last_event_id, self.config.read_timeout_s
-                )
-                async for event in events:
-                    status.stream_connected = True
-                    backoff.reset()
-                    self.node.contact(self._wall_s())
-                    if event.event == "allocation":
-                        self._take(node_id, event)
-                    elif event.event == "reconnect":
-                        retry_s = (event.retry_ms or 0) / 1000 * random.uniform(1.0, 1.5)
-                        break
+                async with contextlib.aclosing(stream) as events:
+                    async for event in events:
+                        status.stream_connected = True
+                        backoff.reset()
+                        self.node.contact(self._wall_s())
+                        if event.event == "allocation":
+                            self._take(node_id, event)
+                        elif event.event == "reconnect":
+                            retry_s = (event.retry_ms or 0) / 1000 * random.uniform(1.0, 1.5)
+                            break
             except GatewayUnavailableError as err:
                 log.info("%s: allocation stream lost: %s", self._name, err)
             status.stream_connected = False
