@@ -3,18 +3,26 @@ what each node held (budget, allocation) every tick."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pals_core.agent.fleet import FleetOptions, build_fleet, parse_spec
+from pals_core.agent.gateway import StreamEvent
 from pals_core.agent.link import LinkConfig
-from pals_core.agent.node import NodeControl
+from pals_core.agent.node import NodeControl, node_spec
 from pals_core.agent.runner import Agent, ControlThread
 from pals_core.agent.spool import TelemetrySpool
+from pals_core.agent.telemetry import TelemetryRecorder
+from pals_core.agent.trajectory import BudgetFollower, FollowerConfig
+from pals_core.control.pals import PalsController
+from pals_core.control.qos import QoSPolicy
+from pals_core.sim import build_sim_node
 
 
 @dataclass
@@ -99,3 +107,36 @@ def running_fleet(
         stop.set()
         watcher.join(timeout=5)
         spool.close()
+
+
+def sim_node_control() -> NodeControl:
+    """A 1-GPU simulated node under the controller's safe default (no profile)."""
+    sim = build_sim_node("llama-3.1-8b", "H100-SXM", 1)
+    spec = node_spec("n1", sim.gpus, None)
+    qos = QoSPolicy(itl_p99_slo_s=0.1)
+    return NodeControl(
+        spec,
+        sim.gpus,
+        sim.engine,
+        PalsController(None, num_gpus=1, qos=qos),
+        BudgetFollower(FollowerConfig(spec.min_power_w, spec.max_power_w)),
+        TelemetryRecorder(qos),
+    )
+
+
+def allocation_event(version: int, power_w: object) -> StreamEvent:
+    """An allocation event for node 4: ``power_w`` for the next hour."""
+    now = datetime.now(UTC)
+    data = {
+        "node_id": 4,
+        "version_id": version,
+        "created_at": now.isoformat(),
+        "segments": [
+            {
+                "start": now.isoformat(),
+                "end": (now + timedelta(hours=1)).isoformat(),
+                "power_w": power_w,
+            }
+        ],
+    }
+    return StreamEvent("allocation", json.dumps(data), str(version), None)

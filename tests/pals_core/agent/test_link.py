@@ -4,9 +4,7 @@ good one stays); a refused token stops the agent with exit code 3."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -15,59 +13,23 @@ from typer.testing import CliRunner
 
 from pals_core.agent.gateway import GatewayClient, StreamEvent
 from pals_core.agent.link import LinkConfig, NodeLink
-from pals_core.agent.node import NodeControl, node_spec
 from pals_core.agent.spool import TelemetrySpool
-from pals_core.agent.telemetry import TelemetryRecorder
-from pals_core.agent.trajectory import BudgetFollower, FollowerConfig
 from pals_core.cli import app
-from pals_core.control.pals import PalsController
-from pals_core.control.qos import QoSPolicy
-from pals_core.sim import build_sim_node
-
-
-def _node() -> NodeControl:
-    sim = build_sim_node("llama-3.1-8b", "H100-SXM", 1)
-    spec = node_spec("n1", sim.gpus, None)
-    qos = QoSPolicy(itl_p99_slo_s=0.1)
-    return NodeControl(
-        spec,
-        sim.gpus,
-        sim.engine,
-        PalsController(None, num_gpus=1, qos=qos),
-        BudgetFollower(FollowerConfig(spec.min_power_w, spec.max_power_w)),
-        TelemetryRecorder(qos),
-    )
-
-
-def _event(version: int, power_w: object) -> StreamEvent:
-    now = datetime.now(UTC)
-    data = {
-        "node_id": 4,
-        "version_id": version,
-        "created_at": now.isoformat(),
-        "segments": [
-            {
-                "start": now.isoformat(),
-                "end": (now + timedelta(hours=1)).isoformat(),
-                "power_w": power_w,
-            }
-        ],
-    }
-    return StreamEvent("allocation", json.dumps(data), str(version), None)
+from tests.pals_core.agent.harness import allocation_event, sim_node_control
 
 
 def test_a_bad_trajectory_is_refused_and_the_last_good_one_stays(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    node = _node()
+    node = sim_node_control()
     http = httpx.AsyncClient()
     link = NodeLink(
         node, GatewayClient("http://127.0.0.1:9", None, http), TelemetrySpool(":memory:"),
         LinkConfig(),
     )  # fmt: skip
-    link._take(4, _event(1, 400.0))
+    link._take(4, allocation_event(1, 400.0))
     with caplog.at_level(logging.WARNING):
-        link._take(4, _event(2, -3.0))
+        link._take(4, allocation_event(2, -3.0))
         link._take(4, StreamEvent("allocation", "{not json", "3", None))
     asyncio.run(http.aclose())
     assert node.status.version_id == 1 and link.last_event_id == "1"
