@@ -49,15 +49,16 @@ class Fleet:
             time.sleep(0.05)
         return bool(condition())
 
-    def allowed_w(self, name: str, second: int, grace_s: float = 2.0) -> float | None:
+    def allowed_w(self, name: str, second: int, grace_s: float = 2.0) -> float:
         """The loosest allocation the node held within ``grace_s`` before or during the second
-        (None: unconstrained at some point)."""
+        (no limit: the node's maximum power)."""
+        max_w = next(n.spec.max_power_w for n in self.nodes if n.spec.name == name)
         values = [
-            r.allocation_w for r in self.readings[name] if second - grace_s <= r.wall_s < second + 1
+            max_w if r.allocation_w is None else r.allocation_w
+            for r in self.readings[name]
+            if second - grace_s <= r.wall_s < second + 1
         ]
-        if not values or any(v is None for v in values):
-            return None
-        return max(v for v in values if v is not None)
+        return max(values, default=max_w)
 
 
 @contextmanager
