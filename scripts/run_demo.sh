@@ -11,6 +11,7 @@ HOST=${GRIDLINK_HOST:-127.0.0.1}
 PORT=${GRIDLINK_PORT:-8000}
 URL="http://$HOST:$PORT"
 TOKENS="$DATA/fleet-tokens.txt"
+export GRIDLINK_LOG_LEVEL=${GRIDLINK_LOG_LEVEL:-warning}  # no access log line per telemetry batch
 mkdir -p "$DATA"
 
 "$BIN/gridlink" db upgrade >/dev/null
