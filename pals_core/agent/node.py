@@ -162,14 +162,19 @@ class NodeControl:
         self._ticks += 1
         action = self.policy.decide(obs) if decided else self.policy.guard(obs)
         status = self.status
+        limits_w, batch_limit = tuple(g.power_limit_w for g in obs.gpus), obs.batch_limit
         if action is not None:
             apply_action(action, self.gpus, self.engine)
             status.state = action.state or status.state
             status.qos_risk = action.qos_risk
+            if action.power_limits_w is not None:  # read back only what may have changed
+                limits_w = tuple(self.gpus.get_power_limits_w())
+            if action.batch_limit is not None:
+                batch_limit = self.engine.get_batch_limit()
         status.budget = budget
         status.power_w = obs.total_power_w
-        status.power_limits_w = tuple(self.gpus.get_power_limits_w())
-        status.batch_limit = self.engine.get_batch_limit()
+        status.power_limits_w = limits_w
+        status.batch_limit = batch_limit
         with self._lock:
             verdict = self.recorder.record(
                 wall_s,
