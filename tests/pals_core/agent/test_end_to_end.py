@@ -245,10 +245,11 @@ def test_lease_failsafe_then_resume(
                 ),
                 30,
             ), "the budget did not climb back"
+            final = node.status.budget
     finally:
         gateway.stop()
-    resumed = [r.budget_w for r in fleet.readings["sim-001"] if r.wall_s >= back - 1]
-    steps = [b - a for a, b in itertools.pairwise(resumed)]
+    resumed = [r for r in fleet.readings["sim-001"] if r.wall_s >= back - 1]
     ramp_w_per_s = (node.spec.max_power_w - node.spec.min_power_w) / 20
-    assert max(steps) <= ramp_w_per_s * 0.5, "the budget jumped on resume"
-    assert max(resumed) == pytest.approx(held.power_w, abs=1.0)
+    for a, b in itertools.pairwise(resumed):  # at most the ramp over the time between readings
+        assert b.budget_w - a.budget_w <= ramp_w_per_s * (b.wall_s - a.wall_s + 0.2), "a jump"
+    assert final is not None and final.power_w == pytest.approx(held.power_w, abs=1.0)
