@@ -149,13 +149,15 @@ class NodeLink:
             assert node_id is not None
             stream = self.gateway.stream(node_id, self.last_event_id, self.config.read_timeout_s)
             try:
+                first = True
                 async with contextlib.aclosing(stream) as events:
                     async for event in events:
                         status.stream_connected = True
                         backoff.reset()
                         self.node.contact(self._wall_s())
                         if event.event == "allocation":
-                            self._take(node_id, event)
+                            self._take(node_id, event, first_of_connection=first)
+                            first = False
                         elif event.event == "reconnect":
                             retry_s = (event.retry_ms or 0) / 1000 * random.uniform(1.0, 1.5)
                             break
@@ -164,7 +166,10 @@ class NodeLink:
             status.stream_connected = False
             await asyncio.sleep(retry_s if retry_s is not None else backoff.next_s())
 
-    def _take(self, node_id: int, event: StreamEvent) -> None:
+    def _take(self, node_id: int, event: StreamEvent, *, first_of_connection: bool = False) -> None:
+        """Validate and hand over a trajectory. The first of a connection is taken whatever its
+        version: the gateway sends it only when it differs from ``Last-Event-ID``, so an older
+        one means the gateway's history restarted (a rebuilt database)."""
         try:
             trajectory = parse_trajectory(json.loads(event.data), node_id)
         except (TrajectoryError, ValueError) as err:
@@ -175,7 +180,7 @@ class NodeLink:
                 self._name, event.event_id, field, err, self.node.status.version_id,
             )  # fmt: skip
             return
-        if self.node.accept_trajectory(trajectory, self._wall_s()):
+        if self.node.accept_trajectory(trajectory, self._wall_s(), any_version=first_of_connection):
             self.last_event_id = str(trajectory.version_id)
 
     async def _telemetry(self) -> None:

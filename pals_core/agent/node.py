@@ -133,9 +133,11 @@ class NodeControl:
 
     # -- the network side ---------------------------------------------------------------------
 
-    def accept_trajectory(self, trajectory: Trajectory, wall_s: float) -> bool:
+    def accept_trajectory(
+        self, trajectory: Trajectory, wall_s: float, *, any_version: bool = False
+    ) -> bool:
         with self._lock:
-            taken = self.follower.accept(trajectory, wall_s)
+            taken = self.follower.accept(trajectory, wall_s, any_version=any_version)
             if taken:
                 self.status.version_id = trajectory.version_id
             return taken

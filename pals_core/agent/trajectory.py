@@ -192,10 +192,12 @@ class BudgetFollower:
         self._last_s = math.nan
         self._ramping = False
 
-    def accept(self, trajectory: Trajectory, now_s: float) -> bool:
-        """Take a newer version (an older or equal one is ignored: False)."""
+    def accept(self, trajectory: Trajectory, now_s: float, *, any_version: bool = False) -> bool:
+        """Take a newer version (an older one is ignored: False), or any with ``any_version``
+        (the first of a new connection: a gateway whose database was rebuilt counts from 1)."""
         self.contact(now_s)
-        if self.trajectory is not None and trajectory.version_id < self.trajectory.version_id:
+        held = self.trajectory
+        if held is not None and trajectory.version_id < held.version_id and not any_version:
             return False
         self.trajectory = trajectory
         return True

@@ -128,3 +128,11 @@ def test_a_bad_trajectory_is_refused_naming_the_field(doc: Any, field: str) -> N
     with pytest.raises(TrajectoryError) as err:
         parse_trajectory(doc, 7)
     assert err.value.field == field
+
+
+def test_the_first_trajectory_of_a_connection_is_taken_whatever_its_version() -> None:
+    follower = _follower()
+    follower.accept(parse_trajectory(_doc((0, 10, 500.0), version=40), 7), T0_S)
+    rebuilt = parse_trajectory(_doc((0, 10, 300.0), version=2), 7)  # a rebuilt gateway database
+    assert follower.accept(rebuilt, T0_S, any_version=True)
+    assert follower.budget(T0_S + 1).power_w == 300.0
