@@ -3,9 +3,10 @@ the API, the gateway SIGKILLed mid-event, and the lease.
 
 The curtailment test (PostgreSQL): 4 nodes (dense and MoE, 1 to 4 GPUs) enrolled with one node
 token each. An immediate curtailment, then one starting 20 s later: every node's measured power
-(the per-second telemetry in the database) is under its allocation from 2 s after each boundary,
-under the new one from the second the later boundary starts (it was known ahead), and the
-facility's summed power stays under the GPU budget x 1.01. Then the gateway is killed (SIGKILL)
+(the per-second telemetry in the database) is under its allocation from 2 s after the immediate
+boundary and from the first second of the later one (it was known ahead), for 6 s each, then
+within 2 % of it (the devices' cap tracking), and the facility's summed power stays under the
+GPU budget x 1.01. Then the gateway is killed (SIGKILL)
 for 30 s: the nodes keep following the trajectory they hold, and after the restart the database
 holds every second of telemetry of every node exactly once.
 """
@@ -167,14 +168,19 @@ def test_curtailments_are_followed_through_a_gateway_kill(
         assert len({r.sample_id for r in rows}) == len(rows)
         assert seconds == list(range(seconds[0], seconds[-1] + 1)), f"{name}: a second is missing"
         assert seconds[0] < b1_s - 3 and seconds[-1] > restarted + 2
-        # -- under the allocation 2 s after each boundary, until the end --------------------------
+        # -- under the allocation from 2 s after the immediate boundary; from the first whole
+        # second of the one known 20 s ahead (met on time); then within the devices' cap
+        # tracking (a cap is a target the GPU meets on average: 2 %) through the kill ----------
         for row, second in zip(rows, seconds, strict=True):
-            if second >= b1_s + 2:
+            if b1_s + 2 <= second < b1_s + 8:
                 allowed = fleet.allowed_w(name, second)
-                assert row.power_w <= allowed, (name, second, row.power_w, allowed)
-        # -- the fall known 20 s ahead is met on time: the first whole second is under it ---------
-        first = next(r for r, s in zip(rows, seconds, strict=True) if s >= math.ceil(b2_s))
-        assert first.power_w <= fleet.allowed_w(name, math.ceil(b2_s), grace_s=-0.5)
+            elif math.ceil(b2_s) <= second < b2_s + 6:
+                allowed = fleet.allowed_w(name, second, grace_s=-0.5)
+            elif second >= b1_s + 2:
+                allowed = fleet.allowed_w(name, second) * 1.02
+            else:
+                continue
+            assert row.power_w <= allowed, (name, second - b1_s, row.power_w, allowed)
 
     # -- the facility under the GPU budget x 1.01 once settled -------------------------------------
     by_second: dict[int, float] = {}
