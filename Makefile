@@ -7,10 +7,10 @@ BIN := $(VENV)/bin
 setup:
 	@bash scripts/bootstrap.sh
 
-## run: set up, migrate the embedded database and serve the gateway on http://127.0.0.1:8000
+## run: set up, migrate the embedded database, serve the gateway on http://127.0.0.1:8000 with a
+## simulated fleet of 8 nodes behind it (FLEET_NODES=N to change); Ctrl-C stops everything
 run: setup
-	@$(BIN)/gridlink db upgrade
-	@$(BIN)/gridlink serve
+	@BIN=$(BIN) bash scripts/run_demo.sh
 
 ## test: set up and run the whole test suite
 test: setup

@@ -91,9 +91,17 @@ def token_create(
     node_id: Annotated[
         int | None, typer.Option(help="The node a node token is bound to (required for node).")
     ] = None,
-    name: Annotated[str | None, typer.Option(help="A label (default: ROLE[-NODE_ID]).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="A label (default: ROLE[-NODE_ID]). With --role node and no --node-id: the "
+            "node's name; the node is created (a placeholder until it registers) if new."
+        ),
+    ] = None,
 ) -> None:
-    """Create a token and print it ALONE on the last line (it is shown only once)."""
+    """Create a token and print it ALONE on the last line (it is shown only once).
+
+    Enrol a node in one step: `gridlink token create --role node --name NODE`."""
     from datetime import UTC, datetime
 
     from gridlink.auth.principal import SYSTEM
@@ -108,6 +116,9 @@ def token_create(
         allowed = ", ".join(r.value for r in Role)
         raise typer.BadParameter(f"must be one of {allowed}", param_hint="--role") from None
     label = name or (f"{role}-{node_id}" if node_id is not None else role)
+    if role_value is Role.NODE and node_id is None and name is not None:
+        _enrol(name)
+        return
     engine = build_engine(_settings_url())
     try:
         with session_scope(build_sessionmaker(engine)) as session:
@@ -126,6 +137,37 @@ def token_create(
     finally:
         engine.dispose()
     err_console.print(f"token {token_id} ({label}, role {role}) created; store it now:")
+    print(plaintext)
+
+
+def _enrol(name: str) -> None:
+    from datetime import UTC, datetime
+
+    from pydantic import ValidationError
+
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.auth.service import enrol_node
+    from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
+    from gridlink.errors import GridlinkError
+
+    engine = build_engine(_settings_url())
+    try:
+        with session_scope(build_sessionmaker(engine)) as session:
+            plaintext, row, created = enrol_node(
+                session, name=name, actor=SYSTEM, now=datetime.now(UTC)
+            )
+            token_id, node_id = row.id, row.node_id
+    except ValidationError as err:
+        raise typer.BadParameter(
+            "a node name is 1-128 letters, digits, '.', '_' or '-'", param_hint="--name"
+        ) from err
+    except GridlinkError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(code=1) from err
+    finally:
+        engine.dispose()
+    what = "created (it registers its spec with this token)" if created else "exists"
+    err_console.print(f"node {node_id} ({name}) {what}; node token {token_id} created; store it:")
     print(plaintext)
 
 

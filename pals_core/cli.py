@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pals_core import __version__
+from pals_core.agent.cli import agent as agent_command
+from pals_core.agent.cli import fleet as fleet_command
 from pals_core.device.cli import gpu_app
 from pals_core.experiments.cli import experiment_app
 from pals_core.model.cli import profile_app
@@ -29,6 +31,8 @@ app.add_typer(gpu_app, name="gpu")
 app.add_typer(sim_app, name="sim")
 app.add_typer(profile_app)
 app.add_typer(experiment_app, name="experiment")
+app.command("agent")(agent_command)
+app.command("fleet")(fleet_command)
 console = Console()
 
 

@@ -20,7 +20,7 @@ from gridlink.auth import repository
 from gridlink.auth.principal import Principal
 from gridlink.errors import InvalidInputError, NotFoundError
 from gridlink.models.auth import ApiToken, Role
-from gridlink.models.node import Node
+from gridlink.models.node import Node, NodeStatus
 
 TOKEN_PREFIX = "glk_"
 
@@ -62,6 +62,40 @@ def create_token(
         at=now,
     )
     return plaintext, row
+
+
+def enrol_node(
+    session: Session, *, name: str, actor: Principal, now: datetime
+) -> tuple[str, ApiToken, bool]:
+    """One step to let a node join: the node named ``name`` (created as a placeholder when new:
+    offline, no allocation, until it registers its real spec with this token) and a node token
+    bound to it. Returns ``(plaintext, row, node_created)``."""
+    from gridlink.nodes.repository import get_by_name
+    from gridlink.nodes.schemas import NodeRegister
+
+    NodeRegister.model_validate(  # the same name rule as registration
+        {
+            "name": name,
+            "gpu_type": "pending",
+            "gpu_count": 1,
+            "gpu_min_cap_w": 1,
+            "gpu_max_cap_w": 1,
+        }
+    )
+    node = get_by_name(session, name)
+    created = node is None
+    if node is None:
+        node = Node(
+            name=name, gpu_type="pending", gpu_count=1, min_power_w=0.0, max_power_w=0.0,
+            last_seen_at=None, status=NodeStatus.OFFLINE, created_at=now, updated_at=now,
+        )  # fmt: skip
+        session.add(node)
+        session.flush()
+        audit.record(session, actor, "node.enrol", "node", node.id, after={"name": name}, at=now)
+    plaintext, row = create_token(
+        session, role=Role.NODE, name=f"node-{name}", node_id=node.id, actor=actor, now=now
+    )
+    return plaintext, row, created
 
 
 def revoke_token(session: Session, token_id: int, *, actor: Principal, now: datetime) -> ApiToken:

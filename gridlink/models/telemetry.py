@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridlink.db.base import Base
@@ -26,6 +26,8 @@ class TelemetrySample(Base):
             postgresql_using="brin",
             postgresql_with={"pages_per_range": 32},
         ),
+        # A node's sample ids are unique: a replayed batch inserts nothing twice.
+        Index("ux_telemetry_samples_node_id_sample_id", "node_id", "sample_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -37,6 +39,10 @@ class TelemetrySample(Base):
     batch_limit: Mapped[int | None]
     requests_waiting: Mapped[int | None]
     qos_violation: Mapped[bool] = mapped_column(default=False)
+    sample_id: Mapped[str | None] = mapped_column(String(64))
+    """The node's id for the sample (its agent's run id and sequence); None from older nodes."""
+    mode: Mapped[str | None] = mapped_column(String(32))
+    gpu_power_caps_w: Mapped[list[float] | None] = mapped_column(JSON)
 
 
 class TelemetryRollup(Base):

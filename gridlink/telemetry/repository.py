@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, Table, cast, delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -44,8 +46,21 @@ def _samples_table() -> Table:
 
 
 def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """One executemany (multi-row VALUES where the driver supports it); no ORM objects."""
-    session.execute(insert(_samples_table()), list(rows))
+    """One executemany (multi-row VALUES where the driver supports it); no ORM objects. A row
+    whose ``(node_id, sample_id)`` is already stored is skipped (ON CONFLICT DO NOTHING)."""
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(_samples_table()).on_conflict_do_nothing(
+            index_elements=["node_id", "sample_id"]
+        )
+    elif dialect == "sqlite":
+        stmt = sqlite_insert(_samples_table()).on_conflict_do_nothing(
+            index_elements=["node_id", "sample_id"]
+        )
+    else:
+        stmt = insert(_samples_table())
+    session.execute(stmt, list(rows))
 
 
 def latest_per_node(session: Session, *, since: datetime, until: datetime) -> list[TelemetrySample]:

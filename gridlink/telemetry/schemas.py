@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from gridlink.api.types import FINITE, INT4_MAX, ApiDatetime
+from gridlink.api.types import FINITE, INT4_MAX, ApiDatetime, SafeText
 
 
 class TelemetrySampleIn(BaseModel):
@@ -20,6 +20,17 @@ class TelemetrySampleIn(BaseModel):
     batch_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     requests_waiting: int | None = Field(default=None, ge=0, le=INT4_MAX)
     qos_violation: bool = False
+    sample_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="The node's id for this sample: a sample already stored is skipped.",
+    )
+    mode: SafeText | None = Field(default=None, max_length=32, description="The controller's mode.")
+    gpu_power_caps_w: list[Annotated[float, Field(gt=0, le=5000)]] | None = Field(
+        default=None, max_length=1024, description="Power cap of each GPU (W)."
+    )
 
 
 class TelemetryBatch(BaseModel):

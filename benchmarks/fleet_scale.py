@@ -1,0 +1,95 @@
+"""Scale of `pals fleet`: N simulated nodes (real agents: PALS controller, simulated engine and
+GPUs in real time) in this one process, against a gateway subprocess on PostgreSQL.
+
+Once every node is online, measures over a window: this process's CPU (cores used, and
+milliseconds of CPU per node per second), split into the simulation (advancing every node's
+engine and GPUs to the present), the node ticks (observe, PALS, apply, telemetry: CPU per tick
+of every node) and the rest (the event loop: streams, telemetry, registration); hence the CPU
+the fleet needs at 10 ticks per second, which does not depend on how busy the machine is (on a
+shared machine the process may get less CPU than it needs and tick late: the simulation work per
+second stays the same, the ticks fall behind); the ticks that ran late (a tick is 0.1 s for every
+node); and the telemetry rows the gateway stored per node per second (1.0 = every second).
+
+    .venv/bin/python benchmarks/fleet_scale.py [--nodes 200] [--window-s 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from benchmarks._fleet import admin_token, running_fleet, wait_online
+from benchmarks._harness import cpu_seconds, gateway_process, load_average, scratch_database
+
+TICK_S = 0.1
+
+
+def stored_since(database_url: str, since: datetime) -> int:
+    from gridlink.db.engine import build_engine, build_sessionmaker
+    from gridlink.models.telemetry import TelemetrySample
+
+    engine = build_engine(database_url)
+    try:
+        with build_sessionmaker(engine)() as session:
+            stmt = select(func.count()).select_from(TelemetrySample)
+            return int(session.scalar(stmt.where(TelemetrySample.ts >= since)) or 0)
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=200)
+    parser.add_argument("--window-s", type=float, default=60.0)
+    parser.add_argument("--telemetry-batch-s", type=float, default=5.0)
+    args = parser.parse_args()
+    with scratch_database("fleet_scale") as url, gateway_process(url) as gateway:
+        token = admin_token(url)
+        with running_fleet(
+            str(args.nodes), gateway.base_url, token, telemetry_batch_s=args.telemetry_batch_s
+        ) as agent:
+            online_s = wait_online(agent)
+            time.sleep(5)
+            control = agent.control
+            ticks0, late0 = control.ticks, control.late_ticks
+            sim_cpu0, nodes_cpu0 = control.clock_cpu_s, control.nodes_cpu_s
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            gw0 = cpu_seconds(gateway.pid)
+            since = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+            time.sleep(args.window_s)
+            cpu1, wall1 = time.process_time(), time.monotonic()
+            gw1 = cpu_seconds(gateway.pid)
+            until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+            ticks, late = control.ticks - ticks0, control.late_ticks - late0
+            sim_cpu_s = control.clock_cpu_s - sim_cpu0
+            nodes_cpu_s = control.nodes_cpu_s - nodes_cpu0
+            time.sleep(args.telemetry_batch_s * 2 + 2)  # let the last batches land
+            rows = stored_since(url, since) - stored_since(url, until)
+    span_s = wall1 - wall0
+    cores = (cpu1 - cpu0) / span_s
+    seconds = (until - since).total_seconds()
+    print(f"nodes                      {args.nodes}")
+    print(f"online after               {online_s:.1f} s")
+    print(f"window                     {span_s:.1f} s (load average {load_average()})")
+    print(f"fleet process CPU          {cores:.3f} cores")
+    print(f"CPU per node               {1000 * cores / args.nodes:.2f} ms per second")
+    per_tick_s = nodes_cpu_s / max(1, ticks)
+    sim_cores = sim_cpu_s / span_s
+    network_cores = (cpu1 - cpu0 - sim_cpu_s - nodes_cpu_s) / span_s
+    projected = per_tick_s / TICK_S + sim_cores + network_cores
+    print(f"simulation                 {sim_cores:.3f} cores")
+    print(f"node ticks                 {1000 * per_tick_s:.1f} ms per tick of every node")
+    print(f"network side (event loop)  {network_cores:.3f} cores")
+    print(f"projected at 10 ticks/s    {projected:.3f} cores, {1000 * projected / args.nodes:.2f} "
+          "ms per node per second")  # fmt: skip
+    print(f"control ticks              {ticks} ({ticks / span_s:.2f}/s; expected 10/s)")
+    print(f"late ticks                 {late} ({100 * late / max(1, ticks):.1f} %)")
+    print(f"telemetry rows per node-s  {rows / (args.nodes * seconds):.3f} (1.0 = every second)")
+    print(f"gateway process CPU        {(gw1 - gw0) / span_s:.3f} cores")
+
+
+if __name__ == "__main__":
+    main()

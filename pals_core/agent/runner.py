@@ -1,0 +1,212 @@
+"""Run nodes under the agent: a control thread ticks them, an event loop talks to the gateway.
+
+The control thread keeps to its tick deadlines whatever the network does (a gateway gone, a
+slow answer): the controller only ever reads the trajectory it already holds. Every second the
+event loop moves the nodes' new telemetry samples to the on-disk spool (one transaction for
+all), and each node's :class:`~pals_core.agent.link.NodeLink` sends them from there.
+
+:meth:`Agent.run` returns an exit code: 0 after :meth:`Agent.stop` (or Ctrl-C),
+:data:`EXIT_TOKEN_REJECTED` when the gateway refused the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import httpx
+
+from pals_core.agent.gateway import GatewayClient, InputRefusedError, TokenRejectedError
+from pals_core.agent.link import LinkConfig, NodeLink
+from pals_core.agent.node import NodeControl
+from pals_core.agent.spool import TelemetrySpool
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_TOKEN_REJECTED = 3
+REGISTRATIONS_IN_FLIGHT = 4
+"""Registrations (each may make the gateway recompute the budget) in flight at once."""
+REQUESTS_IN_FLIGHT = 8
+"""Requests (registration, telemetry) in flight at once from one agent process."""
+STREAMS_WAIT_S = 60.0
+
+
+class ControlThread:
+    """Ticks every node every ``tick_s`` on ``now_s`` (a monotonic clock; for simulated nodes
+    one that advances the simulation to the present first)."""
+
+    def __init__(
+        self,
+        nodes: Sequence[NodeControl],
+        tick_s: float,
+        now_s: Callable[[], float],
+        wall_s: Callable[[], float] = time.time,
+    ) -> None:
+        self.nodes = nodes
+        self.tick_s = tick_s
+        self._now_s = now_s
+        self._wall_s = wall_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pals-control", daemon=True)
+        self.ticks = 0
+        self.late_ticks = 0
+        self.clock_cpu_s = 0.0
+        """CPU time spent reading the clock (for a simulated fleet: running the simulation)."""
+        self.nodes_cpu_s = 0.0
+        """CPU time spent ticking the nodes (observe, control, apply, telemetry)."""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        deadline = time.monotonic()
+        failing: set[str] = set()
+        while not self._stop.is_set():
+            cpu0 = time.thread_time()
+            mono_s, wall_s = self._now_s(), self._wall_s()
+            cpu1 = time.thread_time()
+            for node in self.nodes:
+                try:
+                    node.tick(mono_s, wall_s)
+                    failing.discard(node.spec.name)
+                except Exception:
+                    if node.spec.name not in failing:  # one traceback per failure spell
+                        log.exception("%s: control tick failed", node.spec.name)
+                    failing.add(node.spec.name)
+            self.ticks += 1
+            self.clock_cpu_s += cpu1 - cpu0
+            self.nodes_cpu_s += time.thread_time() - cpu1
+            deadline += self.tick_s
+            wait_s = deadline - time.monotonic()
+            if wait_s < 0:
+                self.late_ticks += 1
+                deadline = time.monotonic()  # do not race to catch up
+            self._stop.wait(max(0.0, wait_s))
+
+
+class Agent:
+    def __init__(
+        self,
+        nodes: Sequence[NodeControl],
+        *,
+        gateway_url: str,
+        tokens: Callable[[str], str | None],
+        spool: TelemetrySpool,
+        link_config: LinkConfig,
+        control: ControlThread,
+    ) -> None:
+        self.nodes = nodes
+        self.gateway_url = gateway_url
+        self.tokens = tokens
+        self.spool = spool
+        self.link_config = link_config
+        self.control = control
+        self.links: list[NodeLink] = []
+        self.exit_code = EXIT_OK
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._stop_requested = False
+
+    def run(self) -> int:
+        """Block until :meth:`stop`, Ctrl-C or a refused token; the exit code."""
+        self.control.start()
+        try:
+            asyncio.run(self._main())
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.control.stop()
+            self._spool_new_samples()
+        return self.exit_code
+
+    def start_in_thread(self) -> threading.Thread:
+        """:meth:`run` on a daemon thread (tests, benchmarks, embedding); :meth:`stop` ends it."""
+        thread = threading.Thread(target=self.run, name="pals-agent", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        """From any thread."""
+        self._stop_requested = True
+        loop, stopping = self._loop, self._stopping
+        if loop is not None and stopping is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(stopping.set)
+
+    async def _main(self) -> None:
+        self._stopping = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        if self._stop_requested:
+            self._stopping.set()
+        limits = httpx.Limits(
+            max_connections=2 * len(self.nodes) + 8, max_keepalive_connections=None
+        )
+        gate = asyncio.Semaphore(REGISTRATIONS_IN_FLIGHT)
+        requests = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
+        streams_open = asyncio.Event()
+        async with httpx.AsyncClient(timeout=10.0, limits=limits, trust_env=False) as http:
+            self.links = [
+                NodeLink(
+                    node,
+                    GatewayClient(self.gateway_url, self.tokens(node.spec.name), http, requests),
+                    self.spool,
+                    self.link_config,
+                    register_gate=gate,
+                    streams_open=streams_open,
+                )
+                for node in self.nodes
+            ]
+            tasks = [asyncio.create_task(self._guard(link.run())) for link in self.links]
+            tasks.append(asyncio.create_task(self._spool_loop()))
+            tasks.append(asyncio.create_task(self._open_streams(streams_open)))
+            await self._stopping.wait()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self._flush_all()
+
+    async def _guard(self, work: object) -> None:
+        assert asyncio.iscoroutine(work)
+        try:
+            await work
+        except* TokenRejectedError as group:
+            log.error("%s", group.exceptions[0])
+            self.exit_code = EXIT_TOKEN_REJECTED
+            assert self._stopping is not None
+            self._stopping.set()
+        except* InputRefusedError as group:  # e.g. a registration the gateway will never take
+            log.error("a node link stopped: %s", group.exceptions[0])
+
+    async def _open_streams(self, streams_open: asyncio.Event) -> None:
+        """Streams open once every node has registered (or after ``STREAMS_WAIT_S``): each
+        registration may make a budget version, which every open stream would receive."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.link_config.start_spread_s + STREAMS_WAIT_S):
+                await asyncio.gather(*(link.registered.wait() for link in self.links))
+        streams_open.set()
+
+    async def _spool_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._spool_new_samples()
+
+    def _spool_new_samples(self) -> None:
+        self.spool.append({node.spec.name: node.take_samples() for node in self.nodes})
+
+    async def _flush_all(self) -> None:
+        """On the way out, send what the spool holds (briefly; the rest waits on disk)."""
+        self._spool_new_samples()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3.0):
+                await asyncio.gather(*(link.flush() for link in self.links), return_exceptions=True)
