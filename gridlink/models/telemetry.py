@@ -37,6 +37,8 @@ class TelemetrySample(Base):
     batch_limit: Mapped[int | None]
     requests_waiting: Mapped[int | None]
     qos_violation: Mapped[bool] = mapped_column(default=False)
+    # Output tokens/s the node was asked for (arrivals), served or not; None when not reported.
+    demand_tok_s: Mapped[float | None]
 
 
 class TelemetryRollup(Base):

@@ -17,6 +17,9 @@ class TelemetrySampleIn(BaseModel):
     batch_limit: int | None = Field(default=None, ge=1, le=1_000_000)
     requests_waiting: int | None = Field(default=None, ge=0)
     qos_violation: bool = False
+    demand_tok_s: float | None = Field(
+        default=None, ge=0, le=1e9, description="Output tokens/s asked of the node (arrivals)."
+    )
 
 
 class TelemetryBatch(BaseModel):

@@ -1,0 +1,191 @@
+"""All SQL of the reports: telemetry aggregated per node and settlement interval, facility history
+for comparable days, event lineages, and the immutable report rows. Nothing here commits."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from gridlink.curtailments.schemas import MAX_DURATION_S
+from gridlink.models.event import Event, EventInterval, EventStatus
+from gridlink.models.node import Node
+from gridlink.models.report import Report
+from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.reports.inputs import NodeInterval
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _bucket(session: Session, column: Any, start: datetime, interval_s: int) -> ColumnElement[Any]:
+    """The grid interval a timestamp falls in: ``floor((ts - start) / interval_s)``.
+
+    Rows are filtered to ``ts >= start``, so the offset is >= 0. PostgreSQL divides the exact
+    (numeric) epoch; SQLite stores naive UTC text and divides whole seconds as integers, which
+    floors too (grid boundaries are whole seconds).
+    """
+    start_s = int((start - EPOCH).total_seconds())
+    if _is_pg(session):
+        offset = func.extract("epoch", column) - start_s
+        return cast(func.floor(offset.self_group().op("/")(interval_s)), BigInteger)
+    offset = cast(func.strftime("%s", column), Integer) - start_s
+    return offset.self_group().op("/")(interval_s)
+
+
+def node_intervals(
+    session: Session, *, start: datetime, interval_s: int, count: int
+) -> list[NodeInterval]:
+    """Per node and interval of the grid: sample count, mean power, throughput and demand (None
+    when no sample carried one), QoS-violation count. One grouped scan of the raw samples."""
+    end = start + timedelta(seconds=interval_s * count)
+    bucket = _bucket(session, TelemetrySample.ts, start, interval_s).label("bucket")
+    stmt = (
+        select(
+            TelemetrySample.node_id,
+            bucket,
+            func.count(),
+            func.avg(TelemetrySample.power_w),
+            func.avg(TelemetrySample.throughput_tok_s),
+            func.avg(TelemetrySample.demand_tok_s),
+            func.sum(cast(TelemetrySample.qos_violation, Integer)),
+        )
+        .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
+        .group_by(TelemetrySample.node_id, bucket)
+        .order_by(TelemetrySample.node_id, bucket)
+    )
+    return [
+        NodeInterval(
+            node_id=int(row[0]),
+            index=int(row[1]),
+            samples=int(row[2]),
+            power_w=float(row[3]),
+            throughput_tok_s=float(row[4]),
+            demand_tok_s=None if row[5] is None else float(row[5]),
+            qos_violations=int(row[6] or 0),
+        )
+        for row in session.execute(stmt)
+    ]
+
+
+def facility_kw(
+    session: Session, *, start: datetime, interval_s: int, count: int, overhead_kw: float
+) -> list[float | None]:
+    """Facility power per interval (overhead + each reporting node's mean), from raw samples and
+    1-minute rollups alike (older telemetry survives only as rollups). None: nobody reported."""
+    end = start + timedelta(seconds=interval_s * count)
+    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    raw_bucket = _bucket(session, TelemetrySample.ts, start, interval_s).label("bucket")
+    raw = (
+        select(TelemetrySample.node_id, raw_bucket, func.count(), func.sum(TelemetrySample.power_w))
+        .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
+        .group_by(TelemetrySample.node_id, raw_bucket)
+    )
+    roll_bucket = _bucket(session, TelemetryRollup.bucket_start, start, interval_s).label("bucket")
+    rolled = (
+        select(
+            TelemetryRollup.node_id,
+            roll_bucket,
+            func.sum(TelemetryRollup.sample_count),
+            func.sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count),
+        )
+        .where(TelemetryRollup.bucket_start >= start, TelemetryRollup.bucket_start < end)
+        .group_by(TelemetryRollup.node_id, roll_bucket)
+    )
+    for stmt in (raw, rolled):
+        for node_id, index, samples, power_sum in session.execute(stmt):
+            cell = sums[(int(node_id), int(index))]
+            cell[0] += float(samples)
+            cell[1] += float(power_sum)
+    facility: list[float | None] = [None] * count
+    for (_node, index), (samples, power_sum) in sums.items():
+        if samples > 0 and 0 <= index < count:
+            facility[index] = (facility[index] or overhead_kw) + power_sum / samples / 1000.0
+    return facility
+
+
+def nodes_by_id(session: Session, node_ids: list[int]) -> list[Node]:
+    if not node_ids:
+        return []
+    return list(session.scalars(select(Node).where(Node.id.in_(node_ids)).order_by(Node.id)))
+
+
+def lineage(session: Session, event_id: int) -> list[Event]:
+    """Every version of the event ``event_id`` belongs to, oldest first (empty if unknown)."""
+    event = session.get(Event, event_id)
+    if event is None:
+        return []
+    stmt = (
+        select(Event)
+        .options(selectinload(Event.intervals))
+        .where(Event.source == event.source, Event.external_id == event.external_id)
+        .order_by(Event.version)
+    )
+    return list(session.scalars(stmt))
+
+
+def events_overlapping(session: Session, *, start: datetime, end: datetime) -> list[Event]:
+    """Current, non-cancelled-before-start events with an interval overlapping ``[start, end)``
+    (callers clip exactly: interval ends are not stored)."""
+    overlapping = select(EventInterval.event_id).where(
+        EventInterval.start_at < end,
+        EventInterval.start_at > start - timedelta(seconds=MAX_DURATION_S),
+    )
+    stmt = (
+        select(Event)
+        .options(selectinload(Event.intervals))
+        .where(Event.is_current, Event.id.in_(overlapping))
+        .order_by(Event.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def events_ended_between(session: Session, *, after: datetime, until: datetime) -> list[Event]:
+    """Current events with an interval starting before ``until`` that may end in the range; the
+    caller computes each one's end exactly."""
+    return [
+        e
+        for e in events_overlapping(session, start=after, end=until)
+        if e.status is not EventStatus.CANCELLED or e.cancelled_at is not None
+    ]
+
+
+# -- stored reports -------------------------------------------------------------------------------
+
+
+def latest_for_subject(session: Session, subject: str) -> Report | None:
+    stmt = select(Report).where(Report.subject == subject).order_by(Report.version.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def subjects_with_reports(session: Session, subjects: list[str]) -> set[str]:
+    if not subjects:
+        return set()
+    return set(session.scalars(select(Report.subject).where(Report.subject.in_(subjects))))
+
+
+def add(session: Session, report: Report) -> Report:
+    session.add(report)
+    session.flush()
+    return report
+
+
+def get(session: Session, report_id: int) -> Report | None:
+    return session.get(Report, report_id)
+
+
+def list_reports(
+    session: Session, *, event_key: str | None, limit: int, before_id: int | None
+) -> list[Report]:
+    stmt = select(Report).order_by(Report.id.desc()).limit(limit)
+    if event_key is not None:
+        stmt = stmt.where(Report.event_key == event_key)
+    if before_id is not None:
+        stmt = stmt.where(Report.id < before_id)
+    return list(session.scalars(stmt))
