@@ -154,6 +154,13 @@ class GatewayScheduler:
             id="telemetry-retention",
             executor="housekeeping",
         )
+        aps.add_job(
+            self._reports,
+            "interval",
+            seconds=s.report_check_interval_s,
+            id="reports",
+            executor="housekeeping",
+        )
         with self._lock:
             self._aps = aps
             self._sync_queued = False
@@ -232,6 +239,11 @@ class GatewayScheduler:
         if changed:
             log.info("%d node(s) changed status; recomputing the budget", changed)
             self._fire(now, force_reason=f"node status: {changed} node(s) changed")
+
+    def _reports(self) -> None:
+        from gridlink.reports.scheduled import generate_due
+
+        generate_due(self._factory, now=self._clock.now(), settings=self._settings)
 
     def _telemetry_retention(self) -> None:
         with session_scope(self._factory) as session:
