@@ -206,3 +206,16 @@ inputs hash <code>{report.inputs_hash}</code>.</p>
 <p>High X of Y: {escape(body["baselines"]["high_x_of_y"]["note"])}</p>
 </body></html>
 """
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report in ``json`` (the API's shape), ``csv`` or ``html``."""
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "html":
+        return to_html(report)
+    if fmt == "json":
+        from gridlink.reports.schemas import ReportOut
+
+        return ReportOut.model_validate(report).model_dump_json(indent=2) + "\n"
+    raise ValueError(f"format must be json, csv or html, got {fmt!r}")

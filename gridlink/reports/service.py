@@ -266,3 +266,22 @@ def delivered_figures(
         return delivered_rows(report.body)
     inputs = event_inputs(session, event_id, interval_s=interval_s, settings=settings)
     return delivered_rows(build_report(inputs))
+
+
+def event_report(
+    session: Session,
+    event_id: int,
+    *,
+    interval_s: int,
+    regenerate: bool,
+    actor: Principal,
+    now: datetime,
+    settings: GridlinkSettings,
+) -> Report:
+    """The latest stored report on the event; generated (and stored) when there is none yet or
+    ``regenerate`` asks to pick up late data (unchanged inputs keep the stored version)."""
+    report = latest_for_event(session, event_id, interval_s=check_interval(interval_s))
+    if report is None or regenerate:
+        inputs = event_inputs(session, event_id, interval_s=interval_s, settings=settings)
+        report, _ = store(session, inputs, trigger="request", actor=actor, now=now)
+    return report
