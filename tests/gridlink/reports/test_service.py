@@ -198,3 +198,42 @@ def test_overlapping_events_name_each_other(db_session: Session, report_settings
     # Each report judges its own request: 5 kW off each baseline.
     assert rows[0]["requested_limit_kw"]["model"] == 17.0
     assert rows[0]["requested_limit_kw"]["contracted"] == 95.0
+
+
+def test_an_event_across_the_dst_change_is_stored_in_utc_and_reported_local(
+    db_session: Session, report_settings
+) -> None:
+    cfg = report_settings.model_copy(
+        update={"report_timezone": "America/New_York", "report_hxy_adjustment_gap_h": 0.0}
+    )
+    start = datetime(2026, 11, 1, 5, 0, tzinfo=UTC)  # 01:00 EDT; clocks fall back at 06:00 UTC
+    end = start + timedelta(hours=2)  # 02:00 EST: two hours, one of them repeated on the clock
+    node = add_node(db_session, "n1")
+    add_samples(db_session, node.id, start - timedelta(hours=3), end, period_s=10.0)
+    # Comparable weekend days seen at 01:00 local: 05:00 UTC on those EDT days.
+    levels = {31: 3500.0, 25: 3300.0, 24: 3100.0}
+    for day, power in levels.items():
+        local_start = datetime(2026, 10, day, 5, 0, tzinfo=UTC)
+        add_samples(
+            db_session,
+            node.id,
+            local_start - timedelta(hours=2),
+            local_start + timedelta(hours=2),
+            period_s=10.0,
+            power_w=power,
+        )
+    event_id = add_event(db_session, cfg, start, 7200, limit_kw=12.0, now=start - timedelta(days=1))
+    body = _report(db_session, cfg, event_id)
+    assert body["window"]["start"] == "2026-11-01T05:00:00+00:00"
+    assert body["window"]["start_local"] == "2026-11-01T01:00:00-04:00"
+    assert body["window"]["end_local"] == "2026-11-01T02:00:00-05:00"
+    rows = [r for r in body["intervals"] if r["phase"] == "event"]
+    assert len(rows) == 8
+    assert rows[0]["start_local"] == "2026-11-01T01:00:00-04:00"
+    assert rows[4]["start_local"] == "2026-11-01T01:00:00-05:00"  # the hour again, in EST
+    hxy = body["baselines"]["high_x_of_y"]
+    assert hxy["selected_days"] == ["2026-10-25", "2026-10-31"]  # the 2 highest of 3 weekend days
+    # They average 13.4 kW; the event day's adjustment window (13.0 kW) against theirs (13.4 kW)
+    # gives a factor of 0.970, inside the 20 % cap.
+    assert hxy["adjustment_capped"] is False
+    assert rows[0]["baseline_kw"]["high_x_of_y"] == round(13.4 * 13.0 / 13.4, 4)
