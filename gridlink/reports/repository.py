@@ -3,11 +3,10 @@ for comparable days, event lineages, and the immutable report rows. Nothing here
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Integer, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, Float, Integer, cast, func, select, union_all
 from sqlalchemy.orm import Session, selectinload
 
 from gridlink.curtailments.schemas import MAX_DURATION_S
@@ -78,35 +77,49 @@ def facility_kw(
     session: Session, *, start: datetime, interval_s: int, count: int, overhead_kw: float
 ) -> list[float | None]:
     """Facility power per interval (overhead + each reporting node's mean), from raw samples and
-    1-minute rollups alike (older telemetry survives only as rollups). None: nobody reported."""
+    1-minute rollups alike (older telemetry survives only as rollups). None: nobody reported.
+
+    All in one statement: per node and interval the sample-weighted mean over both sources,
+    then summed per interval, so only one row per interval leaves the database.
+    """
     end = start + timedelta(seconds=interval_s * count)
-    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
-    raw_bucket = _bucket(session, TelemetrySample.ts, start, interval_s).label("bucket")
+    raw_bucket = _bucket(session, TelemetrySample.ts, start, interval_s)
+    roll_bucket = _bucket(session, TelemetryRollup.bucket_start, start, interval_s)
     raw = (
-        select(TelemetrySample.node_id, raw_bucket, func.count(), func.sum(TelemetrySample.power_w))
+        select(
+            TelemetrySample.node_id.label("node_id"),
+            raw_bucket.label("bucket"),
+            cast(func.count(), Float).label("samples"),
+            func.sum(TelemetrySample.power_w).label("power_sum"),
+        )
         .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
         .group_by(TelemetrySample.node_id, raw_bucket)
     )
-    roll_bucket = _bucket(session, TelemetryRollup.bucket_start, start, interval_s).label("bucket")
     rolled = (
         select(
-            TelemetryRollup.node_id,
-            roll_bucket,
-            func.sum(TelemetryRollup.sample_count),
-            func.sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count),
+            TelemetryRollup.node_id.label("node_id"),
+            roll_bucket.label("bucket"),
+            cast(func.sum(TelemetryRollup.sample_count), Float).label("samples"),
+            func.sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count).label("power_sum"),
         )
         .where(TelemetryRollup.bucket_start >= start, TelemetryRollup.bucket_start < end)
         .group_by(TelemetryRollup.node_id, roll_bucket)
     )
-    for stmt in (raw, rolled):
-        for node_id, index, samples, power_sum in session.execute(stmt):
-            cell = sums[(int(node_id), int(index))]
-            cell[0] += float(samples)
-            cell[1] += float(power_sum)
+    both = union_all(raw, rolled).subquery()
+    per_node = (
+        select(
+            both.c.bucket,
+            (func.sum(both.c.power_sum) / func.sum(both.c.samples)).label("power_w"),
+        )
+        .group_by(both.c.node_id, both.c.bucket)
+        .having(func.sum(both.c.samples) > 0)
+        .subquery()
+    )
+    stmt = select(per_node.c.bucket, func.sum(per_node.c.power_w)).group_by(per_node.c.bucket)
     facility: list[float | None] = [None] * count
-    for (_node, index), (samples, power_sum) in sums.items():
-        if samples > 0 and 0 <= index < count:
-            facility[index] = (facility[index] or overhead_kw) + power_sum / samples / 1000.0
+    for index, power_w in session.execute(stmt):
+        if 0 <= int(index) < count:
+            facility[int(index)] = overhead_kw + float(power_w) / 1000.0
     return facility
 
 
