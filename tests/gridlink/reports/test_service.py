@@ -237,3 +237,21 @@ def test_an_event_across_the_dst_change_is_stored_in_utc_and_reported_local(
     # gives a factor of 0.970, inside the 20 % cap.
     assert hxy["adjustment_capped"] is False
     assert rows[0]["baseline_kw"]["high_x_of_y"] == round(13.4 * 13.0 / 13.4, 4)
+
+
+def test_delivered_figures_for_the_openadr_reporter(db_session: Session, report_settings) -> None:
+    _fleet(db_session)
+    event_id = add_event(db_session, report_settings, START, 3600, limit_kw=18.0, now=T0)
+    computed = service.delivered_figures(
+        db_session, event_id, interval_s=900, settings=report_settings
+    )
+    assert service.latest_for_event(db_session, event_id, interval_s=900) is None  # not stored
+    assert [r["start"] for r in computed] == [
+        (START + timedelta(minutes=15 * k)).isoformat() for k in range(4)
+    ]
+    assert all(r["delivered_kw"]["model"] == 4.0 and r["complete"] for r in computed)
+    _report(db_session, report_settings, event_id)
+    stored = service.delivered_figures(
+        db_session, event_id, interval_s=900, settings=report_settings
+    )
+    assert stored == computed

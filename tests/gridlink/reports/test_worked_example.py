@@ -53,9 +53,7 @@ def example() -> ReportInputs:
         grid_start=GRID_START,
         event_start_index=2,
         interval_count=6,
-        requested=(
-            Requested(EVENT_START, EVENT_START + timedelta(hours=1), "limit_kw", 14.5, 1),
-        ),
+        requested=(Requested(EVENT_START, EVENT_START + timedelta(hours=1), "limit_kw", 14.5, 1),),
         nodes=(NodeProfile(1, "a", CURVE, "reported"), NodeProfile(2, "b", CURVE, "reported")),
         node_intervals=tuple(cells),
         comparable_days=days,
