@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -90,15 +90,21 @@ def plot_svg(body: dict[str, Any]) -> str:
     figure = Figure(figsize=(9, 4), dpi=100)
     axes = figure.add_subplot()
 
+    end = starts[-1] + timedelta(seconds=step)
+
     def draw(values: list[float | None], label: str, **style: Any) -> None:
-        xs = [x for x, v in zip(starts, values, strict=True) if v is not None]
-        ys = [v for v in values if v is not None]
+        # Each value holds over its interval: repeat the last one at the end of its interval.
+        points = [(x, v) for x, v in zip([*starts, end], [*values, values[-1]], strict=True)]
+        xs = [x for x, v in points if v is not None]
+        ys = [v for _, v in points if v is not None]
         if xs:
             axes.step(xs, ys, where="post", label=label, **style)  # type: ignore[arg-type]
 
     draw([r["measured_kw"] for r in rows], "measured", color="black", linewidth=2)
-    for name in BASELINES:
-        draw([r["baseline_kw"].get(name) for r in rows], f"baseline: {name}", linestyle="--")
+    colours = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+    for name, colour in zip(BASELINES, colours, strict=True):
+        values = [r["baseline_kw"].get(name) for r in rows]
+        draw(values, f"baseline: {name}", linestyle="--", color=colour)
     limit_source = (
         "model" if any(r["requested_limit_kw"].get("model") for r in rows) else ("contracted")
     )
