@@ -47,12 +47,12 @@ def requested_segments(versions: list[Event]) -> list[Requested]:
     return sorted(segments, key=lambda s: (s.start, s.event_id))
 
 
-def describe(versions: list[Event], requested_id: int) -> dict[str, Any]:
-    """The lineage as the report shows it (no mutable bookkeeping like ``updated_at``)."""
+def describe(versions: list[Event]) -> dict[str, Any]:
+    """The lineage as the report shows it: the same whichever version was asked for, and no
+    mutable bookkeeping like ``updated_at`` (the body must be a function of the inputs)."""
     ordered = sorted(versions, key=lambda v: v.version)
     last = ordered[-1]
     return {
-        "requested_id": requested_id,
         "key": event_key(last),
         "source": last.source.value,
         "external_id": last.external_id,

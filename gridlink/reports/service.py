@@ -149,7 +149,7 @@ def event_inputs(
         session,
         subject=_subject("event", key, interval_s),
         kind="event",
-        event=describe(versions, event_id),
+        event=describe(versions),
         window=window,
         requested=requested,
         interval_s=interval_s,

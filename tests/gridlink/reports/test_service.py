@@ -180,8 +180,10 @@ def test_a_changed_event_applies_each_version_while_it_was_in_force(
     assert [r["requested"]["value"] for r in rows] == [18.0, 18.0, 16.0, 16.0]
     assert [r["compliant"]["model"] for r in rows] == [True, True, False, False]
     assert body["totals"]["compliance_share"]["model"] == 0.5
-    same_subject = service.event_inputs(db_session, v2, interval_s=900, settings=report_settings)
-    assert same_subject.subject == f"event:{body['event']['key']}@900"
+    via_v2 = service.event_inputs(db_session, v2, interval_s=900, settings=report_settings)
+    assert via_v2.subject == f"event:{body['event']['key']}@900"
+    _, created = service.store(db_session, via_v2, trigger="request", actor=SYSTEM, now=END)
+    assert not created  # the same report, whichever version named the event
 
 
 def test_overlapping_events_name_each_other(db_session: Session, report_settings) -> None:
