@@ -53,7 +53,7 @@ def seed(url: str, *, nodes: int, hours: float) -> tuple[int, int, int]:
                        (2400 + 0.4 * (5000 + (s %% 600))) * CASE WHEN s >= 3600 THEN 0.7 ELSE 1 END,
                        5000 + (s %% 600) - CASE WHEN s >= 3600 THEN 400 ELSE 0 END,
                        5000 + (s %% 600), 700, 256, 0, (s + n.id) %% 997 = 0
-                   FROM generate_series(%(a)s, %(b)s) s, nodes n""",
+                   FROM generate_series(%(a)s::int, %(b)s::int) s, nodes n""",
                 {"first": first, "a": slice_start, "b": min(slice_start + 600, last) - 1},
             )
         for back in (1, 2, 3, 4, 5, 8, 9, 10, 11, 12):  # ten weekdays
