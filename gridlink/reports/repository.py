@@ -13,13 +13,16 @@ from sqlalchemy import (
     Integer,
     cast,
     func,
+    literal,
     select,
     text,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.orm import Session, selectinload
 
 from gridlink.curtailments.schemas import MAX_DURATION_S
+from gridlink.db.base import UTCDateTime
 from gridlink.models.event import Event, EventInterval, EventStatus
 from gridlink.models.node import Node
 from gridlink.models.report import Report
@@ -34,19 +37,31 @@ def _is_pg(session: Session) -> bool:
 
 
 def _bucket(session: Session, column: Any, start: datetime, interval_s: int) -> ColumnElement[Any]:
-    """The grid interval a timestamp falls in: ``floor((ts - start) / interval_s)``.
+    """The grid interval a timestamp falls in; :func:`_index` turns it into its number.
 
-    Rows are filtered to ``ts >= start``, so the offset is >= 0. PostgreSQL divides the exact
-    (numeric) epoch; SQLite stores naive UTC text and divides whole seconds as integers, which
-    floors too (grid boundaries are whole seconds).
+    PostgreSQL: ``date_bin`` (the interval's start, a timestamp; cheaper per row than epoch
+    arithmetic). SQLite stores naive UTC text: whole seconds since ``start`` divided as integers,
+    which floors (rows are filtered to ``ts >= start`` and grid boundaries are whole seconds).
     """
-    start_s = int((start - EPOCH).total_seconds())
     if _is_pg(session):
-        # date_part gives float8 seconds: several times cheaper per row than numeric EXTRACT.
-        offset = func.date_part("epoch", column) - start_s
-        return cast(func.floor(offset.self_group().op("/")(interval_s)), BigInteger)
+        step = cast(literal(f"{interval_s} seconds"), INTERVAL)
+        return func.date_bin(step, column, literal(start, UTCDateTime()))
+    start_s = int((start - EPOCH).total_seconds())
     offset = cast(func.strftime("%s", column), Integer) - start_s
     return offset.self_group().op("/")(interval_s)
+
+
+def _index(bucket: object, start: datetime, interval_s: int) -> int:
+    if isinstance(bucket, datetime):
+        return round((bucket - start).total_seconds() / interval_s)
+    return int(str(bucket))
+
+
+def _milli_sum(column: Any) -> ColumnElement[Any]:
+    """The sum of ``column`` in thousandths, as an exact integer: unlike a float sum it does not
+    depend on the order rows are added in (parallel workers), so the same data always gives
+    the same figures and the same inputs hash."""
+    return func.sum(cast(func.round(column * 1000), BigInteger))
 
 
 def _tune_for_large_aggregates(session: Session) -> None:
@@ -71,27 +86,30 @@ def node_intervals(
             TelemetrySample.node_id,
             bucket,
             func.count(),
-            func.avg(TelemetrySample.power_w),
-            func.avg(TelemetrySample.throughput_tok_s),
-            func.avg(TelemetrySample.demand_tok_s),
+            _milli_sum(TelemetrySample.power_w),
+            _milli_sum(TelemetrySample.throughput_tok_s),
+            _milli_sum(TelemetrySample.demand_tok_s),
+            func.count(TelemetrySample.demand_tok_s),
             func.sum(cast(TelemetrySample.qos_violation, Integer)),
         )
         .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
         .group_by(TelemetrySample.node_id, bucket)
-        .order_by(TelemetrySample.node_id, bucket)
     )
-    return [
-        NodeInterval(
-            node_id=int(row[0]),
-            index=int(row[1]),
-            samples=int(row[2]),
-            power_w=float(row[3]),
-            throughput_tok_s=float(row[4]),
-            demand_tok_s=None if row[5] is None else float(row[5]),
-            qos_violations=int(row[6] or 0),
+    cells = []
+    for node_id, index, samples, power, tput, demand, with_demand, qos in session.execute(stmt):
+        n = int(samples)
+        cells.append(
+            NodeInterval(
+                node_id=int(node_id),
+                index=_index(index, start, interval_s),
+                samples=n,
+                power_w=int(power) / n / 1000.0,
+                throughput_tok_s=int(tput) / n / 1000.0,
+                demand_tok_s=int(demand) / int(with_demand) / 1000.0 if with_demand else None,
+                qos_violations=int(qos or 0),
+            )
         )
-        for row in session.execute(stmt)
-    ]
+    return sorted(cells, key=lambda c: (c.node_id, c.index))
 
 
 def facility_kw(
@@ -100,8 +118,9 @@ def facility_kw(
     """Facility power per interval (overhead + each reporting node's mean), from raw samples and
     1-minute rollups alike (older telemetry survives only as rollups). None: nobody reported.
 
-    All in one statement: per node and interval the sample-weighted mean over both sources,
-    then summed per interval, so only one row per interval leaves the database.
+    One statement: per node and interval the sample-weighted mean over both sources (in mW),
+    then summed per interval as exact integers, so only one row per interval leaves the
+    database and the figures do not depend on summation order.
     """
     end = start + timedelta(seconds=interval_s * count)
     raw_bucket = _bucket(session, TelemetrySample.ts, start, interval_s)
@@ -110,8 +129,8 @@ def facility_kw(
         select(
             TelemetrySample.node_id.label("node_id"),
             raw_bucket.label("bucket"),
-            cast(func.count(), Float).label("samples"),
-            func.sum(TelemetrySample.power_w).label("power_sum"),
+            func.count().label("samples"),
+            _milli_sum(TelemetrySample.power_w).label("power_mw"),
         )
         .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
         .group_by(TelemetrySample.node_id, raw_bucket)
@@ -120,27 +139,28 @@ def facility_kw(
         select(
             TelemetryRollup.node_id.label("node_id"),
             roll_bucket.label("bucket"),
-            cast(func.sum(TelemetryRollup.sample_count), Float).label("samples"),
-            func.sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count).label("power_sum"),
+            func.sum(TelemetryRollup.sample_count).label("samples"),
+            _milli_sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count).label(
+                "power_mw"
+            ),
         )
         .where(TelemetryRollup.bucket_start >= start, TelemetryRollup.bucket_start < end)
         .group_by(TelemetryRollup.node_id, roll_bucket)
     )
     both = union_all(raw, rolled).subquery()
+    mean_mw = cast(func.sum(both.c.power_mw), Float) / func.sum(both.c.samples)
     per_node = (
-        select(
-            both.c.bucket,
-            (func.sum(both.c.power_sum) / func.sum(both.c.samples)).label("power_w"),
-        )
+        select(both.c.bucket, cast(func.round(mean_mw), BigInteger).label("power_mw"))
         .group_by(both.c.node_id, both.c.bucket)
         .having(func.sum(both.c.samples) > 0)
         .subquery()
     )
-    stmt = select(per_node.c.bucket, func.sum(per_node.c.power_w)).group_by(per_node.c.bucket)
+    stmt = select(per_node.c.bucket, func.sum(per_node.c.power_mw)).group_by(per_node.c.bucket)
     facility: list[float | None] = [None] * count
-    for index, power_w in session.execute(stmt):
-        if 0 <= int(index) < count:
-            facility[int(index)] = overhead_kw + float(power_w) / 1000.0
+    for bucket, power_mw in session.execute(stmt):
+        index = _index(bucket, start, interval_s)
+        if 0 <= index < count:
+            facility[index] = overhead_kw + int(power_mw) / 1e6
     return facility
 
 
