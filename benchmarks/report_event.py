@@ -85,6 +85,7 @@ def time_report(url: str, *, hours: float, interval_s: int) -> dict[str, float]:
     from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
     from gridlink.reports import repository, service
     from gridlink.reports.compute import build_report
+    from gridlink.reports.history import comparable_days
     from gridlink.reports.inputs import inputs_hash
     from gridlink.settings import GridlinkSettings
 
@@ -118,8 +119,24 @@ def time_report(url: str, *, hours: float, interval_s: int) -> dict[str, float]:
                 session, inputs, trigger="request", actor=SYSTEM, now=datetime.now(UTC)
             )
             t4 = time.perf_counter()
+        with session_scope(factory) as session:  # the two big reads, timed on their own
+            t5 = time.perf_counter()
+            repository.node_intervals(
+                session, start=inputs.grid_start, interval_s=interval_s, count=inputs.interval_count
+            )
+            t6 = time.perf_counter()
+            comparable_days(
+                session,
+                window_start=inputs.window_start,
+                count=inputs.interval_count - inputs.event_start_index,
+                interval_s=interval_s,
+                settings=settings,
+            )
+            t7 = time.perf_counter()
         stages = {
             "inputs (SQL)": t1 - t0,
+            "of which node-interval aggregation": t6 - t5,
+            "of which comparable-day history": t7 - t6,
             "compute": t2 - t1,
             "inputs hash": t3 - t2,
             "store (hash + compute + insert)": t4 - t3,
