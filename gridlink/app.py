@@ -16,6 +16,7 @@ from gridlink.curtailments import endpoints as curtailments_endpoints
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.nodes import endpoints as nodes_endpoints
 from gridlink.realtime import realtime_services
+from gridlink.reports import endpoints as reports_endpoints
 from gridlink.settings import GridlinkSettings, get_settings
 from gridlink.streams import endpoints as streams_endpoints
 from gridlink.telemetry import endpoints as telemetry_endpoints
@@ -54,6 +55,7 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(telemetry_endpoints.router)
     app.include_router(audit_endpoints.router)
     app.include_router(streams_endpoints.router)
+    app.include_router(reports_endpoints.router)
     errors.install(app)
     openapi.document_errors(app)
     return app

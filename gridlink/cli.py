@@ -217,6 +217,59 @@ def token_revoke(token_id: Annotated[int, typer.Argument(help="Token id (token l
     console.print(f"token {token_id} revoked")
 
 
+@app.command()
+def report(
+    event_id: Annotated[int, typer.Argument(help="Event id (any version of the event).")],
+    format: Annotated[str, typer.Option("--format", "-f", help="json, csv or html.")] = "json",
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="Write here (default: stdout).")
+    ] = None,
+    interval_s: Annotated[
+        int | None, typer.Option(help="Settlement interval in s (default report_interval_s).")
+    ] = None,
+    regenerate: Annotated[
+        bool, typer.Option(help="Regenerate first: a new version if late data changed inputs.")
+    ] = False,
+) -> None:
+    """Write the delivered-reduction report of EVENT_ID (generated and stored if none yet)."""
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
+    from gridlink.errors import GridlinkError
+    from gridlink.reports import render, service
+    from gridlink.settings import get_settings
+
+    if format not in ("json", "csv", "html"):
+        raise typer.BadParameter("must be json, csv or html", param_hint="--format")
+    settings = get_settings()
+    engine = build_engine(settings.effective_database_url)
+    try:
+        with session_scope(build_sessionmaker(engine)) as session:
+            row = service.event_report(
+                session,
+                event_id,
+                interval_s=interval_s or settings.report_interval_s,
+                regenerate=regenerate,
+                actor=SYSTEM,
+                now=datetime.now(UTC),
+                settings=settings,
+            )
+            text = render.render(row, format)
+            summary = f"report {row.id} version {row.version} ({row.content_hash[:12]})"
+    except GridlinkError as err:
+        err_console.print(f"error: {err}")
+        raise typer.Exit(code=1) from err
+    finally:
+        engine.dispose()
+    if output is None:
+        print(text, end="")
+    else:
+        Path(output).write_text(text, encoding="utf-8")
+        err_console.print(f"{summary} written to {output}")
+
+
 def _settings_url() -> str:
     from gridlink.settings import get_settings
 

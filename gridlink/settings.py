@@ -144,6 +144,55 @@ class GridlinkSettings(BaseSettings):
         default=16, ge=1, description="Versions buffered per stream before it is dropped as slow."
     )
 
+    # -- delivered-reduction reports (gridlink/reports) --------------------------------------
+    report_timezone: str = Field(
+        default="UTC", description="Facility time zone: reports show local times in it (IANA)."
+    )
+    report_interval_s: int = Field(
+        default=900, ge=60, le=3600, description="Default settlement interval of a report (s)."
+    )
+    report_scheduled_intervals_s: list[int] = Field(
+        default=[300, 900], description="Settlement intervals generated for every ended event."
+    )
+    report_settlement_delay_s: float = Field(
+        default=900.0, ge=0, description="Reports are generated this long after an event ends."
+    )
+    report_catchup_days: float = Field(
+        default=7.0, gt=0, description="Ended events older than this get no scheduled report."
+    )
+    report_check_interval_s: float = Field(
+        default=60.0, gt=0, description="Period of the scheduler's due-report check."
+    )
+    report_pre_event_window_min: float = Field(
+        default=60.0, gt=0, description="Pre-event average baseline: window before the event."
+    )
+    report_sample_period_s: float = Field(
+        default=1.0, gt=0, description="Nodes' telemetry period; sets the expected sample count."
+    )
+    report_min_coverage: float = Field(
+        default=0.9, gt=0, le=1, description="A node-interval below this coverage is partial."
+    )
+    report_tolerance_frac: float = Field(
+        default=0.02, ge=0, le=1, description="Compliant: measured <= limit x (1 + this)."
+    )
+    report_contracted_kw: float | None = Field(
+        default=None, gt=0, description="Contracted baseline (kW; default: baseline_fixed_kw)."
+    )
+    report_hxy_x: int = Field(default=5, ge=1, description="High X of Y: days averaged (X).")
+    report_hxy_y: int = Field(default=10, ge=1, description="High X of Y: days considered (Y).")
+    report_hxy_adjustment_cap: float = Field(
+        default=0.2, ge=0, lt=1, description="Same-day adjustment factor clipped to 1 +- this."
+    )
+    report_hxy_adjustment_h: float = Field(
+        default=2.0, gt=0, description="Same-day adjustment window length (hours)."
+    )
+    report_hxy_adjustment_gap_h: float = Field(
+        default=1.0, ge=0, description="Gap between the adjustment window and the event (hours)."
+    )
+    report_hxy_search_days: int = Field(
+        default=20, ge=1, le=90, description="How many past days are searched for comparables."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -158,9 +207,18 @@ class GridlinkSettings(BaseSettings):
             raise ValueError("facility_overhead_kw must be below facility_max_kw")
         if self.node_offline_after_s < self.node_stale_after_s:
             raise ValueError("node_offline_after_s must be >= node_stale_after_s")
+        if self.report_hxy_x > self.report_hxy_y:
+            raise ValueError("report_hxy_x must be <= report_hxy_y")
+        _check_report_settings(self.report_timezone, self.report_scheduled_intervals_s)
         if self.telemetry_rollup_retention_days < self.telemetry_raw_retention_days:
             raise ValueError("telemetry_rollup_retention_days must be >= raw retention")
         return self
+
+    @property
+    def effective_report_contracted_kw(self) -> float:
+        if self.report_contracted_kw is not None:
+            return self.report_contracted_kw
+        return self.effective_baseline_fixed_kw
 
     @property
     def effective_baseline_fixed_kw(self) -> float:
@@ -173,6 +231,20 @@ class GridlinkSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'gridlink.db').as_posix()}"
+
+
+def _check_report_settings(timezone: str, intervals_s: list[int]) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"report_timezone: unknown time zone {timezone!r}") from err
+    for value in intervals_s:
+        if not 60 <= value <= 3600 or 86_400 % value:
+            raise ValueError(
+                f"report_scheduled_intervals_s: {value} must be 60..3600 s and divide a day"
+            )
 
 
 @lru_cache

@@ -24,6 +24,8 @@ class Permission(enum.StrEnum):
     TELEMETRY_WRITE = "telemetry:write"  # node-scoped
     FACILITY_READ = "facility:read"
     AUDIT_READ = "audit:read"
+    REPORTS_READ = "reports:read"
+    REPORTS_GENERATE = "reports:generate"
 
 
 _READERS = frozenset({Role.ADMIN, Role.MANAGER, Role.AUDITOR})
@@ -38,6 +40,8 @@ ROLE_MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.TELEMETRY_WRITE: frozenset({Role.ADMIN, Role.NODE}),
     Permission.FACILITY_READ: _READERS,
     Permission.AUDIT_READ: frozenset({Role.ADMIN, Role.AUDITOR}),
+    Permission.REPORTS_READ: _READERS,
+    Permission.REPORTS_GENERATE: frozenset({Role.ADMIN}),
 }
 
 

@@ -5,6 +5,7 @@ from gridlink.models.auth import ApiToken, Role
 from gridlink.models.budget import BudgetAllocations, BudgetVersion
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
+from gridlink.models.report import Report
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
 from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
 
@@ -19,6 +20,7 @@ __all__ = [
     "EventStatus",
     "Node",
     "NodeStatus",
+    "Report",
     "Role",
     "ScheduleJob",
     "ScheduleJobKind",

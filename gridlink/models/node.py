@@ -40,6 +40,9 @@ class Node(Base):
     gpu_max_cap_w: Mapped[float | None]
     idle_power_w: Mapped[float] = mapped_column(default=0.0)
     curve: Mapped[list[list[float]]] = mapped_column(JSON, default=list)
+    # Power at the stock configuration (maximum caps, default batch limit) by load, from the
+    # profile: [[throughput_tok_s, power_w], ...]; the reports' model counterfactual uses it.
+    stock_curve: Mapped[list[list[float]] | None] = mapped_column(JSON)
     flexibility_tier: Mapped[int] = mapped_column(default=1)
     status: Mapped[NodeStatus] = mapped_column(
         str_enum(NodeStatus, "node_status"), default=NodeStatus.ONLINE

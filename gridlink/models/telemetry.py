@@ -43,6 +43,8 @@ class TelemetrySample(Base):
     """The node's id for the sample (its agent's run id and sequence); None from older nodes."""
     mode: Mapped[str | None] = mapped_column(String(32))
     gpu_power_caps_w: Mapped[list[float] | None] = mapped_column(JSON)
+    # Output tokens/s the node was asked for (arrivals), served or not; None when not reported.
+    demand_tok_s: Mapped[float | None]
 
 
 class TelemetryRollup(Base):

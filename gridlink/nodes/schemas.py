@@ -35,6 +35,28 @@ class NodeRegister(BaseModel):
         "[[power_w, throughput_tok_s], ...] with increasing power.",
     )
 
+    stock_curve: list[tuple[Watts, Watts]] | None = Field(
+        default=None,
+        max_length=256,
+        description="Node power at the stock configuration (maximum caps, default batch limit) "
+        "by load, from the profile: [[throughput_tok_s, power_w], ...] with increasing "
+        "throughput. The reports' model-counterfactual baseline uses it.",
+    )
+
+    @field_validator("stock_curve")
+    @classmethod
+    def _increasing_load(
+        cls, value: list[tuple[float, float]] | None
+    ) -> list[tuple[float, float]] | None:
+        if value is None:
+            return None
+        if len(value) < 2:
+            raise ValueError("give at least 2 points, or none")
+        for i in range(1, len(value)):
+            if value[i][0] <= value[i - 1][0]:
+                raise ValueError(f"throughput_tok_s must increase strictly (point {i})")
+        return value
+
     @field_validator("gpu_max_cap_w")
     @classmethod
     def _max_at_least_min(cls, value: float, info: ValidationInfo) -> float:

@@ -25,6 +25,7 @@ _SPEC_FIELDS = (
     "min_power_w",
     "max_power_w",
     "curve",
+    "stock_curve",
 )
 
 
@@ -119,6 +120,8 @@ def register_node(
         "max_power_w": data.max_power_w,
         "curve": [[float(p), float(t)] for p, t in data.curve],
     }
+    if data.stock_curve is not None:
+        wanted["stock_curve"] = [[float(t), float(p)] for t, p in data.stock_curve]
     node = repository.get_by_name(session, data.name)
     if node is None:
         node = Node(name=data.name, last_seen_at=now, status=NodeStatus.ONLINE, **wanted)

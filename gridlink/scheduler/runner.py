@@ -160,6 +160,13 @@ class GatewayScheduler:
             id="telemetry-retention",
             executor="housekeeping",
         )
+        aps.add_job(
+            self._reports,
+            "interval",
+            seconds=s.report_check_interval_s,
+            id="reports",
+            executor="housekeeping",
+        )
         with self._lock:
             self._aps = aps
             self._sync_queued = False
@@ -168,8 +175,17 @@ class GatewayScheduler:
     def _on_demoted(self) -> None:
         with self._lock:
             aps, self._aps = self._aps, None
-        if aps is not None:
-            aps.shutdown(wait=True)  # let a running recompute commit or roll back
+        if aps is None:
+            return
+        # APScheduler 3's shutdown(wait=True) waits for running jobs while holding its job-store
+        # lock, and a running job that re-arms the timers (get_jobs/add_job) needs that lock: a
+        # deadlock. Stop it without waiting, then wait for the running jobs with no lock held
+        # (a job that touches the stopped scheduler only edits its pending list).
+        aps.shutdown(wait=False)
+        for executor in aps._executors.values():
+            pool = getattr(executor, "_pool", None)
+            if pool is not None:
+                pool.shutdown(wait=True)  # let a running recompute commit or roll back
 
     # -- jobs -------------------------------------------------------------------------------------
 
@@ -238,6 +254,11 @@ class GatewayScheduler:
         if changed:
             log.info("%d node(s) changed status; recomputing the budget", changed)
             self._fire(now, force_reason=f"node status: {changed} node(s) changed")
+
+    def _reports(self) -> None:
+        from gridlink.reports.scheduled import generate_due
+
+        generate_due(self._factory, now=self._clock.now(), settings=self._settings)
 
     def _telemetry_retention(self) -> None:
         with session_scope(self._factory) as session:

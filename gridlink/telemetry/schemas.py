@@ -31,6 +31,9 @@ class TelemetrySampleIn(BaseModel):
     gpu_power_caps_w: list[Annotated[float, Field(gt=0, le=5000)]] | None = Field(
         default=None, max_length=1024, description="Power cap of each GPU (W)."
     )
+    demand_tok_s: float | None = Field(
+        default=None, ge=0, le=1e9, description="Output tokens/s asked of the node (arrivals)."
+    )
 
 
 class TelemetryBatch(BaseModel):

@@ -63,6 +63,15 @@ def _latest_version(api: Api) -> int:
     return int(versions[0]["id"])
 
 
+_REPORT_WINDOW = {"start": iso(T0 - timedelta(hours=1)), "end": iso(T0)}
+
+
+def _report(api: Api) -> int:
+    response = api.request("POST", "/v1/reports", json=_REPORT_WINDOW)
+    assert response.status_code in (200, 201), response.text
+    return int(response.json()["id"])
+
+
 def _call(api: Api, method: str, path: str, own: dict[str, Any], headers: dict[str, str]) -> Any:
     node_id = own["id"]
     sample = {"ts": iso(api.clock.now), "power_w": 3000.0, "throughput_tok_s": 900.0}
@@ -108,6 +117,9 @@ def _call(api: Api, method: str, path: str, own: dict[str, Any], headers: dict[s
         ),
         ("GET", "/v1/facility/power"): lambda: ("/v1/facility/power", None),
         ("GET", "/v1/audit"): lambda: ("/v1/audit", None),
+        ("GET", "/v1/reports"): lambda: ("/v1/reports", None),
+        ("GET", "/v1/reports/{id}"): lambda: (f"/v1/reports/{_report(api)}", None),
+        ("POST", "/v1/reports"): lambda: ("/v1/reports", _REPORT_WINDOW),
     }
     url, body = builders[(method, path)]()
     return api.client.request(method, url, headers=headers, json=body)
@@ -137,7 +149,7 @@ def test_role_matrix(api: Api) -> None:
                 ok = ok and response.headers.get("WWW-Authenticate") == "Bearer"
             if not ok:
                 wrong.append((method, path, principal, expected, response.status_code))
-    assert len(MATRIX) == 16
+    assert len(MATRIX) == 19
     assert wrong == []
 
 

@@ -1,0 +1,43 @@
+"""Audit reports of delivered reductions: immutable, content-hashed, versioned per subject.
+
+A *subject* is what a report is about: one event lineage (``event:<source>:<external_id>``) or
+one window (``window:<start>/<end>``), at one settlement interval length. Each generation that
+found different inputs adds a version; a version is never updated. ``previous_id`` links a
+correction (late telemetry, a changed event) to the version it replaces.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gridlink.db.base import Base
+
+
+class Report(Base):
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("subject", "version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+        CheckConstraint("interval_s > 0", name="interval_positive"),
+        Index("ix_reports_event_key", "event_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(400))
+    version: Mapped[int]
+    previous_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id", ondelete="RESTRICT"))
+    # ``<source>:<external_id>`` of the event lineage; None for a window report.
+    event_key: Mapped[str | None] = mapped_column(String(300))
+    window_start: Mapped[datetime]
+    window_end: Mapped[datetime]
+    interval_s: Mapped[int]
+    trigger: Mapped[str] = mapped_column(String(32))
+    generated_at: Mapped[datetime]
+    generated_by: Mapped[str] = mapped_column(String(128))
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)

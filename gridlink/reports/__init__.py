@@ -1,0 +1,1 @@
+"""Delivered-reduction audit reports: four baselines, immutable hashed versions, JSON/CSV/HTML."""

@@ -1,0 +1,245 @@
+"""All SQL of the reports: telemetry aggregated per node and settlement interval, facility history
+for comparable days, event lineages, and the immutable report rows. Nothing here commits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import INTERVAL
+from sqlalchemy.orm import Session, selectinload
+
+from gridlink.curtailments.schemas import MAX_DURATION_S
+from gridlink.db.base import UTCDateTime
+from gridlink.models.event import Event, EventInterval, EventStatus
+from gridlink.models.node import Node
+from gridlink.models.report import Report
+from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.reports.inputs import NodeInterval
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _is_pg(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _bucket(session: Session, column: Any, start: datetime, interval_s: int) -> ColumnElement[Any]:
+    """The grid interval a timestamp falls in; :func:`_index` turns it into its number.
+
+    PostgreSQL: ``date_bin`` (the interval's start, a timestamp; cheaper per row than epoch
+    arithmetic). SQLite stores naive UTC text: whole seconds since ``start`` divided as integers,
+    which floors (rows are filtered to ``ts >= start`` and grid boundaries are whole seconds).
+    """
+    if _is_pg(session):
+        step = cast(literal(f"{interval_s} seconds"), INTERVAL)
+        return func.date_bin(step, column, literal(start, UTCDateTime()))
+    start_s = int((start - EPOCH).total_seconds())
+    offset = cast(func.strftime("%s", column), Integer) - start_s
+    return offset.self_group().op("/")(interval_s)
+
+
+def _index(bucket: object, start: datetime, interval_s: int) -> int:
+    if isinstance(bucket, datetime):
+        return round((bucket - start).total_seconds() / interval_s)
+    return int(str(bucket))
+
+
+def _milli_sum(column: Any) -> ColumnElement[Any]:
+    """The sum of ``column`` in thousandths, as an exact integer: unlike a float sum it does not
+    depend on the order rows are added in (parallel workers), so the same data always gives
+    the same figures and the same inputs hash."""
+    return func.sum(cast(func.round(column * 1000), BigInteger))
+
+
+def _tune_for_large_aggregates(session: Session) -> None:
+    """For this transaction on PostgreSQL: no JIT (seconds of compilation for a query that runs
+    once) and enough memory to aggregate node x interval groups without spilling to disk (the
+    planner cannot estimate the group count of a computed bucket and over-estimates it)."""
+    if _is_pg(session):
+        session.execute(text("SET LOCAL jit = off"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+def node_intervals(
+    session: Session, *, start: datetime, interval_s: int, count: int
+) -> list[NodeInterval]:
+    """Per node and interval of the grid: sample count, mean power, throughput and demand (None
+    when no sample carried one), QoS-violation count. One grouped scan of the raw samples."""
+    end = start + timedelta(seconds=interval_s * count)
+    _tune_for_large_aggregates(session)
+    bucket = _bucket(session, TelemetrySample.ts, start, interval_s).label("bucket")
+    stmt = (
+        select(
+            TelemetrySample.node_id,
+            bucket,
+            func.count(),
+            _milli_sum(TelemetrySample.power_w),
+            _milli_sum(TelemetrySample.throughput_tok_s),
+            _milli_sum(TelemetrySample.demand_tok_s),
+            func.count(TelemetrySample.demand_tok_s),
+            func.sum(cast(TelemetrySample.qos_violation, Integer)),
+        )
+        .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
+        .group_by(TelemetrySample.node_id, bucket)
+    )
+    cells = []
+    for node_id, index, samples, power, tput, demand, with_demand, qos in session.execute(stmt):
+        n = int(samples)
+        cells.append(
+            NodeInterval(
+                node_id=int(node_id),
+                index=_index(index, start, interval_s),
+                samples=n,
+                power_w=int(power) / n / 1000.0,
+                throughput_tok_s=int(tput) / n / 1000.0,
+                demand_tok_s=int(demand) / int(with_demand) / 1000.0 if with_demand else None,
+                qos_violations=int(qos or 0),
+            )
+        )
+    return sorted(cells, key=lambda c: (c.node_id, c.index))
+
+
+def facility_kw(
+    session: Session, *, start: datetime, interval_s: int, count: int, overhead_kw: float
+) -> list[float | None]:
+    """Facility power per interval (overhead + each reporting node's mean), from raw samples and
+    1-minute rollups alike (older telemetry survives only as rollups). None: nobody reported.
+
+    One statement: per node and interval the sample-weighted mean over both sources (in mW),
+    then summed per interval as exact integers, so only one row per interval leaves the
+    database and the figures do not depend on summation order.
+    """
+    end = start + timedelta(seconds=interval_s * count)
+    raw_bucket = _bucket(session, TelemetrySample.ts, start, interval_s)
+    roll_bucket = _bucket(session, TelemetryRollup.bucket_start, start, interval_s)
+    raw = (
+        select(
+            TelemetrySample.node_id.label("node_id"),
+            raw_bucket.label("bucket"),
+            func.count().label("samples"),
+            _milli_sum(TelemetrySample.power_w).label("power_mw"),
+        )
+        .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
+        .group_by(TelemetrySample.node_id, raw_bucket)
+    )
+    rolled = (
+        select(
+            TelemetryRollup.node_id.label("node_id"),
+            roll_bucket.label("bucket"),
+            func.sum(TelemetryRollup.sample_count).label("samples"),
+            _milli_sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count).label(
+                "power_mw"
+            ),
+        )
+        .where(TelemetryRollup.bucket_start >= start, TelemetryRollup.bucket_start < end)
+        .group_by(TelemetryRollup.node_id, roll_bucket)
+    )
+    both = union_all(raw, rolled).subquery()
+    mean_mw = cast(func.sum(both.c.power_mw), Float) / func.sum(both.c.samples)
+    per_node = (
+        select(both.c.bucket, cast(func.round(mean_mw), BigInteger).label("power_mw"))
+        .group_by(both.c.node_id, both.c.bucket)
+        .having(func.sum(both.c.samples) > 0)
+        .subquery()
+    )
+    stmt = select(per_node.c.bucket, func.sum(per_node.c.power_mw)).group_by(per_node.c.bucket)
+    facility: list[float | None] = [None] * count
+    for bucket, power_mw in session.execute(stmt):
+        index = _index(bucket, start, interval_s)
+        if 0 <= index < count:
+            facility[index] = overhead_kw + int(power_mw) / 1e6
+    return facility
+
+
+def nodes_by_id(session: Session, node_ids: list[int]) -> list[Node]:
+    if not node_ids:
+        return []
+    return list(session.scalars(select(Node).where(Node.id.in_(node_ids)).order_by(Node.id)))
+
+
+def lineage(session: Session, event_id: int) -> list[Event]:
+    """Every version of the event ``event_id`` belongs to, oldest first (empty if unknown)."""
+    event = session.get(Event, event_id)
+    if event is None:
+        return []
+    stmt = (
+        select(Event)
+        .options(selectinload(Event.intervals))
+        .where(Event.source == event.source, Event.external_id == event.external_id)
+        .order_by(Event.version)
+    )
+    return list(session.scalars(stmt))
+
+
+def events_overlapping(session: Session, *, start: datetime, end: datetime) -> list[Event]:
+    """Current, non-cancelled-before-start events with an interval overlapping ``[start, end)``
+    (callers clip exactly: interval ends are not stored)."""
+    overlapping = select(EventInterval.event_id).where(
+        EventInterval.start_at < end,
+        EventInterval.start_at > start - timedelta(seconds=MAX_DURATION_S),
+    )
+    stmt = (
+        select(Event)
+        .options(selectinload(Event.intervals))
+        .where(Event.is_current, Event.id.in_(overlapping))
+        .order_by(Event.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def events_ended_between(session: Session, *, after: datetime, until: datetime) -> list[Event]:
+    """Current events with an interval starting before ``until`` that may end in the range; the
+    caller computes each one's end exactly."""
+    return [
+        e
+        for e in events_overlapping(session, start=after, end=until)
+        if e.status is not EventStatus.CANCELLED or e.cancelled_at is not None
+    ]
+
+
+# -- stored reports -------------------------------------------------------------------------------
+
+
+def latest_for_subject(session: Session, subject: str) -> Report | None:
+    stmt = select(Report).where(Report.subject == subject).order_by(Report.version.desc()).limit(1)
+    return session.scalars(stmt).first()
+
+
+def subjects_with_reports(session: Session, subjects: list[str]) -> set[str]:
+    if not subjects:
+        return set()
+    return set(session.scalars(select(Report.subject).where(Report.subject.in_(subjects))))
+
+
+def add(session: Session, report: Report) -> Report:
+    session.add(report)
+    session.flush()
+    return report
+
+
+def get(session: Session, report_id: int) -> Report | None:
+    return session.get(Report, report_id)
+
+
+def list_reports(
+    session: Session, *, event_key: str | None, limit: int, before_id: int | None
+) -> list[Report]:
+    stmt = select(Report).order_by(Report.id.desc()).limit(limit)
+    if event_key is not None:
+        stmt = stmt.where(Report.event_key == event_key)
+    if before_id is not None:
+        stmt = stmt.where(Report.id < before_id)
+    return list(session.scalars(stmt))
