@@ -15,6 +15,8 @@ from gridlink.budgets.events import NullPublisher
 from gridlink.curtailments import endpoints as curtailments_endpoints
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.nodes import endpoints as nodes_endpoints
+from gridlink.openadr import endpoints as openadr_endpoints
+from gridlink.prices import endpoints as prices_endpoints
 from gridlink.realtime import realtime_services
 from gridlink.settings import GridlinkSettings, get_settings
 from gridlink.streams import endpoints as streams_endpoints
@@ -54,5 +56,7 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(telemetry_endpoints.router)
     app.include_router(audit_endpoints.router)
     app.include_router(streams_endpoints.router)
+    app.include_router(openadr_endpoints.router)
+    app.include_router(prices_endpoints.router)
     errors.install(app)
     return app

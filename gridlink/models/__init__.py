@@ -5,6 +5,8 @@ from gridlink.models.auth import ApiToken, Role
 from gridlink.models.budget import BudgetVersion, NodeAllocation
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
+from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState, OpenAdrState
+from gridlink.models.price import PricePoint
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
 from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
 
@@ -19,6 +21,10 @@ __all__ = [
     "Node",
     "NodeAllocation",
     "NodeStatus",
+    "OpenAdrEvent",
+    "OpenAdrEventState",
+    "OpenAdrState",
+    "PricePoint",
     "Role",
     "ScheduleJob",
     "ScheduleJobKind",
