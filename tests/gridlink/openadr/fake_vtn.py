@@ -342,7 +342,7 @@ class VtnServer:
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
-            timeout_graceful_shutdown=0.2,
+            timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name=f"fake-vtn-{self.port}", daemon=True)
