@@ -126,15 +126,20 @@ def ingest_series(
         changed = changed or result.changed
         row.limit_kw = decision.value if decision.kind is SignalKind.LIMIT_KW else None
         row.rule, row.event_id = decision.rule[:256], result.event.id
-    for start, row in stored.items():
-        key = external_id(source, series_id, start)
-        cancelled = cancel_current(
-            session, EventSource.PRICE, key, actor=actor, now=now, action="price.cancel"
-        )
-        changed = changed or cancelled is not None
-        session.delete(row)
+    for row in stored.values():
+        changed = _remove(session, row, actor=actor, now=now) or changed
     session.flush()
     return changed
+
+
+def _remove(session: Session, row: PricePoint, *, actor: Principal, now: datetime) -> bool:
+    """Delete a price point and cancel its event; True when an event was cancelled."""
+    key = external_id(row.source, row.series_id, row.start_at)
+    cancelled = cancel_current(
+        session, EventSource.PRICE, key, actor=actor, now=now, action="price.cancel"
+    )
+    session.delete(row)
+    return cancelled is not None
 
 
 def withdraw_series(
@@ -142,13 +147,8 @@ def withdraw_series(
 ) -> bool:
     """Remove a series (its OpenADR event was deleted); True when an event was cancelled."""
     changed = False
-    for start, row in repository.series(session, source, series_id).items():
-        key = external_id(source, series_id, start)
-        cancelled = cancel_current(
-            session, EventSource.PRICE, key, actor=actor, now=now, action="price.cancel"
-        )
-        changed = changed or cancelled is not None
-        session.delete(row)
+    for row in repository.series(session, source, series_id).values():
+        changed = _remove(session, row, actor=actor, now=now) or changed
     session.flush()
     return changed
 
