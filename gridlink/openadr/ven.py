@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -177,13 +178,17 @@ class OpenAdrVen:
         except EventRejected:
             record.report_done = True
             return 0
-        if not mapped.windows or max(w.end for w in mapped.windows) > now:
+        windows = list(mapped.windows)
+        if record.state is OpenAdrEventState.DELETED:  # it ended when the VTN deleted it
+            cutoff = record.last_seen_at
+            windows = [replace(w, end=min(w.end, cutoff)) for w in windows if w.start < cutoff]
+        if not windows or max(w.end for w in windows) > now:
             return 0  # startInterval -1: report once the last interval has ended
         body = build_report(
             session,
             vtn_event_id=record.vtn_event_id,
             descriptors=descriptors,
-            windows=mapped.windows,
+            windows=windows,
             resource_name=self._settings.openadr_facility_resource,
             client_name=self._settings.openadr_ven_name,
             baseline=self._baseline,

@@ -54,6 +54,7 @@ class FakeVtn:
     token_auth: str = "basic"  # "basic" or "form": the one client authentication it accepts
     duplicate_pages: bool = False
     fail_with: int | None = None  # answer every API request with this status
+    delay_s: float = 0.0  # answer every API request this late (a slow VTN)
     token_lifetime_s: int = 3600
     programs: dict[str, dict[str, Any]] = field(default_factory=dict)
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -146,6 +147,8 @@ class FakeVtn:
 
     def authorised(self, request: Request) -> JSONResponse | None:
         self.requests.append((request.method, request.url.path))
+        if self.delay_s:
+            time.sleep(self.delay_s)
         if self.fail_with is not None:
             return _problem(self.fail_with, "failing on purpose")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")

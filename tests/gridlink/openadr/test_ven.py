@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.models.event import Event, EventSource, EventStatus
 from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState
 from gridlink.openadr.ven import OpenAdrVen
 from tests.gridlink.conftest import T0, Api, iso
-from tests.gridlink.openadr.conftest import PROGRAM, event_body
+from tests.gridlink.openadr.conftest import PROGRAM, event_body, ven_settings
 from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
 
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [60]}]
@@ -253,3 +254,54 @@ def test_events_of_other_programs_and_targets(api: Api, vtn: FakeVtn, ven: OpenA
     states = {r.vtn_event_id: r.state for r in api.session.scalars(select(OpenAdrEvent))}
     assert states == {"not-us": OpenAdrEventState.IGNORED, "us": OpenAdrEventState.ACCEPTED}
     assert PROGRAM in vtn.programs
+
+
+def test_a_slow_vtn_times_out_and_is_retried_later(
+    api: Api, vtn: FakeVtn, vtn_server: VtnServer, factory: sessionmaker[Session]
+) -> None:
+    settings = ven_settings(api, vtn_server.url, openadr_timeout_s=0.3)
+    slow = OpenAdrVen(factory, settings, api.publisher, clock=lambda: api.clock.now)
+    vtn.delay_s = 1.0
+    assert not slow.poll()
+    assert slow.poll_backoff.failures == 1
+    vtn.delay_s = 0.0
+    time.sleep(1.0)  # the fake VTN finishes answering the request the VEN gave up on
+    api.clock.advance(seconds=settings.openadr_backoff_max_s + 1)
+    assert slow.poll()
+    slow.close()
+
+
+def test_an_open_ended_event_is_reported_up_to_its_deletion(
+    api: Api, vtn: FakeVtn, ven: OpenAdrVen
+) -> None:
+    node = api.register_node("n1")
+    body = {
+        "programID": PROGRAM,
+        "intervalPeriod": {"start": "0001-01-01T00:00:00Z", "duration": "P9999Y"},
+        "intervals": [
+            {"id": 1, "payloads": [{"type": "ALERT_GRID_EMERGENCY", "values": ["storm"]}]}
+        ],
+        "reportDescriptors": [{"payloadType": "DEMAND", "readingType": "MEAN", "units": "KW"}],
+    }
+    vtn.put_event("alert", body)
+    api.clock.set(T0 + timedelta(minutes=5))
+    ven.poll()  # first seen now: the alert starts at T0 + 5 min
+    samples = [
+        {"ts": iso(T0 + timedelta(minutes=m)), "power_w": 40_000.0, "throughput_tok_s": 500.0}
+        for m in range(5, 36)
+    ]
+    api.clock.set(T0 + timedelta(minutes=35))
+    api.request("POST", f"/v1/nodes/{node['id']}/telemetry", json={"samples": samples})
+    ven.poll()
+    assert ven.report() == 0  # still in force: nothing to report yet
+    vtn.delete_event("alert")
+    api.clock.set(T0 + timedelta(minutes=40))
+    ven.poll()
+    assert ven.report() == 1
+    (interval,) = vtn.reports[0]["resources"][0]["intervals"]
+    assert _at(interval["intervalPeriod"]["start"]) == T0 + timedelta(minutes=5)
+    assert interval["intervalPeriod"]["duration"] == "PT1800S"  # up to the last poll that saw it
+    assert interval["payloads"] == [
+        {"type": "DEMAND", "values": [40.0 + api.settings.facility_overhead_kw]}
+    ]
+    assert vtn.violations == []
