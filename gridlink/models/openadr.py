@@ -45,6 +45,9 @@ class OpenAdrEvent(Base):
     ignored_payload_types: Mapped[list[str]] = mapped_column(JSON, default=list)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
     raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Digest of what the event last mapped to: an unchanged event is skipped without touching
+    # its gridlink event (polls repeat every event every time).
+    mapped_digest: Mapped[str | None] = mapped_column(String(64))
     # Posted reports: [{"payload_types": [...], "report_id": ..., "at": ...}]; done once complete.
     reports_posted: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     report_done: Mapped[bool] = mapped_column(default=False)

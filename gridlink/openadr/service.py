@@ -10,6 +10,7 @@ own savepoint. Never commits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,17 @@ def _apply(
     return changed, event_id, reason
 
 
+def _digest(mapped: MappedEvent) -> str:
+    content = (
+        mapped.name,
+        mapped.priority,
+        mapped.targeted,
+        mapped.ignored_payload_types,
+        [(i.start.isoformat(), i.duration_s, i.kind.value, i.value) for i in mapped.intervals],
+    )
+    return hashlib.sha256(repr(content).encode()).hexdigest()
+
+
 def ingest_vtn_event(
     session: Session,
     raw: dict[str, Any],
@@ -129,14 +141,16 @@ def ingest_vtn_event(
     now: datetime,
     settings: GridlinkSettings,
     targets: frozenset[str],
+    known: dict[str, OpenAdrEvent] | None = None,
 ) -> bool:
     """Record and apply one VTN event; True when a gridlink event changed. Never raises for a
-    bad event: it is recorded as rejected (a previously accepted version keeps applying)."""
+    bad event: it is recorded as rejected (a previously accepted version keeps applying).
+    ``known``: the records already loaded by id (a poll loads them in one query)."""
     vtn_id = raw.get("id")
     if not isinstance(vtn_id, str) or not vtn_id:
         log.warning("OpenADR event without an id ignored: %.200s", raw)
         return False
-    record = get_record(session, vtn_id)
+    record = known.get(vtn_id) if known is not None else get_record(session, vtn_id)
     if record is None:
         record = OpenAdrEvent(
             vtn_event_id=vtn_id[:128],
@@ -152,20 +166,33 @@ def ingest_vtn_event(
         session.flush()
     record.last_seen_at, record.raw = now, raw
     record.program_id = str(raw.get("programID"))[:128] if raw.get("programID") else None
+    followed = settings.openadr_program_ids
+    if followed and record.program_id not in followed:
+        record.state, record.reason = OpenAdrEventState.IGNORED, "program not followed"
+        session.flush()
+        return False
     ctx = context(settings, received_at=record.first_seen_at, now=now, targets=targets)
     try:
+        mapped = map_event(raw, ctx)
+        digest = _digest(mapped)
+        if (
+            digest == record.mapped_digest
+            and not mapped.prices  # prices are re-evaluated: the policy and the fleet change
+            and record.state in (OpenAdrEventState.ACCEPTED, OpenAdrEventState.IGNORED)
+        ):
+            return False
         with session.begin_nested():
-            mapped = map_event(raw, ctx)
             changed, event_id, reason = _apply(session, mapped, now=now, settings=settings)
     except (EventRejected, InvalidInputError) as err:
         reason = err.reason if isinstance(err, EventRejected) else str(err)
         if record.state is not OpenAdrEventState.REJECTED or record.reason != reason[:512]:
             log.warning("OpenADR event %s rejected: %s", vtn_id, reason)
         record.state, record.reason = OpenAdrEventState.REJECTED, reason[:512]
+        record.mapped_digest = None
         session.flush()
         return False
     record.state = OpenAdrEventState.IGNORED if reason else OpenAdrEventState.ACCEPTED
-    record.reason = reason
+    record.reason, record.mapped_digest = reason, digest
     record.event_id = event_id
     record.ignored_payload_types = list(mapped.ignored_payload_types)
     session.flush()
@@ -201,26 +228,24 @@ def sync_poll(
     """Apply a complete poll: every listed event, and deletion of known events no longer
     listed (within the polled programs when ``program_ids`` is given)."""
     result = SyncResult()
+    known = {r.vtn_event_id: r for r in session.scalars(select(OpenAdrEvent))}
     listed = set()
     for raw in events:
         listed.add(raw.get("id"))
-        if ingest_vtn_event(session, raw, now=now, settings=settings, targets=targets):
+        if ingest_vtn_event(session, raw, now=now, settings=settings, targets=targets, known=known):
             result.changed += 1
-    stmt = select(OpenAdrEvent).where(OpenAdrEvent.state != OpenAdrEventState.DELETED)
-    for record in session.scalars(stmt):
-        if record.vtn_event_id in listed:
+        record = known.get(str(raw.get("id"))) or get_record(session, str(raw.get("id")))
+        if record is not None:
+            known[record.vtn_event_id] = record
+            result.rejected += record.state is OpenAdrEventState.REJECTED
+    for record in list(known.values()):
+        if record.vtn_event_id in listed or record.state is OpenAdrEventState.DELETED:
             continue
         if program_ids is not None and record.program_id not in program_ids:
             continue
         result.deleted += 1
         if delete_vtn_event(session, record.vtn_event_id, now=now):
             result.changed += 1
-    result.rejected = sum(
-        1
-        for raw in events
-        if (r := get_record(session, str(raw.get("id")))) is not None
-        and r.state is OpenAdrEventState.REJECTED
-    )
     return result
 
 

@@ -53,6 +53,7 @@ def upgrade() -> None:
         sa.Column("ignored_payload_types", sa.JSON(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=True),
         sa.Column("raw", sa.JSON(), nullable=False),
+        sa.Column("mapped_digest", sa.String(length=64), nullable=True),
         sa.Column("reports_posted", sa.JSON(), nullable=False),
         sa.Column("report_done", sa.Boolean(), nullable=False),
         sa.Column("updated_at", gridlink.db.base.UTCDateTime(timezone=True), nullable=False),

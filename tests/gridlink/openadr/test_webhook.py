@@ -143,3 +143,14 @@ def test_live_subscription_and_notification(
     engine.dispose()
     assert vtn.violations == []
     assert PROGRAM in vtn.programs
+
+
+def test_notifications_about_programs_not_followed_are_ignored(hooked: Api) -> None:
+    hooked.app.state.settings = GridlinkSettings(
+        **{**hooked.app.state.settings.model_dump(), "openadr_program_ids": ["other-program"]}
+    )
+    response = _post(hooked, _notification("CREATE", "ev-1"))
+    assert response.status_code == 200
+    assert response.json()["changed"] is False
+    listed = hooked.request("GET", "/v1/openadr/events").json()
+    assert [(e["state"], e["reason"]) for e in listed] == [("ignored", "program not followed")]
