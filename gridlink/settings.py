@@ -272,6 +272,18 @@ class GridlinkSettings(BaseSettings):
             raise ValueError("telemetry_rollup_retention_days must be >= raw retention")
         return self
 
+    @model_validator(mode="after")
+    def _signals_consistent(self) -> Self:
+        if self.openadr_enabled and not self.openadr_vtn_url:
+            raise ValueError("openadr_vtn_url is required when openadr_enabled is true")
+        if (self.openadr_client_id is None) != (self.openadr_client_secret is None):
+            raise ValueError("set both openadr_client_id and openadr_client_secret, or neither")
+        if self.price_policy == "thresholds" and not self.price_thresholds:
+            raise ValueError("price_policy 'thresholds' needs price_thresholds")
+        if self.price_policy == "economic" and self.price_token_value_per_mtok <= 0:
+            raise ValueError("price_policy 'economic' needs price_token_value_per_mtok > 0")
+        return self
+
     @property
     def effective_baseline_fixed_kw(self) -> float:
         if self.baseline_fixed_kw is not None:

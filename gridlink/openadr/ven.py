@@ -80,7 +80,7 @@ class OpenAdrVen:
         self.report_backoff = Backoff(
             settings.openadr_report_interval_s, settings.openadr_backoff_max_s
         )
-        self._registered = False
+        self._registered: list[str] | None = None  # resource names at the last registration
 
     def close(self) -> None:
         self._http.close()
@@ -99,9 +99,12 @@ class OpenAdrVen:
             return False
         started = time.monotonic()
         try:
-            if not self._registered and self._settings.openadr_register:
+            with session_scope(self._factory) as session:
+                names = registration.resource_names(session, self._settings)
+            if self._settings.openadr_register and names != self._registered:
+                # at start, and whenever the resources change (a node joined, in nodes mode)
                 registration.register(self.vtn, self._factory, self._settings)
-                self._registered = True
+                self._registered = names
             program_ids = self._settings.openadr_program_ids or None
             events: list[dict[str, Any]] = []
             polled: list[str | None] = list(program_ids) if program_ids else [None]

@@ -305,3 +305,26 @@ def test_an_open_ended_event_is_reported_up_to_its_deletion(
         {"type": "DEMAND", "values": [40.0 + api.settings.facility_overhead_kw]}
     ]
     assert vtn.violations == []
+
+
+def test_nodes_mode_registers_every_node_and_later_ones(
+    api: Api, vtn: FakeVtn, vtn_server: VtnServer, factory: sessionmaker[Session]
+) -> None:
+    api.register_node("gpu-a")
+    settings = ven_settings(api, vtn_server.url, openadr_resources="nodes")
+    ven = OpenAdrVen(factory, settings, api.publisher, clock=lambda: api.clock.now)
+    assert ven.poll()
+    api.register_node("gpu-b")
+    assert ven.poll()
+    assert ven.poll()
+    ven.close()
+    assert sorted(r["resourceName"] for r in vtn.resources.values()) == ["gpu-a", "gpu-b"]
+    assert len(vtn.vens) == 1
+    # an event targeting one node applies (to the facility)
+    start = T0 + timedelta(hours=1)
+    vtn.put_event("ev-node", event_body(start, LIMIT, payloadDescriptors=KW, targets=["gpu-b"]))
+    ven2 = OpenAdrVen(factory, settings, api.publisher, clock=lambda: api.clock.now)
+    assert ven2.poll()
+    ven2.close()
+    assert _openadr_events(api.session, "ev-node")
+    assert vtn.violations == []
