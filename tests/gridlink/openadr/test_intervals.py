@@ -6,6 +6,8 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gridlink.openadr.intervals import FOREVER, RawPeriod, TimingError, event_windows
 
@@ -94,3 +96,28 @@ def test_zero_duration_asks_for_nothing_and_no_start_is_an_error() -> None:
     assert windows(RawPeriod(NOW, None), [(0, None)]) == []
     with pytest.raises(TimingError, match="no start"):
         windows(None, [(0, RawPeriod(None, H))])
+
+
+@given(
+    st.lists(st.integers(min_value=1, max_value=180), min_size=1, max_size=12),
+    st.integers(min_value=0, max_value=30),
+    st.text(min_size=1, max_size=12),
+)
+def test_back_to_back_windows_are_contiguous_and_shifted_together(
+    minutes: list[int], randomize_min: int, seed: str
+) -> None:
+    period = RawPeriod(T, None, randomize_start=timedelta(minutes=randomize_min))
+    intervals = [(i * 7, RawPeriod(None, timedelta(minutes=m))) for i, m in enumerate(minutes)]
+    result = event_windows(
+        period,
+        intervals,
+        event_duration=None,
+        received_at=T,
+        horizon_end=T + 24 * H,
+        seed=seed,
+        max_piece_s=WEEK_S,
+    )
+    assert [w.interval_id for w in result] == [i * 7 for i in range(len(minutes))]
+    assert [(w.end - w.start) for w in result] == [timedelta(minutes=m) for m in minutes]
+    assert all(a.end == b.start for a, b in pairwise(result))
+    assert abs(result[0].start - T) <= timedelta(minutes=randomize_min)
