@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from openadr3_client.oadr310.models.event.event import ExistingEvent
@@ -80,59 +80,50 @@ class MappedEvent:
     report_descriptors: tuple[dict[str, Any], ...] = field(default=())
 
 
+def _periods(event: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [event.get("intervalPeriod")]
+    found += [i.get("intervalPeriod") for i in event.get("intervals") or [] if isinstance(i, dict)]
+    return [p for p in found if isinstance(p, dict)]
+
+
 def _normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` with a date-only '0001-01-01' made a full instant and null period parts dropped."""
     event = copy.deepcopy(raw)
-    periods = [event.get("intervalPeriod")]
-    periods += [i.get("intervalPeriod") for i in event.get("intervals") or []]
-    for period in periods:
-        if not isinstance(period, dict):
-            continue
+    for period in _periods(event):
         start = period.get("start")
         if isinstance(start, str) and start.startswith("0001-01-01"):
             period["start"] = "0001-01-01T00:00:00Z"
-        if period.get("duration") is None:
-            period["duration"] = "PT0S"
-        if period.get("start") is None:
-            period.pop("start", None)
+        for key in ("start", "duration", "randomizeStart"):
+            if period.get(key) is None:
+                period.pop(key, None)
     return event
 
 
-def _raw_period(raw: dict[str, Any] | None, parsed: Any) -> RawPeriod | None:
-    if raw is None or parsed is None:
-        return None
-    return RawPeriod(
-        start=parsed.start if "start" in raw else None,
-        duration=parsed.duration if raw.get("duration") not in (None, "PT0S") else None,
-        randomize_start=parsed.randomize_start,
-    )
-
-
-def _parse(raw: dict[str, Any]) -> tuple[ExistingEvent, dict[str, Any]]:
-    event_id = str(raw.get("id", "?"))
-    normalised = _normalise(raw)
-    # The 3.1 model requires intervalPeriod.start; the spec does not (intervals may carry it).
-    for period in [normalised.get("intervalPeriod")] + [
-        i.get("intervalPeriod") for i in normalised.get("intervals") or []
-    ]:
-        if isinstance(period, dict) and "start" not in period:
-            period["start"] = "0001-01-01T00:00:00Z"
-            period["_no_start"] = True
+def _parse(given: dict[str, Any]) -> ExistingEvent:
+    # The 3.1 model requires intervalPeriod.start and .duration; the spec does not (intervals
+    # may carry the start; the duration defaults to PT0S). Fill them for the model only:
+    # ``_period_of`` reads what was given.
+    model_input = copy.deepcopy(given)
+    for period in _periods(model_input):
+        period.setdefault("start", "0001-01-01T00:00:00Z")
+        period.setdefault("duration", "PT0S")
     try:
-        parsed = ExistingEvent.model_validate(normalised)
+        return ExistingEvent.model_validate(model_input)
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "event"
-        raise EventRejected(event_id, f"{where}: {first['msg']}") from err
-    return parsed, normalised
+        raise EventRejected(str(given.get("id", "?")), f"{where}: {first['msg']}") from err
 
 
-def _period_of(raw: dict[str, Any] | None, parsed: Any) -> RawPeriod | None:
-    if raw is None or parsed is None:
+def _period_of(given: dict[str, Any] | None, parsed: Any) -> RawPeriod | None:
+    """The period as the VTN gave it (parts it left out are None)."""
+    if given is None or parsed is None:
         return None
-    period = _raw_period(raw, parsed)
-    if period is not None and raw.get("_no_start"):
-        period = RawPeriod(None, period.duration, period.randomize_start)
-    return period
+    return RawPeriod(
+        start=parsed.start if "start" in given else None,
+        duration=parsed.duration if given.get("duration") not in (None, "PT0S") else None,
+        randomize_start=parsed.randomize_start,
+    )
 
 
 def _signals(
@@ -176,7 +167,8 @@ def _targeted(targets: tuple[str, ...] | None, ctx: MappingContext) -> bool:
 
 def map_event(raw: dict[str, Any], ctx: MappingContext) -> MappedEvent:
     """Map one VTN event (as JSON) to what the gateway stores; raises :class:`EventRejected`."""
-    parsed, normalised = _parse(raw)
+    normalised = _normalise(raw)
+    parsed = _parse(normalised)
     event_id = parsed.id
     name = f"openadr {parsed.event_name or event_id} (program {parsed.program_id})"[:256]
     priority = 0 if parsed.priority is None else PRIORITY_SCALE - min(parsed.priority, 999)
@@ -245,7 +237,3 @@ def map_event(raw: dict[str, Any], ctx: MappingContext) -> MappedEvent:
         windows=tuple(w for w in windows),
         **base,  # type: ignore[arg-type]
     )
-
-
-def horizon(now: datetime, hours: float) -> datetime:
-    return now + timedelta(hours=hours)
