@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridlink.auth.principal import Principal
@@ -123,6 +124,30 @@ def _apply(
     return changed, event_id, reason
 
 
+def _new_record(session: Session, vtn_id: str, raw: dict[str, Any], now: datetime) -> OpenAdrEvent:
+    """Insert the record of a newly seen event; if a concurrent writer (a poll and a webhook
+    notification at once) inserted it first, use theirs."""
+    record = OpenAdrEvent(
+        vtn_event_id=vtn_id[:128],
+        first_seen_at=now,
+        last_seen_at=now,
+        state=OpenAdrEventState.IGNORED,
+        raw=raw,
+        ignored_payload_types=[],
+        reports_posted=[],
+        report_done=False,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+    except IntegrityError:
+        existing = get_record(session, vtn_id)
+        if existing is None:
+            raise
+        return existing
+    return record
+
+
 def _digest(mapped: MappedEvent) -> str:
     content = (
         mapped.name,
@@ -152,18 +177,7 @@ def ingest_vtn_event(
         return False
     record = known.get(vtn_id) if known is not None else get_record(session, vtn_id)
     if record is None:
-        record = OpenAdrEvent(
-            vtn_event_id=vtn_id[:128],
-            first_seen_at=now,
-            last_seen_at=now,
-            state=OpenAdrEventState.IGNORED,
-            raw=raw,
-            ignored_payload_types=[],
-            reports_posted=[],
-            report_done=False,
-        )
-        session.add(record)
-        session.flush()
+        record = _new_record(session, vtn_id, raw, now)
     record.last_seen_at, record.raw = now, raw
     record.program_id = str(raw.get("programID"))[:128] if raw.get("programID") else None
     followed = settings.openadr_program_ids
