@@ -3,8 +3,7 @@ gains leadership, and again by a new leader after a restart without duplicating 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 
@@ -27,7 +26,12 @@ from gridlink.openadr.jobs import integration_jobs
 from gridlink.scheduler.budget_ops import ServiceBudgetOps
 from gridlink.scheduler.runner import GatewayScheduler
 from gridlink.settings import GridlinkSettings
-from tests.gridlink.fakes import RecordingPublisher, committed_database_url, committed_engine
+from tests.gridlink.fakes import (
+    RecordingPublisher,
+    committed_database_url,
+    committed_engine,
+    wait_until,
+)
 from tests.gridlink.openadr.conftest import PROGRAM, event_body
 from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
 
@@ -51,15 +55,6 @@ def committed(committed_engine: Engine) -> Iterator[sessionmaker[Session]]:
     _wipe(committed_engine)
     yield build_sessionmaker(committed_engine)
     _wipe(committed_engine)
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def _count(factory: sessionmaker[Session], model: type) -> int:
@@ -100,10 +95,10 @@ def test_poll_runs_on_the_leader_and_again_after_a_restart(
             )
             scheduler.start()
             try:
-                assert _wait(lambda: _count(committed, OpenAdrEvent) == 1)
-                assert _wait(lambda: ("GET", "/events") in vtn.requests)
+                assert wait_until(lambda: _count(committed, OpenAdrEvent) == 1)
+                assert wait_until(lambda: ("GET", "/events") in vtn.requests)
                 if attempt == 1:
-                    assert _wait(lambda p=publisher: bool(p.published))  # type: ignore[misc]
+                    assert wait_until(lambda p=publisher: bool(p.published))  # type: ignore[misc]
             finally:
                 scheduler.stop()
         vtn.requests.clear()
