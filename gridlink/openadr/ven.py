@@ -197,11 +197,19 @@ class OpenAdrVen:
             baseline=self._baseline,
             settings=self._settings,
         )
-        record.report_done = True
         if body is None:
             log.info("OpenADR event %s: nothing to report", record.vtn_event_id)
+            record.report_done = True
             return 0
-        answer = self.vtn.request("POST", "/reports", json=body)
+        try:
+            answer = self.vtn.request("POST", "/reports", json=body)
+        except VtnError as err:
+            if err.retryable:
+                raise  # not done: the next run posts it
+            log.error("OpenADR event %s: the VTN refused the report: %s", record.vtn_event_id, err)
+            record.report_done = True
+            return 0
+        record.report_done = True
         report_id = answer.get("id") if isinstance(answer, dict) else None
         record.reports_posted = [
             *record.reports_posted,

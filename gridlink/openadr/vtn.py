@@ -85,6 +85,3 @@ class VtnClient:
 
     def events(self, program_id: str | None) -> list[dict[str, Any]]:
         return self.list_all("/events", None if program_id is None else {"programID": program_id})
-
-    def programs(self) -> list[dict[str, Any]]:
-        return self.list_all("/programs")

@@ -328,3 +328,29 @@ def test_nodes_mode_registers_every_node_and_later_ones(
     ven2.close()
     assert _openadr_events(api.session, "ev-node")
     assert vtn.violations == []
+
+
+def test_a_report_is_kept_while_the_vtn_is_down_and_posted_once_it_is_back(
+    api: Api, vtn: FakeVtn, ven: OpenAdrVen
+) -> None:
+    node = api.register_node("n1")
+    start = T0 + timedelta(minutes=10)
+    descriptors = [{"payloadType": "DEMAND", "readingType": "MEAN", "units": "KW"}]
+    vtn.put_event(
+        "ev-1", event_body(start, LIMIT, payloadDescriptors=KW, reportDescriptors=descriptors)
+    )
+    ven.poll()
+    samples = [
+        {"ts": iso(T0 + timedelta(minutes=m)), "power_w": 30_000.0, "throughput_tok_s": 1.0}
+        for m in range(0, 75)
+    ]
+    api.clock.set(T0 + timedelta(minutes=80))
+    api.request("POST", f"/v1/nodes/{node['id']}/telemetry", json={"samples": samples})
+    vtn.fail_with = 503
+    assert ven.report() == 0
+    assert ven.report_backoff.failures == 1
+    vtn.fail_with = None
+    api.clock.advance(seconds=api.settings.openadr_backoff_max_s + 1)
+    assert ven.report() == 1
+    assert len(vtn.reports) == 1
+    assert vtn.violations == []
