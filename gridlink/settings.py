@@ -189,6 +189,11 @@ class GridlinkSettings(BaseSettings):
         description="Extra target strings that address this VEN (venName and resource names "
         "always do).",
     )
+    openadr_query_targets: bool = Field(
+        default=True,
+        description="Also list events with this VEN's targets as the 'targets' query (VTNs "
+        "that show a VEN only the targeted events it names).",
+    )
     openadr_resources: Literal["facility", "nodes"] = Field(
         default="facility",
         description="Resources registered with the VTN: the facility as one, or every node.",

@@ -108,14 +108,18 @@ class OpenAdrVen:
             program_ids = self._settings.openadr_program_ids or None
             events: list[dict[str, Any]] = []
             polled: list[str | None] = list(program_ids) if program_ids else [None]
+            targets = sorted(service.our_targets(self._settings, names))
             for program_id in polled:
                 events.extend(self.vtn.events(program_id))
+                if self._settings.openadr_query_targets:
+                    events.extend(self.vtn.events(program_id, targets))
         except VtnError as err:
             delay_s = self.poll_backoff.failed(now)
             log.warning("OpenADR poll failed (%s); next attempt in %.0f s", err, delay_s)
             return False
         self.poll_backoff.succeeded()
-        self.ingest(events, program_ids=program_ids, reason="OpenADR poll")
+        unique = list({event["id"]: event for event in reversed(events)}.values())[::-1]
+        self.ingest(unique, program_ids=program_ids, reason="OpenADR poll")
         log.debug("OpenADR poll: %d events in %.2f s", len(events), time.monotonic() - started)
         return True
 

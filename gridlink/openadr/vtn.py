@@ -83,5 +83,14 @@ class VtnClient:
                 return list(seen.values())
         raise VtnError(f"GET {path}: more than {MAX_PAGES} pages", retryable=False)
 
-    def events(self, program_id: str | None) -> list[dict[str, Any]]:
-        return self.list_all("/events", None if program_id is None else {"programID": program_id})
+    def events(
+        self, program_id: str | None, targets: list[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Events of ``program_id`` (all programs: None); with ``targets``, those the VTN shows
+        to a client naming these targets (repeated ``targets`` query parameters)."""
+        params: dict[str, Any] = {}
+        if program_id is not None:
+            params["programID"] = program_id
+        if targets:
+            params["targets"] = targets
+        return self.list_all("/events", params)

@@ -217,7 +217,14 @@ def build_app(vtn: FakeVtn) -> FastAPI:
         if denied := vtn.authorised(request):
             return denied
         program_id = request.query_params.get("programID")
-        items = [e for e in vtn.events.values() if program_id in (None, e["programID"])]
+        targets = set(request.query_params.getlist("targets"))
+        # read_targets: a targeted event is shown only to a client naming one of its targets
+        items = [
+            e
+            for e in vtn.events.values()
+            if program_id in (None, e["programID"])
+            and (not e.get("targets") or targets & set(e["targets"]))
+        ]
         page = vtn.page(items, request)
         return page if isinstance(page, Response) else vtn.respond("event", page)
 

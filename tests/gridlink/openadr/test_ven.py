@@ -250,10 +250,37 @@ def test_events_of_other_programs_and_targets(api: Api, vtn: FakeVtn, ven: OpenA
     )
     vtn.put_event("not-us", event_body(start, LIMIT, payloadDescriptors=KW, targets=["ven-b"]))
     vtn.put_event("us", event_body(start, LIMIT, payloadDescriptors=KW, targets=["facility"]))
+    untargeted = vtn.put_event("all", event_body(start, LIMIT, payloadDescriptors=KW))
     ven.poll()
     states = {r.vtn_event_id: r.state for r in api.session.scalars(select(OpenAdrEvent))}
-    assert states == {"not-us": OpenAdrEventState.IGNORED, "us": OpenAdrEventState.ACCEPTED}
-    assert PROGRAM in vtn.programs
+    # 'us' is shown only to a client naming its target (read_targets); 'not-us' never
+    assert states == {"us": OpenAdrEventState.ACCEPTED, "all": OpenAdrEventState.ACCEPTED}
+    assert untargeted["id"] == "all"
+
+
+def test_targeted_events_are_invisible_without_the_targets_query(
+    api: Api, vtn: FakeVtn, vtn_server: VtnServer, factory: sessionmaker[Session]
+) -> None:
+    start = T0 + timedelta(hours=1)
+    vtn.put_event("us", event_body(start, LIMIT, payloadDescriptors=KW, targets=["gridlink"]))
+    settings = ven_settings(api, vtn_server.url, openadr_query_targets=False)
+    blind = OpenAdrVen(factory, settings, api.publisher, clock=lambda: api.clock.now)
+    assert blind.poll()
+    blind.close()
+    assert api.session.scalars(select(OpenAdrEvent)).all() == []
+    # the VEN's own filter still ignores events targeted elsewhere when a VTN shows them
+    stray = event_body(start, LIMIT, payloadDescriptors=KW, targets=["ven-b"])
+    raw = {"id": "stray", "createdDateTime": "2026-07-01T00:00:00Z", **stray}
+    raw |= {"modificationDateTime": "2026-07-01T00:00:00Z", "objectType": "EVENT"}
+    seeing = OpenAdrVen(factory, settings, api.publisher, clock=lambda: api.clock.now)
+    seeing.ingest([raw], program_ids=None, reason="test")
+    seeing.close()
+    api.session.expire_all()
+    (record,) = api.session.scalars(select(OpenAdrEvent)).all()
+    assert (record.state, record.reason) == (
+        OpenAdrEventState.IGNORED,
+        "not targeted at this VEN or its resources",
+    )
 
 
 def test_a_slow_vtn_times_out_and_is_retried_later(
