@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from gridlink.curtailments.recurrence import parse_rrule
 from gridlink.models.event import EventSource, EventStatus, SignalKind
 
 MAX_DURATION_S = 7 * 24 * 3600.0
@@ -23,15 +24,24 @@ SIGNAL_FIELDS = ("limit_kw", "reduction_kw", "reduction_pct")
 
 
 class Recurrence(BaseModel):
-    """Repeat the curtailment at the same local wall-clock time ``daily`` or on ``weekdays``
-    (Monday to Friday) in ``timezone``, for ``count`` occurrences or until ``until`` (inclusive,
-    a local date). Occurrences are expanded into intervals when the curtailment is stored."""
+    """Repeat the curtailment at the same local wall-clock time in ``timezone``: either ``freq``
+    ``daily`` or ``weekdays`` (Monday to Friday) for ``count`` occurrences or until ``until``
+    (inclusive, a local date), or an RFC 5545 ``rrule`` as calendars write it
+    (``FREQ=WEEKLY;BYDAY=MO,WE;COUNT=8``; it carries its own COUNT or UNTIL). Occurrences are
+    expanded into intervals when the curtailment is stored."""
 
     model_config = ConfigDict(extra="forbid")
 
-    freq: Literal["daily", "weekdays"]
+    freq: Literal["daily", "weekdays"] | None = None
     count: int | None = Field(default=None, ge=1)
     until: date | None = None
+    rrule: str | None = Field(
+        default=None,
+        min_length=6,
+        max_length=500,
+        description="RFC 5545 RRULE value (without the 'RRULE:' prefix is fine), FREQ DAILY, "
+        "WEEKLY, MONTHLY or YEARLY, with COUNT or UNTIL; instead of freq/count/until.",
+    )
     timezone: str = Field(default="UTC", description="IANA zone, e.g. America/Chicago.")
 
     @field_validator("timezone")
@@ -43,11 +53,41 @@ class Recurrence(BaseModel):
             raise ValueError(f"unknown IANA time zone {value!r}") from err
         return value
 
+    @field_validator("rrule")
+    @classmethod
+    def _valid_rrule(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        text = value.strip()
+        if text.upper().startswith("RRULE:"):
+            text = text[len("RRULE:") :]
+        parts = dict(part.partition("=")[::2] for part in text.upper().split(";"))
+        if set(parts) & {"DTSTART", "RDATE", "EXDATE", "EXRULE"} or "\n" in text:
+            raise ValueError("must be one RRULE value; the start is the curtailment's 'start'")
+        if parts.get("FREQ") not in _RRULE_FREQS:
+            raise ValueError(f"FREQ must be one of {', '.join(_RRULE_FREQS)}")
+        if ("COUNT" in parts) == ("UNTIL" in parts):
+            raise ValueError("needs exactly one of COUNT or UNTIL")
+        try:
+            parse_rrule(text, datetime(2000, 1, 1))
+        except ValueError as err:
+            raise ValueError(f"is not a valid RFC 5545 RRULE: {err}") from err
+        return text
+
     @model_validator(mode="after")
     def _bounded(self) -> Recurrence:
+        if self.rrule is not None:
+            if self.freq is not None or self.count is not None or self.until is not None:
+                raise ValueError("give either rrule or freq with count/until, not both")
+            return self
+        if self.freq is None:
+            raise ValueError("recurrence needs freq (daily or weekdays) or an rrule")
         if (self.count is None) == (self.until is None):
             raise ValueError("recurrence needs exactly one of count or until")
         return self
+
+
+_RRULE_FREQS = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 
 
 class CurtailmentCreate(BaseModel):
