@@ -47,12 +47,14 @@ class RawPeriod:
 
 @dataclass(frozen=True)
 class Window:
-    """Where interval number ``index`` (its ``interval_id``) applies: ``[start, end)``."""
+    """Where interval number ``index`` (its ``interval_id``) applies: ``[start, end)``, in
+    repetition ``repeat`` of the set (``event.duration`` loops; 0 otherwise)."""
 
     index: int
     interval_id: int
     start: datetime
     end: datetime
+    repeat: int = 0
 
 
 def is_now(start: datetime) -> bool:
@@ -156,7 +158,7 @@ def event_windows(
             cursor = start
             while cursor < end:
                 piece_end = min(end, cursor + timedelta(seconds=max_piece_s))
-                pieces.append(Window(index, interval_id, cursor, piece_end))
+                pieces.append(Window(index, interval_id, cursor, piece_end, repeat))
                 cursor = piece_end
             if len(pieces) > MAX_WINDOWS:
                 raise TimingError(f"the event expands to more than {MAX_WINDOWS} intervals")

@@ -88,10 +88,11 @@ class PreEventAverageBaseline:
 
 
 def interval_windows(windows: Sequence[Window]) -> list[tuple[int, datetime, datetime]]:
-    """One ``(interval_id, start, end)`` per event interval (pieces of one interval joined)."""
-    joined: dict[int, tuple[int, datetime, datetime]] = {}
+    """One ``(interval_id, start, end)`` per event interval and repetition (the pieces of an
+    open-ended interval joined)."""
+    joined: dict[tuple[int, int], tuple[int, datetime, datetime]] = {}
     for w in windows:
-        key = w.index
+        key = (w.index, w.repeat)
         if key in joined:
             iid, start, end = joined[key]
             joined[key] = (iid, min(start, w.start), max(end, w.end))

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridlink.openadr.intervals import FOREVER, RawPeriod, TimingError, event_windows
+from gridlink.openadr.reports import interval_windows
 
 T = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
 NOW = datetime(1, 1, 1, tzinfo=UTC)
@@ -121,3 +122,15 @@ def test_back_to_back_windows_are_contiguous_and_shifted_together(
     assert [(w.end - w.start) for w in result] == [timedelta(minutes=m) for m in minutes]
     assert all(a.end == b.start for a, b in pairwise(result))
     assert abs(result[0].start - T) <= timedelta(minutes=randomize_min)
+
+
+def test_report_intervals_join_pieces_but_keep_repetitions_apart() -> None:
+    looped = windows(RawPeriod(T, H), [(4, None)], duration=3 * H)
+    assert [(i, s, e) for i, s, e in interval_windows(looped)] == [
+        (4, T, T + H),
+        (4, T + H, T + 2 * H),
+        (4, T + 2 * H, T + 3 * H),
+    ]
+    open_ended = windows(RawPeriod(T, FOREVER), [(9, None)], horizon=T + 10 * 24 * H)
+    assert len(open_ended) == 2
+    assert interval_windows(open_ended) == [(9, T, T + timedelta(days=14))]
