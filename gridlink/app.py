@@ -15,6 +15,8 @@ from gridlink.budgets.events import NullPublisher
 from gridlink.curtailments import endpoints as curtailments_endpoints
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.nodes import endpoints as nodes_endpoints
+from gridlink.openadr import endpoints as openadr_endpoints
+from gridlink.prices import endpoints as prices_endpoints
 from gridlink.realtime import realtime_services
 from gridlink.reports import endpoints as reports_endpoints
 from gridlink.settings import GridlinkSettings, get_settings
@@ -56,6 +58,8 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(audit_endpoints.router)
     app.include_router(streams_endpoints.router)
     app.include_router(reports_endpoints.router)
+    app.include_router(openadr_endpoints.router)
+    app.include_router(prices_endpoints.router)
     errors.install(app)
     openapi.document_errors(app)
     return app

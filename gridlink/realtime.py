@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.budgets.events import BudgetPublisher
+from gridlink.openadr.jobs import integration_jobs
 from gridlink.scheduler.budget_ops import ServiceBudgetOps
 from gridlink.scheduler.runner import GatewayScheduler
 from gridlink.settings import GridlinkSettings
@@ -57,6 +58,7 @@ async def realtime_services(
     app.state.publisher = publisher
 
     scheduler: GatewayScheduler | None = None
+    closers = ExitStack()
     if settings.scheduler_enabled:
         scheduler = GatewayScheduler(
             factory,
@@ -64,6 +66,7 @@ async def realtime_services(
             publisher,
             settings,
             database_url=engine.url.render_as_string(hide_password=False),
+            leader_jobs=integration_jobs(factory, settings, publisher, closers),
         )
         feed.add_observer(scheduler.notify_change)
         scheduler.start()
@@ -73,6 +76,7 @@ async def realtime_services(
     finally:
         if scheduler is not None:
             await anyio.to_thread.run_sync(scheduler.stop)
+        closers.close()
         if listener is not None:
             await anyio.to_thread.run_sync(listener.stop)
         await feed.stop()

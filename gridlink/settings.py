@@ -6,10 +6,24 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
+
+
+class PriceThreshold(BaseModel):
+    """Price above ``above`` (currency per kWh) -> a facility limit or a reduction."""
+
+    above: float = Field(ge=0)
+    limit_kw: float | None = Field(default=None, gt=0)
+    reduction_pct: float | None = Field(default=None, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_signal(self) -> Self:
+        if (self.limit_kw is None) == (self.reduction_pct is None):
+            raise ValueError("a price threshold needs exactly one of limit_kw or reduction_pct")
+        return self
 
 
 class GridlinkSettings(BaseSettings):
@@ -192,6 +206,106 @@ class GridlinkSettings(BaseSettings):
     report_hxy_search_days: int = Field(
         default=20, ge=1, le=90, description="How many past days are searched for comparables."
     )
+    # -- OpenADR 3.1 VEN (gridlink/openadr) and prices (gridlink/prices); docs/openadr.md ------
+    openadr_enabled: bool = Field(
+        default=False, description="Run the OpenADR VEN (poll, subscribe, report) on the leader."
+    )
+    openadr_vtn_url: str | None = Field(
+        default=None, description="Base URL of the VTN's OpenADR 3.1 API, e.g. https://vtn/oadr3."
+    )
+    openadr_client_id: str | None = Field(default=None, description="OAuth2 client id of the VEN.")
+    openadr_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth2 client secret of the VEN."
+    )
+    openadr_token_auth: Literal["basic", "form"] = Field(
+        default="basic",
+        description="How the token request authenticates: HTTP Basic, or client_id/secret in "
+        "the form body.",
+    )
+    openadr_token_scope: str | None = Field(
+        default=None, description="OAuth2 scope sent with the token request (none by default)."
+    )
+    openadr_ven_name: str = Field(
+        default="gridlink", min_length=1, max_length=128, description="This VEN's venName."
+    )
+    openadr_program_ids: list[str] = Field(
+        default_factory=list,
+        description="VTN program ids to follow (JSON list); empty: every program the VTN shows.",
+    )
+    openadr_targets: list[str] = Field(
+        default_factory=list,
+        description="Extra target strings that address this VEN (venName and resource names "
+        "always do).",
+    )
+    openadr_query_targets: bool = Field(
+        default=True,
+        description="Also list events with this VEN's targets as the 'targets' query (VTNs "
+        "that show a VEN only the targeted events it names).",
+    )
+    openadr_resources: Literal["facility", "nodes"] = Field(
+        default="facility",
+        description="Resources registered with the VTN: the facility as one, or every node.",
+    )
+    openadr_facility_resource: str = Field(
+        default="facility",
+        min_length=1,
+        max_length=128,
+        description="The facility's resource name.",
+    )
+    openadr_register: bool = Field(
+        default=True, description="Register the VEN and its resources with the VTN."
+    )
+    openadr_poll_interval_s: float = Field(
+        default=60.0, gt=0, description="Period of the programs/events poll (the safety net)."
+    )
+    openadr_report_interval_s: float = Field(
+        default=60.0, gt=0, description="Period of the job that posts due reports."
+    )
+    openadr_page_limit: int = Field(
+        default=50, ge=1, le=50, description="Page size of list requests (the spec caps it at 50)."
+    )
+    openadr_timeout_s: float = Field(default=10.0, gt=0, description="VTN request timeout.")
+    openadr_backoff_max_s: float = Field(
+        default=300.0, gt=0, description="Longest wait between attempts while the VTN fails."
+    )
+    openadr_simple_reductions_pct: list[float] = Field(
+        default_factory=lambda: [0.0, 10.0, 25.0, 50.0],
+        min_length=4,
+        max_length=4,
+        description="Reduction (% of baseline) for SIMPLE levels 0..3; ALERT_GRID_EMERGENCY "
+        "takes the deepest.",
+    )
+    openadr_webhook_base_url: str | None = Field(
+        default=None,
+        description="The gateway's URL as the VTN reaches it; set to subscribe with webhooks "
+        "(callback: <url>/v1/openadr/notifications).",
+    )
+    openadr_webhook_token: SecretStr | None = Field(
+        default=None, description="Bearer token the VTN must send with notifications."
+    )
+    price_policy: Literal["none", "thresholds", "economic"] = Field(
+        default="none", description="How prices become facility limits (docs/openadr.md)."
+    )
+    price_thresholds: list[PriceThreshold] = Field(
+        default_factory=list,
+        description='Threshold policy, JSON: [{"above": 0.3, "limit_kw": 600} | '
+        '{"above": 0.5, "reduction_pct": 40}] (prices per kWh).',
+    )
+    price_token_value_per_mtok: float = Field(
+        default=0.0, ge=0, description="Economic policy: value of one million served tokens."
+    )
+    price_currency: str = Field(
+        default="USD", min_length=3, max_length=3, description="Currency prices are compared in."
+    )
+    price_file_url: str | None = Field(
+        default=None, description="Day-ahead price file (JSON or CSV) polled over HTTP."
+    )
+    price_file_format: Literal["auto", "json", "csv"] = Field(
+        default="auto", description="Format of the price file (auto: from Content-Type)."
+    )
+    price_file_poll_interval_s: float = Field(
+        default=3600.0, gt=0, description="Period of the price file poller."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -212,6 +326,18 @@ class GridlinkSettings(BaseSettings):
         _check_report_settings(self.report_timezone, self.report_scheduled_intervals_s)
         if self.telemetry_rollup_retention_days < self.telemetry_raw_retention_days:
             raise ValueError("telemetry_rollup_retention_days must be >= raw retention")
+        return self
+
+    @model_validator(mode="after")
+    def _signals_consistent(self) -> Self:
+        if self.openadr_enabled and not self.openadr_vtn_url:
+            raise ValueError("openadr_vtn_url is required when openadr_enabled is true")
+        if (self.openadr_client_id is None) != (self.openadr_client_secret is None):
+            raise ValueError("set both openadr_client_id and openadr_client_secret, or neither")
+        if self.price_policy == "thresholds" and not self.price_thresholds:
+            raise ValueError("price_policy 'thresholds' needs price_thresholds")
+        if self.price_policy == "economic" and self.price_token_value_per_mtok <= 0:
+            raise ValueError("price_policy 'economic' needs price_token_value_per_mtok > 0")
         return self
 
     @property

@@ -195,3 +195,27 @@ def ingest_event(
     )
     outcome = IngestOutcome.CREATED if current is None else IngestOutcome.NEW_VERSION
     return IngestResult(event, outcome)
+
+
+def cancel_current(
+    session: Session,
+    source: EventSource,
+    external_id: str,
+    *,
+    actor: Principal,
+    now: datetime,
+    action: str,
+) -> Event | None:
+    """Cancel the current version of ``(source, external_id)`` (the record stays); returns it,
+    or None when there is none or it is already cancelled. Used by the OpenADR and price
+    adapters when a signal is withdrawn."""
+    event = repository.current_version(session, source, external_id)
+    if event is None or event.status is EventStatus.CANCELLED:
+        return None
+    before = snapshot(event)
+    event.status, event.cancelled_at, event.updated_at = EventStatus.CANCELLED, now, now
+    session.flush()
+    audit.record(
+        session, actor, action, "event", event.id, before=before, after=snapshot(event), at=now
+    )
+    return event

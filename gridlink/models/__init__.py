@@ -5,6 +5,8 @@ from gridlink.models.auth import ApiToken, Role
 from gridlink.models.budget import BudgetAllocations, BudgetVersion
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus, SignalKind
 from gridlink.models.node import Node, NodeStatus
+from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState, OpenAdrState
+from gridlink.models.price import PricePoint
 from gridlink.models.report import Report
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
 from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
@@ -20,6 +22,10 @@ __all__ = [
     "EventStatus",
     "Node",
     "NodeStatus",
+    "OpenAdrEvent",
+    "OpenAdrEventState",
+    "OpenAdrState",
+    "PricePoint",
     "Report",
     "Role",
     "ScheduleJob",

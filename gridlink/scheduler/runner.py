@@ -15,7 +15,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -35,6 +36,15 @@ from gridlink.settings import GridlinkSettings
 log = logging.getLogger(__name__)
 
 BOUNDARY_JOB_PREFIX = "boundary:"
+
+
+@dataclass(frozen=True)
+class LeaderJob:
+    """A periodic job that runs only while this process leads (e.g. the OpenADR poll)."""
+
+    job_id: str
+    func: Callable[[], object]
+    interval_s: float
 
 
 def default_owner() -> str:
@@ -72,7 +82,9 @@ class GatewayScheduler:
         database_url: str,
         clock: UTCClock | None = None,
         owner: str | None = None,
+        leader_jobs: Sequence[LeaderJob] = (),
     ) -> None:
+        self._leader_jobs = tuple(leader_jobs)
         self._factory = factory
         self._ops = ops
         self._publisher = publisher
@@ -136,6 +148,7 @@ class GatewayScheduler:
             executors={
                 "default": ThreadPoolExecutor(1),  # boundaries and syncs run one at a time
                 "housekeeping": ThreadPoolExecutor(1),
+                "integrations": ThreadPoolExecutor(1),  # VTN and price-file I/O
             },
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
@@ -167,6 +180,15 @@ class GatewayScheduler:
             id="reports",
             executor="housekeeping",
         )
+        for job in self._leader_jobs:
+            aps.add_job(job.func, id=f"{job.job_id}-now", executor="integrations")
+            aps.add_job(
+                job.func,
+                "interval",
+                seconds=job.interval_s,
+                id=job.job_id,
+                executor="integrations",
+            )
         with self._lock:
             self._aps = aps
             self._sync_queued = False

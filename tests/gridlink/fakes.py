@@ -132,3 +132,13 @@ def committed_engine(committed_database_url: str) -> Iterator[Engine]:
 def factory(committed_engine: Engine) -> sessionmaker[Session]:
     """A committing session factory on an emptied database."""
     return build_sessionmaker(committed_engine)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; its last value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()

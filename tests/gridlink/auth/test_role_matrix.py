@@ -47,6 +47,8 @@ def test_the_table_covers_every_v1_route(api: Api) -> None:
     # The SSE stream follows the allocation row (the note under the table); its own tests are in
     # tests/gridlink/streams/test_endpoints.py.
     documented.add(("GET", "/v1/nodes/{X}/allocation/stream"))
+    # The OpenADR webhook authenticates the VTN with its own token (tests/gridlink/openadr).
+    documented |= {("GET", "/v1/openadr/notifications"), ("POST", "/v1/openadr/notifications")}
     actual = {(m, re.sub(r"\{[a-z_]+\}", "{X}", p)) for m, p in routes}
     assert actual == documented
 
@@ -120,6 +122,16 @@ def _call(api: Api, method: str, path: str, own: dict[str, Any], headers: dict[s
         ("GET", "/v1/reports"): lambda: ("/v1/reports", None),
         ("GET", "/v1/reports/{id}"): lambda: (f"/v1/reports/{_report(api)}", None),
         ("POST", "/v1/reports"): lambda: ("/v1/reports", _REPORT_WINDOW),
+        ("POST", "/v1/prices"): lambda: (
+            "/v1/prices",
+            {
+                "series_id": "matrix",
+                "currency": "USD",
+                "intervals": [{"start": iso(T0), "duration_s": 3600, "price": 0.1}],
+            },
+        ),
+        ("GET", "/v1/prices"): lambda: ("/v1/prices", None),
+        ("GET", "/v1/openadr/events"): lambda: ("/v1/openadr/events", None),
     }
     url, body = builders[(method, path)]()
     return api.client.request(method, url, headers=headers, json=body)
@@ -149,7 +161,7 @@ def test_role_matrix(api: Api) -> None:
                 ok = ok and response.headers.get("WWW-Authenticate") == "Bearer"
             if not ok:
                 wrong.append((method, path, principal, expected, response.status_code))
-    assert len(MATRIX) == 19
+    assert len(MATRIX) == 22
     assert wrong == []
 
 

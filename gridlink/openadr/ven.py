@@ -1,0 +1,229 @@
+"""The VEN's jobs: register, subscribe, poll, report. I/O edge over ``service`` and ``reports``.
+
+Each job is one method run by the scheduler on the leader (``jobs``); every state it needs
+survives a restart in the database (events seen, reports posted, VTN-assigned ids). When the VTN
+is down, slow or answers 5xx, the job backs off with jitter and the events already known keep
+applying; the next successful poll catches up (new, changed and deleted events).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridlink.budgets.events import BudgetPublisher
+from gridlink.db.engine import session_scope
+from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState
+from gridlink.openadr import registration, service
+from gridlink.openadr.auth import TokenSource
+from gridlink.openadr.backoff import Backoff
+from gridlink.openadr.errors import VtnError
+from gridlink.openadr.mapping import EventRejected, map_event
+from gridlink.openadr.reports import BaselineSource, PreEventAverageBaseline, build_report
+from gridlink.openadr.vtn import VtnClient
+from gridlink.prices.recompute import recompute_and_publish
+from gridlink.settings import GridlinkSettings
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OpenAdrVen:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        settings: GridlinkSettings,
+        publisher: BudgetPublisher,
+        *,
+        clock: Clock = _utcnow,
+        transport: httpx.BaseTransport | None = None,
+        baseline: BaselineSource | None = None,
+    ) -> None:
+        if not settings.openadr_vtn_url:
+            raise ValueError("openadr_vtn_url is required when the OpenADR VEN is enabled")
+        self._factory = factory
+        self._settings = settings
+        self._publisher = publisher
+        self._clock = clock
+        self._http = httpx.Client(timeout=settings.openadr_timeout_s, transport=transport)
+        secret = settings.openadr_client_secret
+        self.tokens = TokenSource(
+            self._http,
+            settings.openadr_vtn_url,
+            client_id=settings.openadr_client_id,
+            client_secret=None if secret is None else secret.get_secret_value(),
+            style=settings.openadr_token_auth,
+            scope=settings.openadr_token_scope,
+        )
+        self.vtn = VtnClient(
+            self._http, settings.openadr_vtn_url, self.tokens, settings.openadr_page_limit
+        )
+        self._baseline = baseline or PreEventAverageBaseline(
+            settings, settings.baseline_window_min * 60.0
+        )
+        self.poll_backoff = Backoff(
+            settings.openadr_poll_interval_s, settings.openadr_backoff_max_s
+        )
+        self.report_backoff = Backoff(
+            settings.openadr_report_interval_s, settings.openadr_backoff_max_s
+        )
+        self._registered: list[str] | None = None  # resource names at the last registration
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _targets(self) -> frozenset[str]:
+        with session_scope(self._factory) as session:
+            names = registration.resource_names(session, self._settings)
+        return service.our_targets(self._settings, names)
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def poll(self) -> bool:
+        """One poll if the backoff allows it; True when it ran and succeeded."""
+        now = self._clock()
+        if not self.poll_backoff.ready(now):
+            return False
+        started = time.monotonic()
+        try:
+            with session_scope(self._factory) as session:
+                names = registration.resource_names(session, self._settings)
+            if self._settings.openadr_register and names != self._registered:
+                # at start, and whenever the resources change (a node joined, in nodes mode)
+                registration.register(self.vtn, self._factory, self._settings)
+                self._registered = names
+            program_ids = self._settings.openadr_program_ids or None
+            events: list[dict[str, Any]] = []
+            polled: list[str | None] = list(program_ids) if program_ids else [None]
+            targets = sorted(service.our_targets(self._settings, names))
+            for program_id in polled:
+                events.extend(self.vtn.events(program_id))
+                if self._settings.openadr_query_targets:
+                    events.extend(self.vtn.events(program_id, targets))
+        except VtnError as err:
+            delay_s = self.poll_backoff.failed(now)
+            log.warning("OpenADR poll failed (%s); next attempt in %.0f s", err, delay_s)
+            return False
+        self.poll_backoff.succeeded()
+        unique = list({event["id"]: event for event in reversed(events)}.values())[::-1]
+        self.ingest(unique, program_ids=program_ids, reason="OpenADR poll")
+        log.debug("OpenADR poll: %d events in %.2f s", len(events), time.monotonic() - started)
+        return True
+
+    def ingest(
+        self, events: list[dict[str, Any]], *, program_ids: list[str] | None, reason: str
+    ) -> service.SyncResult:
+        now = self._clock()
+        targets = self._targets()
+
+        def work(session: Session) -> str | None:
+            result = service.sync_poll(
+                session,
+                events,
+                program_ids=program_ids,
+                now=now,
+                settings=self._settings,
+                targets=targets,
+            )
+            outcome.append(result)
+            return f"{reason}: {result.changed} event(s) changed" if result.changed else None
+
+        outcome: list[service.SyncResult] = []
+        recompute_and_publish(self._factory, self._publisher, self._settings, now, work)
+        return outcome[0]
+
+    def report(self) -> int:
+        """Post every due report; returns how many were posted."""
+        now = self._clock()
+        if not self.report_backoff.ready(now):
+            return 0
+        posted = 0
+        with session_scope(self._factory) as session:
+            stmt = select(OpenAdrEvent).where(
+                OpenAdrEvent.state.in_([OpenAdrEventState.ACCEPTED, OpenAdrEventState.DELETED]),
+                OpenAdrEvent.report_done.is_(False),
+            )
+            due = list(session.scalars(stmt))
+            targets = service.our_targets(
+                self._settings, registration.resource_names(session, self._settings)
+            )
+            for record in due:
+                try:
+                    posted += self._report_one(session, record, now, targets)
+                except VtnError as err:
+                    delay_s = self.report_backoff.failed(now)
+                    log.warning("OpenADR report failed (%s); retry in %.0f s", err, delay_s)
+                    return posted
+        self.report_backoff.succeeded()
+        return posted
+
+    def _report_one(
+        self, session: Session, record: OpenAdrEvent, now: datetime, targets: frozenset[str]
+    ) -> int:
+        descriptors = record.raw.get("reportDescriptors") or []
+        if not descriptors:
+            record.report_done = True
+            return 0
+        ctx = service.context(
+            self._settings, received_at=record.first_seen_at, now=now, targets=targets
+        )
+        try:
+            mapped = map_event(record.raw, ctx)
+        except EventRejected:
+            record.report_done = True
+            return 0
+        windows = list(mapped.windows)
+        if record.state is OpenAdrEventState.DELETED:  # it ended when the VTN deleted it
+            cutoff = record.last_seen_at
+            windows = [replace(w, end=min(w.end, cutoff)) for w in windows if w.start < cutoff]
+        if not windows or max(w.end for w in windows) > now:
+            return 0  # startInterval -1: report once the last interval has ended
+        body = build_report(
+            session,
+            vtn_event_id=record.vtn_event_id,
+            descriptors=descriptors,
+            windows=windows,
+            resource_name=self._settings.openadr_facility_resource,
+            client_name=self._settings.openadr_ven_name,
+            baseline=self._baseline,
+            settings=self._settings,
+        )
+        if body is None:
+            log.info("OpenADR event %s: nothing to report", record.vtn_event_id)
+            record.report_done = True
+            return 0
+        try:
+            answer = self.vtn.request("POST", "/reports", json=body)
+        except VtnError as err:
+            if err.retryable:
+                raise  # not done: the next run posts it
+            log.error("OpenADR event %s: the VTN refused the report: %s", record.vtn_event_id, err)
+            record.report_done = True
+            return 0
+        record.report_done = True
+        report_id = answer.get("id") if isinstance(answer, dict) else None
+        record.reports_posted = [
+            *record.reports_posted,
+            {
+                "report_id": report_id,
+                "at": now.isoformat(),
+                "payload_types": sorted(
+                    {p["type"] for i in body["resources"][0]["intervals"] for p in i["payloads"]}
+                ),
+            },
+        ]
+        session.flush()
+        return 1
