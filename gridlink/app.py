@@ -19,6 +19,8 @@ from gridlink.realtime import realtime_services
 from gridlink.settings import GridlinkSettings, get_settings
 from gridlink.streams import endpoints as streams_endpoints
 from gridlink.telemetry import endpoints as telemetry_endpoints
+from gridlink.web import install as install_web
+from gridlink.web import web_services
 
 
 def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
@@ -31,7 +33,10 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         try:
-            async with realtime_services(app, cfg, engine, app.state.sessionmaker):
+            async with (
+                realtime_services(app, cfg, engine, app.state.sessionmaker),
+                web_services(app, cfg),
+            ):
                 yield
         finally:
             engine.dispose()
@@ -43,6 +48,9 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Bodies over the limit get 413: from Content-Length, or while the body streams in.
         max_body_size=cfg.max_body_bytes,
+        # /docs is served by gridlink.web from vendored assets (no CDN); ReDoc would need one.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = cfg
     # The streams layer replaces this with its broadcaster in the lifespan.
@@ -55,4 +63,5 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(audit_endpoints.router)
     app.include_router(streams_endpoints.router)
     errors.install(app)
+    install_web(app)
     return app

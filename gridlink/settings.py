@@ -144,6 +144,14 @@ class GridlinkSettings(BaseSettings):
         default=16, ge=1, description="Versions buffered per stream before it is dropped as slow."
     )
 
+    # -- facility page and observability (gridlink/web, gridlink/observability) ------------------
+    ui_refresh_s: float = Field(
+        default=2.0, gt=0, le=60, description="Period of the facility page's live feed."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as plain text or one JSON object per line."
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -10,7 +10,7 @@ from gridlink.api.deps import AppSettings, DbSession, Now, require
 from gridlink.auth.permissions import Permission
 from gridlink.auth.principal import Principal
 from gridlink.budgets.hooks import recompute_and_publish
-from gridlink.curtailments import service
+from gridlink.curtailments import advice, service
 from gridlink.curtailments.schemas import CurtailmentCreate, CurtailmentOut, CurtailmentUpdate
 
 router = APIRouter(prefix="/v1/curtailments", tags=["curtailments"])
@@ -44,7 +44,7 @@ def create_curtailment(
         )
     else:
         response.status_code = status.HTTP_200_OK
-    return service.to_out(result.event, now)
+    return advice.with_warnings(session, service.to_out(result.event, now), now=now, settings=settings)
 
 
 @router.get("", response_model=list[CurtailmentOut])
@@ -90,7 +90,7 @@ def update_curtailment(
         recompute_and_publish(
             request, session, actor=principal, now=now, reason=reason, settings=settings
         )
-    return service.to_out(result.event, now)
+    return advice.with_warnings(session, service.to_out(result.event, now), now=now, settings=settings)
 
 
 @router.delete("/{curtailment_id}", response_model=CurtailmentOut)
