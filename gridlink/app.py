@@ -15,6 +15,8 @@ from gridlink.budgets.events import NullPublisher
 from gridlink.curtailments import endpoints as curtailments_endpoints
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.nodes import endpoints as nodes_endpoints
+from gridlink.observability import install as install_observability
+from gridlink.observability import watch_feed
 from gridlink.realtime import realtime_services
 from gridlink.settings import GridlinkSettings, get_settings
 from gridlink.streams import endpoints as streams_endpoints
@@ -37,6 +39,7 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
                 realtime_services(app, cfg, engine, app.state.sessionmaker),
                 web_services(app, cfg),
             ):
+                watch_feed(app)
                 yield
         finally:
             engine.dispose()
@@ -64,4 +67,5 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(streams_endpoints.router)
     errors.install(app)
     install_web(app)
+    install_observability(app)
     return app
