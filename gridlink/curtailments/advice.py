@@ -59,8 +59,8 @@ def curtailment_warnings(
     if first >= horizon_end:
         planned_from = first - timedelta(hours=planning_horizon_h)
         warnings.append(
-            f"starts beyond the {planning_horizon_h:g} h planning horizon: it is stored and listed, "
-            f"and enters the timeline and node allocations from "
+            f"starts beyond the {planning_horizon_h:g} h planning horizon: it is stored and "
+            f"listed, and enters the timeline and node allocations from "
             f"{planned_from.isoformat(timespec='minutes')} (GET /v1/timeline?end=... shows it now)"
         )
     if fleet_max_kw is None:
@@ -78,9 +78,7 @@ def curtailment_warnings(
 
 def fleet_max_kw(session: Session, *, overhead_kw: float) -> float | None:
     """Overhead plus the maximum power of every node that is not offline; None without nodes."""
-    stmt = select(func.count(), func.sum(Node.max_power_w)).where(
-        Node.status != NodeStatus.OFFLINE
-    )
+    stmt = select(func.count(), func.sum(Node.max_power_w)).where(Node.status != NodeStatus.OFFLINE)
     count, total_w = session.execute(stmt).one()
     if not count:
         return None

@@ -44,7 +44,9 @@ def create_curtailment(
         )
     else:
         response.status_code = status.HTTP_200_OK
-    return advice.with_warnings(session, service.to_out(result.event, now), now=now, settings=settings)
+    return advice.with_warnings(
+        session, service.to_out(result.event, now), now=now, settings=settings
+    )
 
 
 @router.get("", response_model=list[CurtailmentOut])
@@ -90,7 +92,9 @@ def update_curtailment(
         recompute_and_publish(
             request, session, actor=principal, now=now, reason=reason, settings=settings
         )
-    return advice.with_warnings(session, service.to_out(result.event, now), now=now, settings=settings)
+    return advice.with_warnings(
+        session, service.to_out(result.event, now), now=now, settings=settings
+    )
 
 
 @router.delete("/{curtailment_id}", response_model=CurtailmentOut)

@@ -125,7 +125,9 @@ class GatewayCollector(Collector):
             "gridlink_stream_subscribers", "Open server-sent-event streams.", labels=["stream"]
         )
         subscribers.add_metric(["allocation"], 0 if feed is None else feed.subscriber_count)
-        subscribers.add_metric(["facility_page"], 0 if page_feed is None else page_feed.subscriber_count)
+        subscribers.add_metric(
+            ["facility_page"], 0 if page_feed is None else page_feed.subscriber_count
+        )
         yield subscribers
         if feed is not None:
             yield GaugeMetricFamily(
@@ -163,7 +165,9 @@ def _database_metrics(
     segment = budgets_service.timeline(
         session, start=now, end=now + timedelta(seconds=1), now=now, settings=settings
     ).segments[0]
-    yield from _gauge("gridlink_facility_limit_kw", "Facility limit in force.", segment.facility_limit_kw)
+    yield from _gauge(
+        "gridlink_facility_limit_kw", "Facility limit in force.", segment.facility_limit_kw
+    )
     yield from _gauge("gridlink_gpu_budget_kw", "GPU budget in force.", segment.gpu_budget_kw)
     power = telemetry_service.facility_power(session, now=now, settings=settings)
     yield from _gauge(

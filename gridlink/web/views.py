@@ -11,7 +11,7 @@ A node's *mode* is derived from its latest sample and its allocation in force:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -124,16 +124,3 @@ def signal_text(event: CurtailmentOut) -> str:
     if event.reduction_pct is not None:
         return f"-{event.reduction_pct:g} %"
     return "-"
-
-
-def steps(
-    segments: Sequence[tuple[datetime, datetime, float]],
-) -> tuple[list[float], list[float]]:
-    """Piecewise-constant segments as chart points (epoch seconds, value): each segment's start
-    and end, so a line drawn through them is a staircase."""
-    xs: list[float] = []
-    ys: list[float] = []
-    for start, end, value in segments:
-        xs.extend((start.timestamp(), end.timestamp()))
-        ys.extend((value, value))
-    return xs, ys

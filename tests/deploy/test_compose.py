@@ -101,7 +101,9 @@ def test_gateway_port_agrees_with_settings_command_and_healthcheck(compose: dict
         _env_file=None,
         **{key.removeprefix("GRIDLINK_").lower(): value for key, value in env.items()},
     )
-    unknown = {k for k in env if k.removeprefix("GRIDLINK_").lower() not in GridlinkSettings.model_fields}
+    unknown = {
+        k for k in env if k.removeprefix("GRIDLINK_").lower() not in GridlinkSettings.model_fields
+    }
     assert not unknown, f"not gridlink settings: {unknown}"
     serve = _commands(gateway)[-1]
     assert serve[serve.index("--port") + 1] == str(settings.port)
@@ -132,7 +134,7 @@ def test_mounted_config_files_exist(compose: dict[str, Any]) -> None:
 
 def test_prometheus_scrapes_the_gateway_and_the_agents(compose: dict[str, Any]) -> None:
     prometheus = services(compose)["prometheus"]
-    (host, container), = _host_volumes(prometheus)
+    ((host, container),) = _host_volumes(prometheus)
     assert f"--config.file={container}" in prometheus["command"]
     config = load_yaml(host)
     targets = {job["job_name"]: job for job in config["scrape_configs"]}
@@ -168,7 +170,9 @@ def exported_metrics(make_database: Callable[[str], str]) -> set[str]:
     with TestClient(create_app(GridlinkSettings(database_url=url))) as client:
         client.get("/healthz")
         text = client.get("/metrics").text
-    return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and line[0] != "#"}
+    return {
+        line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and line[0] != "#"
+    }
 
 
 def test_dashboard_queries_name_metrics_the_gateway_exports(exported_metrics: set[str]) -> None:
