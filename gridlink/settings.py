@@ -50,7 +50,10 @@ class GridlinkSettings(BaseSettings):
         "(average facility power over baseline_window_min).",
     )
     baseline_fixed_kw: float | None = Field(
-        default=None, gt=0, description="Fixed baseline in kW (default: facility_max_kw)."
+        default=None,
+        gt=0,
+        description="Fixed baseline in kW (default: what the registered fleet can draw plus "
+        "overhead, at most facility_max_kw).",
     )
     baseline_window_min: float = Field(
         default=15.0, gt=0, description="Measured baseline: averaging window in minutes."
