@@ -25,14 +25,13 @@ from starlette.responses import Response
 
 from gridlink import __version__
 from gridlink.api.deps import AppSettings, DbSession, Now, get_principal
-from gridlink.auth import service as auth_service
 from gridlink.auth.permissions import ROLE_MATRIX, Permission, check
 from gridlink.auth.principal import Principal
 from gridlink.budgets import service as budgets_service
 from gridlink.curtailments import advice
 from gridlink.curtailments import service as curtailments_service
 from gridlink.db.engine import session_scope
-from gridlink.errors import AuthenticationError, PermissionDeniedError
+from gridlink.errors import PermissionDeniedError
 from gridlink.models.auth import Role
 from gridlink.streams.broadcaster import Closed
 from gridlink.streams.endpoints import SSE_HEADERS, Credentials
@@ -151,8 +150,8 @@ def nodes_fragment(
 def events_fragment(
     request: Request, session: DbSession, principal: Reader, now: Now, settings: AppSettings
 ) -> Response:
-    """Upcoming, active and past curtailments by source with their versions; the curtailment
-    form and the change/cancel buttons only for roles that may write."""
+    """Upcoming, active and past curtailments by source with their versions; the change and
+    cancel buttons only for roles that may write."""
     events = [
         curtailments_service.to_out(e, now)
         for e in curtailments_service.list_curtailments(
@@ -170,6 +169,14 @@ def events_fragment(
     return templates().TemplateResponse(request, "_events.html", context)
 
 
+@router.get("/ui/fragments/form", response_class=HTMLResponse)
+def form_fragment(request: Request, principal: Reader) -> Response:
+    """The curtailment form, for roles that may write (empty for an auditor). Apart from the
+    events fragment, so that reloading the list keeps what the form shows."""
+    context = {"can_write": can_write(principal)}
+    return templates().TemplateResponse(request, "_form.html", context)
+
+
 @router.get("/ui/fragments/reports", response_class=HTMLResponse)
 def reports_fragment(request: Request, _principal: Reader) -> Response:
     """The reports section: the list is read from the reports API when this gateway has one."""
@@ -181,13 +188,9 @@ def reports_fragment(request: Request, _principal: Reader) -> Response:
 
 
 def _admit(request: Request, credentials: Any) -> None:
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise AuthenticationError("missing bearer token (Authorization: Bearer <token>)")
+    """The page's reader check, in its own short session (a stream must not hold one)."""
     with session_scope(request.app.state.sessionmaker) as session:
-        principal = auth_service.authenticate(session, credentials.credentials.strip())
-        if principal is None:
-            raise AuthenticationError("invalid or revoked token")
-        page_reader(principal)
+        page_reader(get_principal(session, credentials))
 
 
 @router.get("/ui/stream")

@@ -33,7 +33,8 @@
     $("#who-name").textContent = who.name;
     $("#who-role").textContent = who.role;
     state.canWrite = who.can_write;
-    await Promise.all([loadFragment("nodes"), loadFragment("events"), loadReports(), loadHistory()]);
+    await Promise.all([loadFragment("nodes"), loadFragment("events"), loadFragment("form"),
+      loadReports(), loadHistory()]);
     follow();
   }
 
@@ -309,6 +310,7 @@
     const body = await r.json().catch(() => ({}));
     if (!r.ok) return showErrors(form, body.detail || r.statusText);
     const warnings = body.warnings || [];
+    resetForm(form);
     await Promise.all([loadFragment("events"), loadHistory()]);
     const box = $("#form-warnings");
     box.innerHTML = "";

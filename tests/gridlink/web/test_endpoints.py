@@ -52,11 +52,12 @@ def test_events_fragment_has_write_controls_only_for_writers(api: Api) -> None:
     api.register_node("n1")
     _curtail(api, limit_kw=50, name="evening peak")
     for_manager = api.request("GET", "/ui/fragments/events", role="manager").text
-    assert "evening peak" in for_manager
-    assert 'id="curtail-form"' in for_manager and 'class="cancel"' in for_manager
+    assert "evening peak" in for_manager and 'class="cancel"' in for_manager
     for_auditor = api.request("GET", "/ui/fragments/events", role="auditor").text
-    assert "evening peak" in for_auditor
-    assert "curtail-form" not in for_auditor and "<button" not in for_auditor
+    assert "evening peak" in for_auditor and "<button" not in for_auditor
+    form = api.request("GET", "/ui/fragments/form", role="manager").text
+    assert 'id="curtail-form"' in form and 'data-error-for="value"' in form
+    assert api.request("GET", "/ui/fragments/form", role="auditor").text.strip() == ""
 
 
 def test_events_fragment_shows_versions_and_warnings(api: Api) -> None:

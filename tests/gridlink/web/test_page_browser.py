@@ -108,6 +108,19 @@ def test_manager_sees_live_chart_and_curtails_the_fleet(
     assert 1.5 in limits and 10.0 in limits
     page.wait_for_timeout(1500)  # a few more live points after the drop, for the screenshot
     page.screenshot(path=str(artifacts / "facility-page.png"), full_page=True)
+
+    # Change it (a new version) and cancel it: the limit goes back up.
+    page.click("table.events[data-group=active] button.change")
+    assert page.input_value("#curtail-form [name=value]") == "1.5"
+    page.fill("#curtail-form [name=value]", "2")
+    page.click("#curtail-submit")
+    page.wait_for_selector("table.events[data-group=active] >> text=limit 2 kW")
+    assert "1 earlier" in page.text_content("table.events[data-group=active]")
+    wait_for(lambda: page_state(page)["limit"] == "2.00 kW", 15, "the changed limit")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("table.events[data-group=active] button.cancel")
+    page.wait_for_selector("table.events[data-group=past] >> text=cancelled")
+    wait_for(lambda: page_state(page)["limit"] == "10.00 kW", 15, "the limit back at 10 kW")
     page.close()
 
 
