@@ -121,6 +121,22 @@ def test_manager_sees_live_chart_and_curtails_the_fleet(
     page.click("table.events[data-group=active] button.cancel")
     page.wait_for_selector("table.events[data-group=past] >> text=cancelled")
     wait_for(lambda: page_state(page)["limit"] == "10.00 kW", 15, "the limit back at 10 kW")
+
+    # One that cannot act as written: in two days, and above what the fleet can draw.
+    page.evaluate(
+        """() => { const d = new Date(Date.now() + 2 * 86400000);
+                   const local = new Date(d - d.getTimezoneOffset() * 60000);
+                   document.querySelector('#curtail-form [name=start]').value =
+                     local.toISOString().slice(0, 16); }"""
+    )
+    page.fill("#curtail-form [name=value]", "8")
+    page.click("#curtail-submit")
+    warnings = page.wait_for_selector("#form-warnings .warning").evaluate(
+        "el => el.parentElement.textContent"
+    )
+    assert "beyond the 24 h planning horizon" in warnings and "will not bind" in warnings
+    upcoming = page.text_content("table.events[data-group=upcoming]")
+    assert "will not bind" in upcoming
     page.close()
 
 
