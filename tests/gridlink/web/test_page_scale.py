@@ -48,7 +48,7 @@ def seed_week(gateway: Gateway) -> int:
             "start": (now + timedelta(hours=3)).isoformat(),
             "duration_s": 3600,
             "limit_kw": 600,
-            "name": "tomorrow's peak",
+            "name": "afternoon peak",
         }
         client.post("/v1/curtailments", json=upcoming).raise_for_status()
     engine = build_engine(gateway.database_url)
