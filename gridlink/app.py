@@ -15,6 +15,8 @@ from gridlink.budgets.events import NullPublisher
 from gridlink.curtailments import endpoints as curtailments_endpoints
 from gridlink.db.engine import build_engine, build_sessionmaker
 from gridlink.nodes import endpoints as nodes_endpoints
+from gridlink.observability import install as install_observability
+from gridlink.observability import watch_feed
 from gridlink.openadr import endpoints as openadr_endpoints
 from gridlink.prices import endpoints as prices_endpoints
 from gridlink.realtime import realtime_services
@@ -22,6 +24,8 @@ from gridlink.reports import endpoints as reports_endpoints
 from gridlink.settings import GridlinkSettings, get_settings
 from gridlink.streams import endpoints as streams_endpoints
 from gridlink.telemetry import endpoints as telemetry_endpoints
+from gridlink.web import install as install_web
+from gridlink.web import web_services
 
 
 def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
@@ -34,7 +38,11 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         try:
-            async with realtime_services(app, cfg, engine, app.state.sessionmaker):
+            async with (
+                realtime_services(app, cfg, engine, app.state.sessionmaker),
+                web_services(app, cfg),
+            ):
+                watch_feed(app)
                 yield
         finally:
             engine.dispose()
@@ -46,6 +54,9 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Bodies over the limit get 413: from Content-Length, or while the body streams in.
         max_body_size=cfg.max_body_bytes,
+        # /docs is served by gridlink.web from vendored assets (no CDN); ReDoc would need one.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = cfg
     # The streams layer replaces this with its broadcaster in the lifespan.
@@ -62,4 +73,6 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
     app.include_router(prices_endpoints.router)
     errors.install(app)
     openapi.document_errors(app)
+    install_web(app)
+    install_observability(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
@@ -31,26 +32,83 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Listen address [GRIDLINK_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default GRIDLINK_PORT).")] = None,
 ) -> None:
-    """Serve the gateway API (OpenAPI docs at /docs, liveness at /healthz)."""
+    """Serve the gateway: the facility page at /, the API (docs at /docs), /metrics, /healthz.
+
+    Fails fast when the database has no schema (or an old one) or the port is taken."""
     import uvicorn
 
     from gridlink.app import create_app
+    from gridlink.observability.logs import log_config
     from gridlink.settings import get_settings
 
     settings = get_settings()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"gridlink {__version__} listening on http://{host}:{port}  (docs: /docs)")
-    console.print(f"database: {_redact(settings.effective_database_url)}")
-    uvicorn.run(
+    _require_schema(settings.effective_database_url)
+    sock = _listen_socket(host, port)
+    console.print(
+        f"gridlink {__version__} listening on http://{host}:{port}  (docs: /docs)", soft_wrap=True
+    )
+    page_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    console.print(
+        f"facility page: http://{page_host}:{port}/  (sign in with a token from "
+        "`gridlink token create --role manager`)",
+        soft_wrap=True,
+    )
+    console.print(f"database: {_redact(settings.effective_database_url)}", soft_wrap=True)
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level, settings.log_format),
         # Allocation streams never finish by themselves: on SIGTERM, cut them after this grace
         # (clients reconnect, to another replica if there is one) instead of waiting for them.
         timeout_graceful_shutdown=settings.stream_shutdown_grace_s,
     )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen_socket(host: str, port: int) -> socket.socket:
+    """Bind before saying "listening": a taken port is one clear line, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        err_console.print(
+            f"error: cannot listen on {host}:{port}: {err.strerror or err} (another gridlink "
+            "running? choose another port with --port or GRIDLINK_PORT)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=1) from err
+    return sock
+
+
+def _require_schema(url: str) -> None:
+    """Exit with the database's location and "run `gridlink db upgrade`" unless its schema is at
+    this code's head (a SQLite file that does not exist is not created)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from gridlink.db.engine import build_engine
+    from gridlink.db.schema_check import describe, missing_sqlite_file, schema_problem
+
+    problem = missing_sqlite_file(url)
+    if problem is None:
+        engine = build_engine(url)
+        try:
+            with engine.connect() as connection:
+                problem = schema_problem(connection, url)
+        except SQLAlchemyError as err:
+            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            problem = f"cannot reach the database ({describe(url)}): {reason}"
+        finally:
+            engine.dispose()
+    if problem is not None:
+        err_console.print(f"error: {problem}", soft_wrap=True)
+        raise typer.Exit(code=1)
 
 
 @db_app.command("upgrade")
@@ -271,9 +329,12 @@ def report(
 
 
 def _settings_url() -> str:
+    """The database URL, once its schema is known to be current (else exit with the fix)."""
     from gridlink.settings import get_settings
 
-    return get_settings().effective_database_url
+    url = get_settings().effective_database_url
+    _require_schema(url)
+    return url
 
 
 @app.command()
@@ -282,13 +343,21 @@ def config() -> None:
     from gridlink.settings import GridlinkSettings, get_settings
 
     settings = get_settings()
-    table = Table("setting", "env var", "value", "meaning")
-    for name, field in GridlinkSettings.model_fields.items():
+    names = GridlinkSettings.model_fields
+    longest = max(len(name) for name in names)
+    table = Table()
+    # Names are never cut: only the meaning column wraps when the terminal is narrow.
+    table.add_column("setting", no_wrap=True, min_width=longest)
+    table.add_column("env var", no_wrap=True, min_width=longest + len("GRIDLINK_"))
+    table.add_column("value", overflow="fold")
+    table.add_column("meaning")
+    for name, field in names.items():
         value = getattr(settings, name)
         if name == "database_url":
             value = _redact(settings.effective_database_url)
         table.add_row(name, f"GRIDLINK_{name.upper()}", str(value), field.description or "")
-    console.print(table)
+    wide = Console(width=max(console.width, 2 * longest + 9 + 80))
+    wide.print(table)
 
 
 @app.command()

@@ -64,7 +64,10 @@ class GridlinkSettings(BaseSettings):
         "(average facility power over baseline_window_min).",
     )
     baseline_fixed_kw: float | None = Field(
-        default=None, gt=0, description="Fixed baseline in kW (default: facility_max_kw)."
+        default=None,
+        gt=0,
+        description="Fixed baseline in kW (default: what the registered fleet can draw plus "
+        "overhead, at most facility_max_kw).",
     )
     baseline_window_min: float = Field(
         default=15.0, gt=0, description="Measured baseline: averaging window in minutes."
@@ -305,6 +308,13 @@ class GridlinkSettings(BaseSettings):
     )
     price_file_poll_interval_s: float = Field(
         default=3600.0, gt=0, description="Period of the price file poller."
+    )
+    # -- facility page and observability (gridlink/web, gridlink/observability) ------------------
+    ui_refresh_s: float = Field(
+        default=2.0, gt=0, le=60, description="Period of the facility page's live feed."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as plain text or one JSON object per line."
     )
 
     @field_validator("log_level")

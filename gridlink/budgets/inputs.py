@@ -41,14 +41,15 @@ def planning_window(now: datetime, settings: GridlinkSettings) -> tuple[datetime
 def baseline_policy(
     session: Session, *, now: datetime, settings: GridlinkSettings
 ) -> BaselinePolicy:
-    """Fixed: ``baseline_fixed_kw`` (default facility_max_kw). Measured: the average facility
-    power over ``baseline_window_min`` (falls back to the fixed figure without telemetry).
+    """Fixed: ``baseline_fixed_kw``, by default what the registered fleet can draw (see
+    :func:`default_fixed_baseline_kw`). Measured: the average facility power over
+    ``baseline_window_min`` (falls back to the fixed figure without telemetry).
 
     A measured baseline is frozen while an event has been in force during its window: power
     measured during a curtailment is the curtailed power, and a percentage reduction taken from
     it would ratchet the limit down. The last version's baseline is reused instead.
     """
-    fixed_kw = settings.effective_baseline_fixed_kw
+    fixed_kw = default_fixed_baseline_kw(session, settings)
     if settings.baseline_mode == "fixed":
         return BaselinePolicy("fixed", fixed_kw=fixed_kw)
     window_start = now - timedelta(minutes=settings.baseline_window_min)
@@ -72,6 +73,22 @@ def baseline_policy(
         measured = fixed_kw
     measured = round(round(measured / BASELINE_QUANTUM_KW) * BASELINE_QUANTUM_KW, 6)
     return BaselinePolicy("measured", fixed_kw=fixed_kw, measured_kw=measured)
+
+
+def default_fixed_baseline_kw(session: Session, settings: GridlinkSettings) -> float:
+    """``baseline_fixed_kw`` when set; otherwise the most the registered, not-offline fleet can
+    draw plus the overhead, capped at ``facility_max_kw`` (a 30 % reduction then takes 30 % off
+    what this fleet can draw, not off a facility maximum it never reaches); ``facility_max_kw``
+    before any node registers."""
+    if settings.baseline_fixed_kw is not None:
+        return settings.baseline_fixed_kw
+    from gridlink.curtailments.advice import fleet_max_kw
+
+    fleet_kw = fleet_max_kw(session, overhead_kw=settings.facility_overhead_kw)
+    if fleet_kw is None:
+        return settings.facility_max_kw
+    fitted = min(settings.facility_max_kw, fleet_kw)
+    return round(round(fitted / BASELINE_QUANTUM_KW) * BASELINE_QUANTUM_KW, 6)
 
 
 def planner_events(events: Sequence[Event]) -> list[PlannerEvent]:

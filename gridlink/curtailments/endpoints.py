@@ -11,7 +11,7 @@ from gridlink.api.types import Id, Offset
 from gridlink.auth.permissions import Permission
 from gridlink.auth.principal import Principal
 from gridlink.budgets.hooks import recompute_and_publish
-from gridlink.curtailments import service
+from gridlink.curtailments import advice, service
 from gridlink.curtailments.schemas import CurtailmentCreate, CurtailmentOut, CurtailmentUpdate
 
 router = APIRouter(prefix="/v1/curtailments", tags=["curtailments"])
@@ -45,7 +45,9 @@ def create_curtailment(
         )
     else:
         response.status_code = status.HTTP_200_OK
-    return service.to_out(result.event, now)
+    return advice.with_warnings(
+        session, service.to_out(result.event, now), now=now, settings=settings
+    )
 
 
 @router.get("", response_model=list[CurtailmentOut])
@@ -91,7 +93,9 @@ def update_curtailment(
         recompute_and_publish(
             request, session, actor=principal, now=now, reason=reason, settings=settings
         )
-    return service.to_out(result.event, now)
+    return advice.with_warnings(
+        session, service.to_out(result.event, now), now=now, settings=settings
+    )
 
 
 @router.delete("/{curtailment_id}", response_model=CurtailmentOut)

@@ -199,3 +199,8 @@ class CurtailmentOut(BaseModel):
     created_by: str | None
     created_at: datetime
     cancelled_at: datetime | None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Why this curtailment may not act as written (beyond the planning horizon, "
+        "or a limit the registered fleet never reaches); empty when it binds.",
+    )

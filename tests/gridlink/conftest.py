@@ -50,6 +50,7 @@ def settings(database_url: str) -> GridlinkSettings:
         database_url=database_url,
         facility_max_kw=100.0,
         facility_overhead_kw=10.0,
+        baseline_fixed_kw=100.0,  # pinned: the default fits the registered fleet
         node_stale_after_s=60.0,
         node_offline_after_s=24 * 3600.0,
         planning_horizon_h=24.0,

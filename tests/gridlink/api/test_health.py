@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,3 +36,18 @@ def test_healthz_is_503_when_the_database_is_gone(tmp_path: object) -> None:
         response = c.get("/healthz")
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
+
+
+def test_healthz_is_503_when_the_schema_is_missing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    with TestClient(create_app(GridlinkSettings(database_url=url))) as c:
+        response = c.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["database"] == "ok" and body["migrations"] == "pending"
+    assert str(tmp_path / "empty.db") in body["detail"]
+    assert "run `gridlink db upgrade`" in body["detail"]
+
+
+def test_healthz_reports_migrations_ok(client: TestClient) -> None:
+    assert client.get("/healthz").json()["migrations"] == "ok"
