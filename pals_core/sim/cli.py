@@ -92,7 +92,7 @@ def calibrate(
 def fit(
     data: Path | None = typer.Option(None, "--data", help="Calibration folder."),
     only: list[str] = typer.Option(
-        [], "--only", help="Fit only these datasets (model/GPUxN, or cap-sweep)."
+        [], "--only", help="Fit only these datasets (model/GPUxN, or dvfs)."
     ),
     max_nfev: int = typer.Option(60, help="Simulator evaluations per least-squares fit."),
     prompt_mean_tok: float | None = typer.Option(
@@ -115,28 +115,18 @@ def fit(
         write_constants,
     )
 
-    if prompt_mean_tok is not None:
-        from pals_core.sim import fitted_constants
-
-        fitted_constants.CHAT_PROMPT_MEAN_TOK = prompt_mean_tok
     if merge:
         text = merge_partials(merge)
         console.print(f"wrote {write_constants(text)}")
         return
-    deployments, alpha, floor = run_fit(data, only or None, log=console.print, max_nfev=max_nfev)
+    fitted = run_fit(
+        data, only or None, log=console.print, max_nfev=max_nfev, prompt_mean_tok=prompt_mean_tok
+    )
     if save_partial_path is not None:
-        fitted_caps = not only or "cap-sweep" in only
-        names = list(only) + (["llama-3.1-8b/A100-SXMx1"] if fitted_caps else [])
-        save_partial(
-            save_partial_path,
-            deployments,
-            names,
-            alpha if fitted_caps else None,
-            floor if fitted_caps else None,
-        )
+        save_partial(save_partial_path, fitted, list(only) if only else ["dvfs"])
         console.print(f"saved {save_partial_path}")
         return
-    text = render_constants(deployments, alpha, floor)
+    text = render_constants(fitted)
     if write:
         console.print(f"wrote {write_constants(text)}")
     else:

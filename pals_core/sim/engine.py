@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import threading
 from bisect import bisect_left
 from collections import deque
@@ -32,13 +31,12 @@ from pals_core.engine.base import (
     ServingEngine,
 )
 from pals_core.errors import ConfigurationError
-from pals_core.sim.gpu import POWER_AVERAGE_S, SimGPU
+from pals_core.sim.gpu import SimGPU
 from pals_core.sim.physics import StepCoefficients, solve_clock, wait_energy_j
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
 
 MAX_BATCH_LIMIT = 4096
-_INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
 
 
 class _Hist:
@@ -225,9 +223,8 @@ class SimEngine(ServingEngine):
                 next_s = min(target_s, self._workload.peek_next_s())
                 if next_s <= self._t:  # nothing admissible now: wait for the caller
                     next_s = target_s
-                decay = math.exp((self._t - next_s) * _INV_POWER_AVERAGE_S)
                 for gpu in self._gpus:
-                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)  # idle draw differs by device
+                    gpu.commit(next_s, gpu.idle_w, 1.0)  # idle draw differs by device
                 self._t = next_s
                 continue
             if not self._jump_decode_steps(target_s):
@@ -339,9 +336,8 @@ class SimEngine(ServingEngine):
             if not done:
                 end_s = boundary
                 self._left -= (boundary - now) / t_step
-            decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
             for gpu, (f, e) in zip(gpus, solved, strict=True):
-                gpu.commit(end_s, gpu.power.floor_w + e / t_step, f, decay)
+                gpu.commit(end_s, gpu.power.floor_w + e / t_step, f)
             if len(gpus) > 1 and (not self._uniform or len(set(solved)) > 1):
                 self._states_equal = False
         dt = end_s - now
@@ -358,7 +354,7 @@ class SimEngine(ServingEngine):
         stays at full clock under its cap and no cap is settling. It stops before the next
         completion, arrival, KV-cache overflow or ``target_s``. Only the growing context
         changes from step to step, so step times, energies and ITLs are exactly those of
-        stepping one by one; the 100 ms power average sees the stretch's mean power.
+        stepping one by one; the power sensor sees the stretch's mean power.
         """
         inflight = self._inflight
         if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
@@ -411,11 +407,10 @@ class SimEngine(ServingEngine):
             for gpu in gpus[1:]:
                 gpu.copy_state(g0)
         else:
-            decay = math.exp(-duration_s * _INV_POWER_AVERAGE_S)
             for g in gpus:
                 pc = g.power
                 energy_j = g.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
-                g.commit(t, pc.static_w + energy_j / duration_s, 1.0, decay)
+                g.commit(t, pc.static_w + energy_j / duration_s, 1.0)
         itl = self._itl
         log = self._log
         prev = self._last_step_end_s

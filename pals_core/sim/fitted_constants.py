@@ -6,8 +6,15 @@ DEPLOYMENTS maps (model, gpu, num_gpus) to
 kv_capacity_tokens[, expert_token_frac]); see docs/simulator.md for their meaning.
 """
 
-DVFS_ALPHA = 2.973
-DVFS_VOLTAGE_FLOOR = 0.191
+# (physics variant, gpu) -> (v_floor, f_v, f_knee); see pals_core/sim/dvfs.py
+DVFS: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("nominal", "H100-SXM"): (0.7, 0.55, 0.45),
+    ("nominal", "A100-SXM"): (0.68, 0.55, 0.45),
+    ("pessimistic", "H100-SXM"): (0.78, 0.67, 0.6),
+    ("pessimistic", "A100-SXM"): (0.76, 0.67, 0.6),
+}
+# A100-SXM idle draw, fitted within the gpu_limits.csv readings (H100: median reading)
+A100_IDLE_W = 85.0
 CAP_TARGET_FRAC = 0.985
 CHAT_PROMPT_MEAN_TOK = 200.0
 
