@@ -18,10 +18,8 @@ from __future__ import annotations
 import heapq
 import itertools
 import threading
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pals_core.engine.base import (
     ITL_BUCKETS_S,
@@ -31,54 +29,13 @@ from pals_core.engine.base import (
     ServingEngine,
 )
 from pals_core.errors import ConfigurationError
+from pals_core.sim.engine_metrics import EngineStats, Hist, RequestTimes
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.physics import StepCoefficients, solve_clock, wait_energy_j
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
 
 MAX_BATCH_LIMIT = 4096
-
-
-class _Hist:
-    """Non-cumulative bucket counts; cheap to add many equal observations at once."""
-
-    __slots__ = ("_cached", "bounds", "count", "counts", "sum_s")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.count = 0
-        self.sum_s = 0.0
-        self._cached: Histogram | None = None
-
-    def add(self, value_s: float, n: int = 1) -> None:
-        self.counts[bisect_left(self.bounds, value_s)] += n
-        self.count += n
-        self.sum_s += value_s * n
-
-    def snapshot(self) -> Histogram:
-        cached = self._cached
-        if cached is not None and cached.count == self.count:
-            return cached
-        self._cached = Histogram(
-            self.bounds,
-            tuple(itertools.accumulate(self.counts[:-1])),
-            self.count,
-            self.sum_s,
-        )
-        return self._cached
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """Cumulative figures beyond vLLM's metrics (for calibration and reports)."""
-
-    time_s: float
-    busy_s: float
-    steps: int
-    running_seq_s: float
-    """Integral of the running-sequence count over time (divide by time for the mean batch)."""
-    preemptions: int
 
 
 class SimEngine(ServingEngine):
@@ -126,8 +83,9 @@ class SimEngine(ServingEngine):
         self._preemptions = 0
         self._busy_s = 0.0
         self._running_seq_s = 0.0
-        self._ttft = _Hist(TTFT_BUCKETS_S)
-        self._itl = _Hist(ITL_BUCKETS_S)
+        self._ttft = Hist(TTFT_BUCKETS_S)
+        self._itl = Hist(ITL_BUCKETS_S)
+        self._request_times = RequestTimes()
         self._log: list[tuple[float, int]] | None = None
         g0 = self._gpus[0]
         self._uniform = all(
@@ -188,6 +146,10 @@ class SimEngine(ServingEngine):
     @property
     def kv_capacity_tokens(self) -> int:
         return self._kv_capacity
+
+    def request_histograms(self) -> dict[str, Histogram]:
+        """vLLM's per-request latency histograms (e2e, queue, prefill, decode), by metric name."""
+        return self._request_times.snapshot()
 
     def stats(self) -> EngineStats:
         return EngineStats(
@@ -277,6 +239,9 @@ class SimEngine(ServingEngine):
             if c > kv_free:
                 break
             waiting.popleft()
+            if r.scheduled_s is None:
+                r.scheduled_s = self._t
+                self._request_times.queued(r)
             self._prefilling.append(r)
             running += 1
             r._pf_left -= c
@@ -474,6 +439,7 @@ class SimEngine(ServingEngine):
                 del self._decoding[r.request_id]
                 self._tracked.pop(r.request_id, None)
                 r.finish_s = end_s
+                self._request_times.finished(r)
                 self._success += 1
         for r in finishing:
             self._prefilling.remove(r)
@@ -481,6 +447,7 @@ class SimEngine(ServingEngine):
             if r.first_token_s is None:
                 r.first_token_s = end_s
                 self._ttft.add(end_s - r.arrival_s)
+                self._request_times.first_token(r)
                 self._prompt_tokens += r.prompt_tokens
             if r._times is not None:
                 r._times.append(end_s)
@@ -490,6 +457,7 @@ class SimEngine(ServingEngine):
             if r._base >= r.output_tokens:
                 self._kv_used -= ctx - 1
                 r.finish_s = end_s
+                self._request_times.finished(r)
                 self._success += 1
                 continue
             self._kv_used += 1

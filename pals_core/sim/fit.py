@@ -57,6 +57,18 @@ BOUNDS: dict[str, tuple[float, float]] = {
 
 Log = Callable[[str], None]
 
+AT_BOUND_REASONS: dict[tuple[str, str], str] = {
+    ("llama-3.1-8b/H100-SXMx1", "overhead_s"): (
+        "vLLM ran with async scheduling: the CPU's per-step work overlaps the GPU's, so no fixed "
+        "per-step time is left on one GPU and the fit takes the bound's floor (0.1 ms)."
+    ),
+    ("llama-3.1-8b/A100-SXMx1", "overhead_s"): (
+        "Taken from the H100 Llama-8B fit (same engine and scheduling); at the floor for the "
+        "same reason: async scheduling hides the CPU's per-step work."
+    ),
+}
+"""Fitted constants that sit at a bound of their fit, each with the reason it is physical."""
+
 
 @dataclass
 class FittedSet:
@@ -165,21 +177,33 @@ def fit_deployment(
 def fit_gpu_dvfs(
     fitted: FittedSet, directory: Path, groups: dict[str, list[BatchPoint]], log: Log
 ) -> None:
-    """Refit both GPU types' DVFS constants (both variants) in place."""
+    """Refit both GPU types' DVFS constants (both variants) in place: a coarse pass on one seed,
+    then a polish on the mean over every calibration seed."""
+    passes = ((CALIBRATION_SEEDS[:1], 30), (CALIBRATION_SEEDS, 4))
     a100_key = ("llama-3.1-8b", "A100-SXM", 1)
     caps = load_cap_points(directory)
-    nominal = fitted.dvfs[("nominal", "A100-SXM")]
-    fit, dvfs, idle = fit_a100(caps, fitted.deployments[a100_key], nominal, log)
+    fit, dvfs = fitted.deployments[a100_key], fitted.dvfs[("nominal", "A100-SXM")]
+    idle = fitted.a100_idle_w
+    for seeds, nfev in passes:
+        fit, dvfs, idle = fit_a100(caps, fit, dvfs, log, seeds=seeds, max_nfev=nfev, idle_w=idle)
     fitted.deployments[a100_key], fitted.dvfs[("nominal", "A100-SXM")] = fit, dvfs
     fitted.a100_idle_w = idle
-    _, pess, _ = fit_a100(caps, fit, dvfs, log, shift=pessimistic_shift(dvfs), idle_w=idle)
+    shift = pessimistic_shift(dvfs)
+    pess = fitted.dvfs[("pessimistic", "A100-SXM")]
+    for seeds, nfev in passes:
+        _, pess, _ = fit_a100(caps, fit, pess, log, shift, seeds, nfev, idle_w=idle)
     fitted.dvfs[("pessimistic", "A100-SXM")] = pess
     pairs = load_mlperf_pairs(directory)
-    capped = [p for p in groups["llama-3.1-8b/H100-SXMx1"] if p.batch_size >= 128]
-    h100 = fit_h100(pairs, capped, fitted.dvfs[("nominal", "H100-SXM")], log)
+    capped = [p for p in groups["llama-3.1-8b/H100-SXMx1"] if p.batch_size in (192, 256, 512)]
+    h100 = fitted.dvfs[("nominal", "H100-SXM")]
+    for seeds, nfev in passes:
+        h100 = fit_h100(pairs, capped, h100, log, seeds=seeds, max_nfev=nfev)
     fitted.dvfs[("nominal", "H100-SXM")] = h100
     shift = pessimistic_shift(h100)
-    fitted.dvfs[("pessimistic", "H100-SXM")] = fit_h100(pairs, capped, h100, log, shift=shift)
+    pess = fitted.dvfs[("pessimistic", "H100-SXM")]
+    for seeds, nfev in passes:
+        pess = fit_h100(pairs, capped, pess, log, shift=shift, seeds=seeds, max_nfev=nfev)
+    fitted.dvfs[("pessimistic", "H100-SXM")] = pess
 
 
 def run_fit(

@@ -66,3 +66,11 @@ def test_calibrate_writes_json(tmp_path: Path) -> None:
     assert len(summary["points"]) == 2 * 3 + 6 * 2
     assert summary["max_abs_rel_error"] == max(abs(p["rel_error"]) for p in summary["points"])
     assert "rel. error" in result.output
+
+
+def test_sim_node_takes_vllms_max_num_seqs_flag_and_a_physics_variant() -> None:
+    result = runner.invoke(app, ["sim-node", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--max-num-seqs" in result.output
+    assert "--batch-limit" in result.output  # the old name still works
+    assert "--physics" in result.output
