@@ -162,6 +162,7 @@ def run(
     batch_limit: int = typer.Option(256, help="max_num_seqs."),
     cap_w: float | None = typer.Option(None, help="Power cap for every GPU (W)."),
     seed: int = typer.Option(0),
+    physics: str = typer.Option("nominal", help="Physics variant: nominal or pessimistic."),
 ) -> None:
     """Run a node under Poisson load and print throughput, power, tok/J and ITL."""
     from pals_core.errors import ConfigurationError
@@ -171,7 +172,13 @@ def run(
         raise typer.BadParameter("must be a positive number of seconds", param_hint="--duration-s")
     try:
         node = build_sim_node(
-            model, gpu, gpus, workload=PoissonWorkload(rate), seed=seed, batch_limit=batch_limit
+            model,
+            gpu,
+            gpus,
+            workload=PoissonWorkload(rate),
+            seed=seed,
+            batch_limit=batch_limit,
+            physics=physics,
         )
         if cap_w is not None:
             node.gpus.set_power_limits_w([cap_w] * len(node.gpus))
@@ -181,7 +188,7 @@ def run(
     m0 = node.engine.metrics()
     node.clock.sleep(duration_s)
     m = node.engine.metrics()
-    energy_j = sum(node.gpus.get_energy_j())
+    energy_j = node.exact_energy_j()
     tokens = m.generation_tokens_total - m0.generation_tokens_total
     itl = m.inter_token_latency_seconds
     table = Table("figure", "value")

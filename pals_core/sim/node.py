@@ -100,7 +100,7 @@ class SimNode:
         workload.bind(
             np.random.default_rng(wl_seed),
             clock,
-            chat_lengths(model.chat_output_mean_tok, prompt_mean_tok),
+            chat_lengths(model.chat_output_mean_tok, prompt_mean_tok, model.chat_output_sigma),
         )
         self.engine = SimEngine(
             sims,
