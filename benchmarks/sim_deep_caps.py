@@ -7,6 +7,9 @@ Throughput is relative to the 700 W step; power is the step's average draw.
 Part 2, a node at light load (Poisson at ``--load`` of its saturated capacity, chat lengths):
 tokens per joule and ITL median at each cap, relative to 700 W.
 
+Part 3, the node saturated at max_num_seqs=256: throughput, power and tokens per joule at each
+cap, relative to 700 W.
+
     .venv/bin/python benchmarks/sim_deep_caps.py [--duration-s 120] [--load 0.2]
 """
 
@@ -15,11 +18,21 @@ from __future__ import annotations
 import argparse
 import time
 
-from pals_core.sim import PHYSICS_VARIANTS, PoissonWorkload, build_sim_node, model_profile
+from pals_core.sim import (
+    PHYSICS_VARIANTS,
+    PoissonWorkload,
+    SaturatingWorkload,
+    build_sim_node,
+    model_profile,
+)
+from pals_core.sim.node import measure_saturated
 from pals_core.sim.physics import solve_clock
 
 CAPS_W = (200.0, 300.0, 400.0, 500.0, 700.0)
-STEPS = {"compute-bound (prefill 8192 tok)": (0, 0, 8192), "decode-bound (8 x 1000 ctx)": (8, 8000, 0)}
+STEPS = {
+    "compute-bound (prefill 8192 tok)": (0, 0, 8192),
+    "decode-bound (8 x 1000 ctx)": (8, 8000, 0),
+}
 
 
 def step_table(physics: str) -> None:
@@ -41,8 +54,13 @@ def step_table(physics: str) -> None:
 def light_load(physics: str, duration_s: float, load: float) -> None:
     capacity = build_sim_node("llama-3.1-8b", physics=physics, seed=3).max_throughput_tok_s()
     rate = load * capacity / model_profile("llama-3.1-8b").chat_output_mean_tok
-    print(f"\n[{physics}] light load: Poisson {rate:.2f} req/s ({load:.0%} of {capacity:.0f} tok/s)")
-    print(f"{'cap W':>6s} {'tok/s':>8s} {'power W':>8s} {'tok/J':>7s} {'vs 700':>7s} {'ITL p50 ms':>10s}")
+    print(
+        f"\n[{physics}] light load: Poisson {rate:.2f} req/s ({load:.0%} of {capacity:.0f} tok/s)"
+    )
+    print(
+        f"{'cap W':>6s} {'tok/s':>8s} {'power W':>8s} {'tok/J':>7s} {'vs 700':>7s}"
+        f" {'ITL p50 ms':>10s}"
+    )
     rows = []
     for cap_w in CAPS_W:
         node = build_sim_node(
@@ -64,6 +82,26 @@ def light_load(physics: str, duration_s: float, load: float) -> None:
         )
 
 
+def saturated(physics: str) -> None:
+    print(f"\n[{physics}] saturated at max_num_seqs=256")
+    print(f"{'cap W':>6s} {'tok/s':>8s} {'tput':>6s} {'power W':>8s} {'tok/J':>7s} {'vs 700':>7s}")
+    rows = []
+    for cap_w in CAPS_W:
+        node = build_sim_node(
+            "llama-3.1-8b", workload=SaturatingWorkload(), seed=3, physics=physics
+        )
+        node.gpus.set_power_limit_w(0, cap_w)
+        state = measure_saturated(node)
+        rows.append((cap_w, state.throughput_tok_s, state.power_w_per_gpu))
+    top_tput, top_power = rows[-1][1], rows[-1][2]
+    for cap_w, tput, power_w in rows:
+        ratio = (tput / power_w) / (top_tput / top_power)
+        print(
+            f"{cap_w:6.0f} {tput:8.0f} {tput / top_tput:6.3f} {power_w:8.1f} "
+            f"{tput / power_w:7.2f} {ratio:7.2f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration-s", type=float, default=120.0)
@@ -73,6 +111,7 @@ def main() -> None:
     for physics in PHYSICS_VARIANTS:
         step_table(physics)
         light_load(physics, args.duration_s, args.load)
+        saturated(physics)
     print(f"\nwall {time.perf_counter() - start:.1f} s")
 
 

@@ -108,11 +108,14 @@ def stand_in(pair: MlperfPair) -> tuple[ModelProfile, GPUSpec, DeploymentFit]:
             hbm_bandwidth_bytes_s=4.8e12,
             memory_bytes=143771 * 1024**2,
         )
-    fp8 = {"weight_bytes_per_param": 1.0, "fp8_compute": True}
     if pair.model == "llama2-70b":
         base = model_profile("llama-3.1-70b")
         profile = dataclasses.replace(
-            base, name="llama2-70b", kv_bytes_per_token=base.kv_bytes_per_token // 2, **fp8
+            base,
+            name="llama2-70b",
+            kv_bytes_per_token=base.kv_bytes_per_token // 2,
+            weight_bytes_per_param=1.0,
+            fp8_compute=True,
         )
         fit = base.deployment("H100-SXM", 4)
     else:
@@ -123,7 +126,8 @@ def stand_in(pair: MlperfPair) -> tuple[ModelProfile, GPUSpec, DeploymentFit]:
             active_params=6.05e9,
             num_layers=28,
             kv_bytes_per_token=2 * 28 * 16 * 256,
-            **fp8,
+            weight_bytes_per_param=1.0,
+            fp8_compute=True,
         )
         fit = model_profile("llama-3.1-8b").deployment("H100-SXM", 1)
     profile = dataclasses.replace(

@@ -93,10 +93,11 @@ def calibrate(
     mean_by = summary["max_abs_rel_error_by_dataset"]
     if not (isinstance(mean_by, dict) and isinstance(worst_by, dict)):
         raise TypeError("summarize() returned per-dataset figures that are not mappings")
-    for name, err in mean_by.items():
+    for name, mean_err in mean_by.items():
         tag = "acceptance" if name in ACCEPTANCE_DATASETS else "reported"
         console.print(
-            f"{name:40s} max |seed-mean error| {err:.1%}, worst seed {worst_by[name]:.1%} ({tag})"
+            f"{name:40s} max |seed-mean error| {mean_err:.1%}, "
+            f"worst seed {worst_by[name]:.1%} ({tag})"
         )
     console.print(
         f"[bold]{physics}: max |seed-mean error| {summary['max_abs_rel_error']}, "

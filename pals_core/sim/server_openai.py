@@ -153,24 +153,22 @@ class _Shape:
     opening_choice: dict[str, Any] | None = None
 
 
-_COMPLETION = _Shape(
-    id_prefix="cmpl",
-    object_full="text_completion",
-    object_chunk="text_completion",
-    chunk_choice=lambda text, last: {
+def _completion_choice(text: str, last: bool = True) -> dict[str, Any]:
+    return {
         "index": 0,
         "text": text,
         "logprobs": None,
         "finish_reason": "length" if last else None,
         "stop_reason": None,
-    },
-    full_choice=lambda text: {
-        "index": 0,
-        "text": text,
-        "logprobs": None,
-        "finish_reason": "length",
-        "stop_reason": None,
-    },
+    }
+
+
+_COMPLETION = _Shape(
+    id_prefix="cmpl",
+    object_full="text_completion",
+    object_chunk="text_completion",
+    chunk_choice=_completion_choice,
+    full_choice=_completion_choice,
 )
 _CHAT = _Shape(
     id_prefix="chatcmpl",
