@@ -169,12 +169,14 @@ def fit_deployment(
     prompt_mean_tok: float = fc.CHAT_PROMPT_MEAN_TOK,
     dvfs: DVFS | None = None,
     seeds: tuple[int, ...] = CALIBRATION_SEEDS,
+    free: list[str] | None = None,
 ) -> DeploymentFit:
+    """Fit the constants named in ``free`` (default: all of :func:`free_names`)."""
     first = points[0]
     log(f"fitting {first.dataset} on {len(points)} points x {len(seeds)} seeds")
     kv = fit_kv_capacity(points, start, log, prompt_mean_tok)
     base = dataclasses.replace(start, kv_capacity_tokens=kv)
-    names = free_names(first.num_gpus, model_profile(first.model).is_moe)
+    names = free or free_names(first.num_gpus, model_profile(first.model).is_moe)
     idle_w = gpu_spec(first.gpu).idle_w  # serving never draws less than an idle GPU
     lo = np.log([idle_w if n == "static_w" else BOUNDS[n][0] for n in names])
     hi = np.log([BOUNDS[n][1] for n in names])

@@ -10,8 +10,8 @@ kv_capacity_tokens[, expert_token_frac]); see docs/simulator.md for their meanin
 DVFS: dict[tuple[str, str], tuple[float, float, float]] = {
     ("nominal", "H100-SXM"): (0.7164, 0.5597, 0.45),
     ("nominal", "A100-SXM"): (0.5999, 0.6205, 0.8182),
-    ("pessimistic", "H100-SXM"): (0.7145, 0.6797, 0.6),
-    ("pessimistic", "A100-SXM"): (0.6067, 0.7405, 0.85),
+    ("pessimistic", "H100-SXM"): (0.7664, 0.5629, 0.6),
+    ("pessimistic", "A100-SXM"): (0.6499, 0.6782, 0.85),
 }
 # A100-SXM idle draw, fitted within the gpu_limits.csv readings (H100: median reading)
 A100_IDLE_W = 71.94
@@ -26,7 +26,7 @@ DEPLOYMENTS: dict[tuple[str, str, int], tuple[float, ...]] = {
     ("llama-3.1-8b", "A100-SXM", 1):
         (0.7037, 0.4304, 0.0001, 0, 71.98, 122.4, 395.4, 375659),
     ("llama-3.1-70b", "H100-SXM", 4):
-        (0.7792, 0.4995, 0.003139, 2.887e-07, 152, 327.2, 530.8, 455209),
+        (0.7424, 0.4985, 0.002448, 2.873e-07, 165.5, 296.2, 516.4, 455990),
     ("qwen3-30b-a3b", "H100-SXM", 1):
         (0.9878, 0.1026, 0.003866, 0, 86.22, 447, 493.5, 105632, 0.9936),
     ("qwen3-30b-a3b", "H100-SXM", 2):

@@ -34,7 +34,7 @@ until it fits. See docs/simulator.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pals_core.sim.dvfs import DVFS
 from pals_core.sim.hardware import GPUSpec
@@ -103,6 +103,14 @@ class PowerCoefficients:
     """Tensor-core draw while computing at full clock (energy per operation ~ v(f)**2)."""
     dvfs: DVFS
     min_clock_frac: float
+    static_w: float = field(init=False)
+    """The serving floor at full clock (idle + busy)."""
+    mem_w: float = field(init=False)
+    """Memory-phase draw at full clock (memory subsystem + SM side)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "static_w", self.idle_w + self.busy_w)
+        object.__setattr__(self, "mem_w", self.hbm_w + self.mem_sm_w)
 
     @classmethod
     def build(
@@ -127,16 +135,6 @@ class PowerCoefficients:
             dvfs=dvfs,
             min_clock_frac=min_clock_frac,
         )
-
-    @property
-    def static_w(self) -> float:
-        """The serving floor at full clock (idle + busy)."""
-        return self.idle_w + self.busy_w
-
-    @property
-    def mem_w(self) -> float:
-        """Memory-phase draw at full clock (memory subsystem + SM side)."""
-        return self.hbm_w + self.mem_sm_w
 
     @property
     def floor_w(self) -> float:

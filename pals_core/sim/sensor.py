@@ -56,7 +56,8 @@ class NvmlSensor:
         self._at_sample_start = True
 
     def copy_state(self, other: NvmlSensor) -> None:
-        self._samples = deque(other._samples, maxlen=self._samples_per_reading)
+        if self._tick != other._tick or self._at_sample_start != other._at_sample_start:
+            self._samples = deque(other._samples, maxlen=self._samples_per_reading)
         self.power_w = other.power_w
         self.energy_j = other.energy_j
         self._tick = other._tick
