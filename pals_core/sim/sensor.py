@@ -56,9 +56,14 @@ class NvmlSensor:
         self._at_sample_start = True
 
     def copy_state(self, other: NvmlSensor) -> None:
-        if self._tick != other._tick or self._at_sample_start != other._at_sample_start:
+        """Take ``other``'s state (a GPU fed identical work); noise stays this sensor's own."""
+        refreshed = self._tick != other._tick
+        if refreshed or self._at_sample_start != other._at_sample_start:
             self._samples = deque(other._samples, maxlen=self._samples_per_reading)
-        self.power_w = other.power_w
+        if refreshed and self._noise_frac:
+            self.power_w = self._reading_w()
+        elif not self._noise_frac:
+            self.power_w = other.power_w
         self.energy_j = other.energy_j
         self._tick = other._tick
         self._sample_start_e = other._sample_start_e
@@ -89,12 +94,15 @@ class NvmlSensor:
             self._at_sample_start = True
             self.next_boundary_s = self._tick * UPDATE_PERIOD_S - SAMPLE_WINDOW_S
 
-    def _refresh(self, sample_w: float, energy_j: float) -> None:
-        self._samples.append(sample_w)
+    def _reading_w(self) -> float:
         mean_w = sum(self._samples) / len(self._samples)
         if self._noise_frac:
             mean_w = max(0.0, mean_w * (1.0 + self._rng.gauss(0.0, self._noise_frac)))
-        self.power_w = _quantize(mean_w, POWER_RESOLUTION_W)
+        return _quantize(mean_w, POWER_RESOLUTION_W)
+
+    def _refresh(self, sample_w: float, energy_j: float) -> None:
+        self._samples.append(sample_w)
+        self.power_w = self._reading_w()
         self.energy_j = math.floor(energy_j / ENERGY_RESOLUTION_J + _EPS) * ENERGY_RESOLUTION_J
 
 

@@ -160,3 +160,14 @@ def test_h100_power_reading_is_a_one_second_average_and_a100_the_latest_sample()
     assert h100[-1] <= 200.0 + 1e-6 and h100[5] > h100[-1] + 100
     a100 = step_response("A100-SXM")
     assert a100[1] <= 100.0 + 1e-6  # the latest 25 ms sample already sees the new cap
+
+
+def test_identical_gpus_still_read_their_own_noise() -> None:
+    node = build_sim_node(
+        "llama-3.1-70b", num_gpus=4, workload=SaturatingWorkload(), seed=1, noise_frac=0.02
+    )
+    node.clock.sleep(5.0)
+    readings = node.gpus.get_power_w()
+    assert len(set(readings)) == 4
+    mean_w = sum(readings) / 4
+    assert all(abs(r / mean_w - 1) < 0.1 for r in readings)
