@@ -63,38 +63,16 @@ class SimNode:
         self._build_args = (device_variation_frac, noise_frac, cap_settle_s, max_num_batched_tokens)
         root = np.random.SeedSequence(seed)
         wl_seed, var_seed, noise_seed = root.spawn(3)
-        var_rng = np.random.default_rng(var_seed)
-        noise_base = int(np.random.default_rng(noise_seed).integers(2**31))
-        sims = []
-        for i in range(num_gpus):
-            pf, sf = (
-                1.0
-                + device_variation_frac
-                * np.clip(
-                    var_rng.standard_normal(2), -_VARIATION_CLIP_SIGMAS, _VARIATION_CLIP_SIGMAS
-                )
-            ).tolist()
-            power = PowerCoefficients.build(
-                static_w=fit.static_w * pf,
-                mem_w=fit.mem_w * pf,
-                comp_w=fit.comp_w * pf,
-                idle_w=spec.idle_w * pf,
-                hbm_streaming_w=hbm_streaming_w(spec, fit, dvfs) * pf,
-                dvfs=dvfs,
-                min_clock_frac=spec.min_clock_frac,
-            )
-            sims.append(
-                SimGPU(
-                    i,
-                    spec,
-                    clock,
-                    power,
-                    speed_factor=float(sf),
-                    noise_frac=noise_frac,
-                    noise_seed=noise_base + i,
-                    cap_settle_s=cap_settle_s,
-                )
-            )
+        sims = _build_gpus(
+            spec,
+            fit,
+            dvfs,
+            num_gpus,
+            clock,
+            np.random.default_rng(var_seed),
+            int(np.random.default_rng(noise_seed).integers(2**31)),
+            self._build_args,
+        )
         self._sim_gpus = sims
         self.gpus = GPUGroup(sims)
         workload.bind(
@@ -269,6 +247,46 @@ def build_sim_node(
         dvfs,
         fc.CHAT_PROMPT_MEAN_TOK if prompt_mean_tok is None else prompt_mean_tok,
     )
+
+
+def _build_gpus(
+    spec: GPUSpec,
+    fit: DeploymentFit,
+    dvfs: DVFS,
+    num_gpus: int,
+    clock: SimClock,
+    var_rng: np.random.Generator,
+    noise_base: int,
+    build_args: tuple[float, float, float, int],
+) -> list[SimGPU]:
+    """The node's GPUs, each with its own power and speed factors drawn from ``var_rng``."""
+    device_variation_frac, noise_frac, cap_settle_s, _ = build_args
+    sims = []
+    for i in range(num_gpus):
+        draws = np.clip(var_rng.standard_normal(2), -_VARIATION_CLIP_SIGMAS, _VARIATION_CLIP_SIGMAS)
+        pf, sf = (1.0 + device_variation_frac * draws).tolist()
+        power = PowerCoefficients.build(
+            static_w=fit.static_w * pf,
+            mem_w=fit.mem_w * pf,
+            comp_w=fit.comp_w * pf,
+            idle_w=spec.idle_w * pf,
+            hbm_streaming_w=hbm_streaming_w(spec, fit, dvfs) * pf,
+            dvfs=dvfs,
+            min_clock_frac=spec.min_clock_frac,
+        )
+        sims.append(
+            SimGPU(
+                i,
+                spec,
+                clock,
+                power,
+                speed_factor=sf,
+                noise_frac=noise_frac,
+                noise_seed=noise_base + i,
+                cap_settle_s=cap_settle_s,
+            )
+        )
+    return sims
 
 
 def hbm_streaming_w(spec: GPUSpec, fit: DeploymentFit, dvfs: DVFS) -> float:

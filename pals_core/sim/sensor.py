@@ -103,8 +103,9 @@ class NvmlSensor:
     def _refresh(self, sample_w: float, energy_j: float) -> None:
         self._samples.append(sample_w)
         self.power_w = self._reading_w()
-        self.energy_j = math.floor(energy_j / ENERGY_RESOLUTION_J + _EPS) * ENERGY_RESOLUTION_J
+        whole_mj = math.floor(energy_j / ENERGY_RESOLUTION_J + _EPS)
+        self.energy_j = round(whole_mj * ENERGY_RESOLUTION_J, 9)
 
 
 def _quantize(value: float, step: float) -> float:
-    return round(value / step) * step
+    return round(round(value / step) * step, 9)

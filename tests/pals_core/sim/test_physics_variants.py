@@ -29,7 +29,9 @@ def test_variants_are_named_and_an_unknown_name_lists_them() -> None:
 
 def test_variants_differ_under_a_deep_cap_and_agree_at_full_power() -> None:
     def tput(physics: str, cap_w: float) -> float:
-        node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=2, physics=physics)
+        node = build_sim_node(
+            workload=SaturatingWorkload(), batch_limit=256, seed=2, physics=physics
+        )
         node.gpus.set_power_limit_w(0, cap_w)
         node.clock.sleep(20.0)
         start = node.engine.metrics().generation_tokens_total
