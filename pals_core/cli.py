@@ -69,7 +69,15 @@ def sim_node(
         LoadPattern, typer.Option(help="Background synthetic load besides HTTP requests.")
     ] = LoadPattern.none,
     rate: Annotated[float, typer.Option(help="Background load rate (requests/s).")] = 2.0,
-    batch_limit: Annotated[int, typer.Option(min=1, help="Initial max_num_seqs.")] = 256,
+    batch_limit: Annotated[
+        int,
+        typer.Option(
+            "--max-num-seqs", "--batch-limit", min=1, help="Initial max_num_seqs (as vLLM's)."
+        ),
+    ] = 256,
+    physics: Annotated[
+        str, typer.Option(help="Simulator physics variant: nominal or pessimistic.")
+    ] = "nominal",
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 1,
     served_model_name: Annotated[
         str | None, typer.Option(help="Model name the API shows (default: --model).")
@@ -108,6 +116,7 @@ def sim_node(
             seed=seed,
             batch_limit=batch_limit,
             served_model_name=served_model_name,
+            physics=physics,
         )
         node = build_node(config)  # here, so a bad combination is a one-line error, not a crash
     except ConfigurationError as err:

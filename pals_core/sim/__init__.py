@@ -2,7 +2,9 @@
 virtual clock. See docs/simulator.md for the physics and the calibration."""
 
 from pals_core.sim.clock import RealTimePacer, SimClock
+from pals_core.sim.dvfs import PHYSICS_VARIANTS, UnknownPhysicsError
 from pals_core.sim.engine import SimEngine
+from pals_core.sim.fingerprint import simulator_fingerprint
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.hardware import GPU_NAMES, GPUSpec, gpu_spec
 from pals_core.sim.models import MODEL_NAMES, DeploymentFit, ModelProfile, model_profile
@@ -24,6 +26,7 @@ from pals_core.sim.workload import (
 __all__ = [
     "GPU_NAMES",
     "MODEL_NAMES",
+    "PHYSICS_VARIANTS",
     "Arrival",
     "BurstyWorkload",
     "DeploymentFit",
@@ -41,9 +44,11 @@ __all__ = [
     "SimNode",
     "SimRequest",
     "TraceWorkload",
+    "UnknownPhysicsError",
     "Workload",
     "build_sim_node",
     "chat_lengths",
     "gpu_spec",
     "model_profile",
+    "simulator_fingerprint",
 ]

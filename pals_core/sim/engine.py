@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 import threading
-from bisect import bisect_left
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from pals_core.engine.base import (
     ITL_BUCKETS_S,
@@ -32,55 +29,13 @@ from pals_core.engine.base import (
     ServingEngine,
 )
 from pals_core.errors import ConfigurationError
-from pals_core.sim.gpu import POWER_AVERAGE_S, SimGPU
+from pals_core.sim.engine_metrics import EngineStats, Hist, RequestTimes
+from pals_core.sim.gpu import SimGPU
 from pals_core.sim.physics import StepCoefficients, solve_clock, wait_energy_j
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
 
 MAX_BATCH_LIMIT = 4096
-_INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
-
-
-class _Hist:
-    """Non-cumulative bucket counts; cheap to add many equal observations at once."""
-
-    __slots__ = ("_cached", "bounds", "count", "counts", "sum_s")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.count = 0
-        self.sum_s = 0.0
-        self._cached: Histogram | None = None
-
-    def add(self, value_s: float, n: int = 1) -> None:
-        self.counts[bisect_left(self.bounds, value_s)] += n
-        self.count += n
-        self.sum_s += value_s * n
-
-    def snapshot(self) -> Histogram:
-        cached = self._cached
-        if cached is not None and cached.count == self.count:
-            return cached
-        self._cached = Histogram(
-            self.bounds,
-            tuple(itertools.accumulate(self.counts[:-1])),
-            self.count,
-            self.sum_s,
-        )
-        return self._cached
-
-
-@dataclass(frozen=True, slots=True)
-class EngineStats:
-    """Cumulative figures beyond vLLM's metrics (for calibration and reports)."""
-
-    time_s: float
-    busy_s: float
-    steps: int
-    running_seq_s: float
-    """Integral of the running-sequence count over time (divide by time for the mean batch)."""
-    preemptions: int
 
 
 class SimEngine(ServingEngine):
@@ -128,8 +83,9 @@ class SimEngine(ServingEngine):
         self._preemptions = 0
         self._busy_s = 0.0
         self._running_seq_s = 0.0
-        self._ttft = _Hist(TTFT_BUCKETS_S)
-        self._itl = _Hist(ITL_BUCKETS_S)
+        self._ttft = Hist(TTFT_BUCKETS_S)
+        self._itl = Hist(ITL_BUCKETS_S)
+        self._request_times = RequestTimes()
         self._log: list[tuple[float, int]] | None = None
         g0 = self._gpus[0]
         self._uniform = all(
@@ -191,6 +147,10 @@ class SimEngine(ServingEngine):
     def kv_capacity_tokens(self) -> int:
         return self._kv_capacity
 
+    def request_histograms(self) -> dict[str, Histogram]:
+        """vLLM's per-request latency histograms (e2e, queue, prefill, decode), by metric name."""
+        return self._request_times.snapshot()
+
     def stats(self) -> EngineStats:
         return EngineStats(
             self._t, self._busy_s, self._step, self._running_seq_s, self._preemptions
@@ -225,9 +185,8 @@ class SimEngine(ServingEngine):
                 next_s = min(target_s, self._workload.peek_next_s())
                 if next_s <= self._t:  # nothing admissible now: wait for the caller
                     next_s = target_s
-                decay = math.exp((self._t - next_s) * _INV_POWER_AVERAGE_S)
                 for gpu in self._gpus:
-                    gpu.commit(next_s, gpu.idle_w, 1.0, decay)  # idle draw differs by device
+                    gpu.commit(next_s, gpu.idle_w, 1.0)  # idle draw differs by device
                 self._t = next_s
                 continue
             if not self._jump_decode_steps(target_s):
@@ -280,6 +239,9 @@ class SimEngine(ServingEngine):
             if c > kv_free:
                 break
             waiting.popleft()
+            if r.scheduled_s is None:
+                r.scheduled_s = self._t
+                self._request_times.queued(r)
             self._prefilling.append(r)
             running += 1
             r._pf_left -= c
@@ -339,9 +301,8 @@ class SimEngine(ServingEngine):
             if not done:
                 end_s = boundary
                 self._left -= (boundary - now) / t_step
-            decay = math.exp((now - end_s) * _INV_POWER_AVERAGE_S)
             for gpu, (f, e) in zip(gpus, solved, strict=True):
-                gpu.commit(end_s, gpu.power.floor_w + e / t_step, f, decay)
+                gpu.commit(end_s, gpu.power.floor_w + e / t_step, f)
             if len(gpus) > 1 and (not self._uniform or len(set(solved)) > 1):
                 self._states_equal = False
         dt = end_s - now
@@ -358,7 +319,7 @@ class SimEngine(ServingEngine):
         stays at full clock under its cap and no cap is settling. It stops before the next
         completion, arrival, KV-cache overflow or ``target_s``. Only the growing context
         changes from step to step, so step times, energies and ITLs are exactly those of
-        stepping one by one; the 100 ms power average sees the stretch's mean power.
+        stepping one by one; the power sensor sees the stretch's mean power.
         """
         inflight = self._inflight
         if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
@@ -411,11 +372,10 @@ class SimEngine(ServingEngine):
             for gpu in gpus[1:]:
                 gpu.copy_state(g0)
         else:
-            decay = math.exp(-duration_s * _INV_POWER_AVERAGE_S)
             for g in gpus:
                 pc = g.power
                 energy_j = g.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
-                g.commit(t, pc.static_w + energy_j / duration_s, 1.0, decay)
+                g.commit(t, pc.static_w + energy_j / duration_s, 1.0)
         itl = self._itl
         log = self._log
         prev = self._last_step_end_s
@@ -479,6 +439,7 @@ class SimEngine(ServingEngine):
                 del self._decoding[r.request_id]
                 self._tracked.pop(r.request_id, None)
                 r.finish_s = end_s
+                self._request_times.finished(r)
                 self._success += 1
         for r in finishing:
             self._prefilling.remove(r)
@@ -486,6 +447,7 @@ class SimEngine(ServingEngine):
             if r.first_token_s is None:
                 r.first_token_s = end_s
                 self._ttft.add(end_s - r.arrival_s)
+                self._request_times.first_token(r)
                 self._prompt_tokens += r.prompt_tokens
             if r._times is not None:
                 r._times.append(end_s)
@@ -495,6 +457,7 @@ class SimEngine(ServingEngine):
             if r._base >= r.output_tokens:
                 self._kv_used -= ctx - 1
                 r.finish_s = end_s
+                self._request_times.finished(r)
                 self._success += 1
                 continue
             self._kv_used += 1

@@ -6,23 +6,31 @@ DEPLOYMENTS maps (model, gpu, num_gpus) to
 kv_capacity_tokens[, expert_token_frac]); see docs/simulator.md for their meaning.
 """
 
-DVFS_ALPHA = 2.973
-DVFS_VOLTAGE_FLOOR = 0.191
+# (physics variant, gpu) -> (v_floor, f_v, f_knee); see pals_core/sim/dvfs.py
+DVFS: dict[tuple[str, str], tuple[float, float, float]] = {
+    ("nominal", "H100-SXM"): (0.7164, 0.5597, 0.45),
+    ("nominal", "A100-SXM"): (0.5999, 0.6205, 0.8182),
+    ("pessimistic", "H100-SXM"): (0.7664, 0.5629, 0.6),
+    ("pessimistic", "A100-SXM"): (0.6499, 0.6782, 0.85),
+}
+# A100-SXM idle draw, fitted within the gpu_limits.csv readings (H100: median reading)
+A100_IDLE_W = 71.94
 CAP_TARGET_FRAC = 0.985
 CHAT_PROMPT_MEAN_TOK = 200.0
 
+# a generated table, one deployment per two lines:
 # fmt: off
 DEPLOYMENTS: dict[tuple[str, str, int], tuple[float, ...]] = {
     ("llama-3.1-8b", "H100-SXM", 1):
         (0.7054, 0.426, 0.0001, 0, 116.8, 359.5, 863.9, 375754),
     ("llama-3.1-8b", "A100-SXM", 1):
-        (0.7037, 0.4304, 0.0001, 0, 85.09, 195.5, 329.6, 375659),
+        (0.7037, 0.4304, 0.0001, 0, 71.98, 122.4, 395.4, 375659),
     ("llama-3.1-70b", "H100-SXM", 4):
-        (0.7792, 0.4995, 0.003139, 2.887e-07, 152, 327.2, 530.8, 455209),
+        (0.7424, 0.4985, 0.002448, 2.873e-07, 165.5, 296.2, 516.4, 455990),
     ("qwen3-30b-a3b", "H100-SXM", 1):
-        (0.9878, 0.1026, 0.003866, 0, 86.22, 447, 493.5, 105632, 0.9936),
+        (0.9878, 0.1026, 0.003866, 0, 86.22, 447, 493.5, 75142, 0.9936),
     ("qwen3-30b-a3b", "H100-SXM", 2):
-        (0.6865, 0.1687, 0.007186, 1.354e-05, 290.6, 193.7, 552.4, 1137185, 0.265),
+        (0.6343, 0.1644, 0.007186, 1.354e-05, 290.6, 193.7, 552.4, 864958, 0.2408),
     ("qwen3-235b-a22b-fp8", "H100-SXM", 4):
         (0.9913, 0.1426, 0.02585, 3.314e-05, 500, 65.15, 741.6, 296385),
     ("qwen3-235b-a22b-fp8", "H100-SXM", 8):

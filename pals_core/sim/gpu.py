@@ -1,9 +1,11 @@
-"""A simulated GPU: power limit with first-order settling, exact energy, averaged power readings.
+"""A simulated GPU: power limit with first-order settling, and NVML-like sensor readings.
 
 The engine drives it: for every slice of simulated time it calls :meth:`SimGPU.commit` with the
-power drawn and the SM clock used. Readings follow NVML's semantics: ``get_power_w`` is an
-average over about the last 100 ms (an exponential average with that time constant) plus
-optional measurement noise; ``get_energy_j`` is the exact integral of power (monotonic).
+power drawn and the SM clock used. The readings are NVML's (see :mod:`pals_core.sim.sensor`):
+``get_power_w`` is refreshed every 100 ms from 25 ms samples, averaged over the GPU type's
+window and reported in whole mW; ``get_energy_j`` is the energy counter at the latest refresh, in
+whole mJ. No controller sees anything more exact; :meth:`SimGPU.exact_energy_j` (the simulator's
+ground truth) is for calibration and reports only.
 """
 
 from __future__ import annotations
@@ -17,13 +19,12 @@ from pals_core.device.gpu import GPU, PowerLimitConstraints
 from pals_core.errors import ConfigurationError
 from pals_core.sim.hardware import GPUSpec
 from pals_core.sim.physics import PowerCoefficients
+from pals_core.sim.sensor import NvmlSensor
 
-POWER_AVERAGE_S = 0.1
 AMBIENT_C = 30.0
 THERMAL_RESISTANCE_C_PER_W = 0.07
 THERMAL_TIME_CONSTANT_S = 20.0
 _SETTLE_SLICES = 5
-_INV_POWER_AVERAGE_S = 1.0 / POWER_AVERAGE_S
 
 
 class SimGPU(GPU):
@@ -41,7 +42,6 @@ class SimGPU(GPU):
         noise_frac: float = 0.0,
         noise_seed: int = 0,
         cap_settle_s: float = 0.05,
-        idle_w: float | None = None,
     ) -> None:
         if not noise_frac >= 0:
             raise ConfigurationError(f"noise_frac must be >= 0, got {noise_frac}")
@@ -53,14 +53,19 @@ class SimGPU(GPU):
         self.spec = spec
         self.power = power
         self.speed_factor = speed_factor
-        self.idle_w = spec.idle_w if idle_w is None else idle_w
+        self.idle_w = power.idle_w
         """Draw with no step running (the engine commits this while idle)."""
         self._clock = clock
         self._constraints = PowerLimitConstraints(
             spec.min_cap_w, spec.max_cap_w, spec.default_cap_w
         )
-        self._noise_frac = noise_frac
-        self._noise = random.Random(noise_seed)
+        self._sensor = NvmlSensor(
+            clock.now_s(),
+            power.idle_w,
+            spec.power_window_s,
+            noise_frac,
+            random.Random(noise_seed),
+        )
         self._cap_w = spec.default_cap_w
         self._cap_from_w = spec.default_cap_w
         self._cap_change_s = -math.inf
@@ -68,8 +73,7 @@ class SimGPU(GPU):
         self._settle_end_s = -math.inf
         self._t = clock.now_s()
         self._energy_j = 0.0
-        self._avg_w = spec.idle_w
-        self._temp_c = AMBIENT_C + THERMAL_RESISTANCE_C_PER_W * spec.idle_w
+        self._temp_c = AMBIENT_C + THERMAL_RESISTANCE_C_PER_W * power.idle_w
         self._temp_t = self._t
         self._temp_energy_j = 0.0
         self._clock_frac = 1.0
@@ -95,11 +99,14 @@ class SimGPU(GPU):
         self.on_cap_change()
 
     def get_power_w(self) -> float:
-        if self._noise_frac:
-            return max(0.0, self._avg_w * (1.0 + self._noise.gauss(0.0, self._noise_frac)))
-        return self._avg_w
+        return self._sensor.power_w
 
     def get_energy_j(self) -> float:
+        return self._sensor.energy_j
+
+    def exact_energy_j(self) -> float:
+        """The exact integral of the drawn power (simulator ground truth, not an NVML reading:
+        for calibration and reports, never for a controller)."""
         return self._energy_j
 
     def get_sm_clock_mhz(self) -> float:
@@ -137,25 +144,21 @@ class SimGPU(GPU):
     def copy_state(self, other: SimGPU) -> None:
         """Take ``other``'s power state (identical GPUs fed identical work)."""
         self._energy_j = other._energy_j
-        self._avg_w = other._avg_w
+        self._sensor.copy_state(other._sensor)
         self._clock_frac = other._clock_frac
         self._t = other._t
         self._temp_c = other._temp_c
         self._temp_t = other._temp_t
         self._temp_energy_j = other._temp_energy_j
 
-    def commit(
-        self, t_end_s: float, power_w: float, clock_frac: float, decay: float | None = None
-    ) -> None:
-        """Draw ``power_w`` from the last committed time until ``t_end_s``. ``decay`` is
-        ``exp(-dt / POWER_AVERAGE_S)`` when the caller already computed it."""
+    def commit(self, t_end_s: float, power_w: float, clock_frac: float) -> None:
+        """Draw ``power_w`` from the last committed time until ``t_end_s``."""
         dt = t_end_s - self._t
         if dt <= 0:
             return
-        if decay is None:
-            decay = math.exp(-dt * _INV_POWER_AVERAGE_S)
+        if t_end_s >= self._sensor.next_boundary_s - 1e-9:
+            self._sensor.advance(self._t, self._energy_j, t_end_s, power_w)
         self._energy_j += power_w * dt
-        self._avg_w = power_w + (self._avg_w - power_w) * decay
         self._clock_frac = clock_frac
         self._t = t_end_s
         # temperature lags by ~20 s: update it from the mean power of >= 1 s slices

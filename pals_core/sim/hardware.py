@@ -1,9 +1,9 @@
-"""GPU datasheet facts and the DVFS power constants the simulator uses.
+"""GPU datasheet facts and the power sensor of each GPU type.
 
 Power-limit ranges and idle draw come from ``gpu_limits.csv`` of the calibration data (nvidia-smi
-output); bandwidth, peak FLOPs and clock ranges from the vendor datasheets. The two DVFS constants
-(``alpha``, ``voltage_floor``) are fitted on the A100 power-cap sweep by the fitting script and
-shared with the H100 (same voltage-frequency behaviour; no H100 cap sweep exists in the data).
+output); bandwidth, peak FLOPs and clock ranges from the vendor datasheets; the power sensor from
+NVML's documentation. The DVFS constants (per GPU type, fitted on that type's own evidence) are
+in :mod:`pals_core.sim.dvfs`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ class GPUSpec:
     memory_bytes: int
     max_sm_clock_mhz: float
     min_sm_clock_mhz: float
-    alpha: float
-    """Dynamic power of compute ~ f**alpha above the voltage floor (V scales with f)."""
-    voltage_floor: float
-    """Below the knee the voltage stops falling: dynamic power ~ voltage_floor * f."""
+    power_window_s: float
+    """NVML's power reading averages the samples of this window (H100: 1 s; A100 (GA100):
+    0, the latest sample only, NVML's "instantaneous" power)."""
     cap_target_frac: float
     """The power controller holds average draw at this fraction of the limit when it binds
     (H100 batch sweep: 685-690 W drawn at a 700 W limit)."""
@@ -60,8 +59,7 @@ GPU_SPECS: dict[str, GPUSpec] = {
         memory_bytes=80 * _GIB,
         max_sm_clock_mhz=1980.0,
         min_sm_clock_mhz=345.0,
-        alpha=fc.DVFS_ALPHA,
-        voltage_floor=fc.DVFS_VOLTAGE_FLOOR,
+        power_window_s=1.0,
         cap_target_frac=fc.CAP_TARGET_FRAC,
     ),
     "A100-SXM": GPUSpec(
@@ -70,15 +68,14 @@ GPU_SPECS: dict[str, GPUSpec] = {
         min_cap_w=100.0,
         max_cap_w=400.0,
         default_cap_w=400.0,
-        idle_w=85.0,
+        idle_w=fc.A100_IDLE_W,
         hbm_bandwidth_bytes_s=2.039e12,
         peak_bf16_flops=312e12,
         peak_fp8_flops=312e12,  # no FP8 tensor cores: FP8 weights run at BF16 rate
         memory_bytes=80 * _GIB,
         max_sm_clock_mhz=1410.0,
         min_sm_clock_mhz=210.0,
-        alpha=fc.DVFS_ALPHA,
-        voltage_floor=fc.DVFS_VOLTAGE_FLOOR,
+        power_window_s=0.0,
         cap_target_frac=fc.CAP_TARGET_FRAC,
     ),
 }

@@ -11,6 +11,7 @@ from pals_core.device.gpu import GPUGroup
 from pals_core.errors import ConfigurationError
 from pals_core.sim import fitted_constants as fc
 from pals_core.sim.clock import SimClock
+from pals_core.sim.dvfs import DEFAULT_PHYSICS, DVFS, check_physics, dvfs_params
 from pals_core.sim.engine import SimEngine
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.hardware import GPUSpec, gpu_spec
@@ -39,6 +40,9 @@ class SimNode:
         batch_limit: int,
         cap_settle_s: float,
         max_num_batched_tokens: int,
+        physics: str = DEFAULT_PHYSICS,
+        dvfs: DVFS | None = None,
+        prompt_mean_tok: float = fc.CHAT_PROMPT_MEAN_TOK,
     ) -> None:
         if not 0 <= device_variation_frac < 0.3:
             raise ConfigurationError(
@@ -51,44 +55,30 @@ class SimNode:
         self.seed = seed
         self.clock = clock
         self.workload = workload
+        self.physics = physics
+        if dvfs is None:
+            dvfs = dvfs_params(spec.name, physics)
+        self.dvfs = dvfs
+        self.prompt_mean_tok = prompt_mean_tok
         self._build_args = (device_variation_frac, noise_frac, cap_settle_s, max_num_batched_tokens)
         root = np.random.SeedSequence(seed)
         wl_seed, var_seed, noise_seed = root.spawn(3)
-        var_rng = np.random.default_rng(var_seed)
-        noise_base = int(np.random.default_rng(noise_seed).integers(2**31))
-        sims = []
-        for i in range(num_gpus):
-            pf, sf = 1.0 + device_variation_frac * np.clip(
-                var_rng.standard_normal(2), -_VARIATION_CLIP_SIGMAS, _VARIATION_CLIP_SIGMAS
-            )
-            power = PowerCoefficients(
-                static_w=fit.static_w * pf,
-                mem_w=fit.mem_w * pf,
-                comp_w=fit.comp_w * pf,
-                alpha=spec.alpha,
-                voltage_floor=spec.voltage_floor,
-                min_clock_frac=spec.min_clock_frac,
-                idle_w=spec.idle_w * float(pf),
-            )
-            sims.append(
-                SimGPU(
-                    i,
-                    spec,
-                    clock,
-                    power,
-                    speed_factor=float(sf),
-                    noise_frac=noise_frac,
-                    noise_seed=noise_base + i,
-                    cap_settle_s=cap_settle_s,
-                    idle_w=spec.idle_w * float(pf),
-                )
-            )
+        sims = _build_gpus(
+            spec,
+            fit,
+            dvfs,
+            num_gpus,
+            clock,
+            np.random.default_rng(var_seed),
+            int(np.random.default_rng(noise_seed).integers(2**31)),
+            self._build_args,
+        )
         self._sim_gpus = sims
         self.gpus = GPUGroup(sims)
         workload.bind(
             np.random.default_rng(wl_seed),
             clock,
-            chat_lengths(model.chat_output_mean_tok, fc.CHAT_PROMPT_MEAN_TOK),
+            chat_lengths(model.chat_output_mean_tok, prompt_mean_tok, model.chat_output_sigma),
         )
         self.engine = SimEngine(
             sims,
@@ -111,6 +101,11 @@ class SimNode:
     def advance_to(self, t_s: float) -> None:
         self.engine.advance_to(t_s)
 
+    def exact_energy_j(self) -> float:
+        """Energy drawn by all GPUs so far, exactly (simulator ground truth; a controller reads
+        the NVML-granular ``gpus.get_energy_j()`` instead)."""
+        return sum(gpu.exact_energy_j() for gpu in self._sim_gpus)
+
     def max_throughput_tok_s(self) -> float:
         """Saturated output tokens/s at maximum caps and the default batch (256), measured on a
         private copy of this node (same seed and devices). For scenario setup only."""
@@ -129,6 +124,9 @@ class SimNode:
                 DEFAULT_BATCH_LIMIT,
                 settle,
                 max_batched,
+                self.physics,
+                self.dvfs,
+                self.prompt_mean_tok,
             )
             for i, gpu in enumerate(twin.gpus):
                 twin.gpus.set_power_limit_w(i, gpu.power_limit_constraints().max_w)
@@ -165,12 +163,12 @@ def measure_saturated(
     tokens_per_turnover = max(1.0, engine.get_batch_limit() * out_mean)
     _run_tokens(node, warmup_turnovers * tokens_per_turnover)
     m0, s0 = engine.metrics(), engine.stats()
-    e0 = sum(node.gpus.get_energy_j())
+    e0 = node.exact_energy_j()
     engine.start_step_log()
     _run_tokens(node, max(window_turnovers * tokens_per_turnover, min_window_requests * out_mean))
     log = engine.take_step_log()
     m1, s1 = engine.metrics(), engine.stats()
-    e1 = sum(node.gpus.get_energy_j())
+    e1 = node.exact_energy_j()
     window_s = clock.now_s() - s0.time_s
     durations = np.array([d for d, _ in log])
     weights = np.array([n for _, n in log], dtype=float)
@@ -214,12 +212,19 @@ def build_sim_node(
     max_num_batched_tokens: int = 8192,
     fit: DeploymentFit | None = None,
     spec: GPUSpec | None = None,
+    physics: str = DEFAULT_PHYSICS,
+    dvfs: DVFS | None = None,
+    prompt_mean_tok: float | None = None,
 ) -> SimNode:
     """Build a simulated node. ``workload`` defaults to none (only submitted requests).
 
-    ``fit`` and ``spec`` override the catalog constants (the fitting script and what-if studies
-    use them). Unknown names, unsupported GPU counts and out-of-range values are refused.
+    ``physics`` names the DVFS parameter set (:data:`PHYSICS_VARIANTS`: "nominal" or
+    "pessimistic"). ``fit``, ``spec`` and ``dvfs`` override the catalog constants (the fitting
+    script and what-if studies use them); ``prompt_mean_tok`` the workload's mean prompt length
+    (default: lm-arena-chat's, ``CHAT_PROMPT_MEAN_TOK``). Unknown names, unsupported GPU counts
+    and out-of-range values are refused.
     """
+    check_physics(physics)
     profile = model_profile(model)
     gpu_type = spec if spec is not None else gpu_spec(gpu)
     if not (isinstance(num_gpus, int) and num_gpus >= 1):
@@ -238,4 +243,52 @@ def build_sim_node(
         batch_limit,
         cap_settle_s,
         max_num_batched_tokens,
+        physics,
+        dvfs,
+        fc.CHAT_PROMPT_MEAN_TOK if prompt_mean_tok is None else prompt_mean_tok,
     )
+
+
+def _build_gpus(
+    spec: GPUSpec,
+    fit: DeploymentFit,
+    dvfs: DVFS,
+    num_gpus: int,
+    clock: SimClock,
+    var_rng: np.random.Generator,
+    noise_base: int,
+    build_args: tuple[float, float, float, int],
+) -> list[SimGPU]:
+    """The node's GPUs, each with its own power and speed factors drawn from ``var_rng``."""
+    device_variation_frac, noise_frac, cap_settle_s, _ = build_args
+    sims = []
+    for i in range(num_gpus):
+        draws = np.clip(var_rng.standard_normal(2), -_VARIATION_CLIP_SIGMAS, _VARIATION_CLIP_SIGMAS)
+        pf, sf = (1.0 + device_variation_frac * draws).tolist()
+        power = PowerCoefficients.build(
+            static_w=fit.static_w * pf,
+            mem_w=fit.mem_w * pf,
+            comp_w=fit.comp_w * pf,
+            idle_w=spec.idle_w * pf,
+            hbm_streaming_w=hbm_streaming_w(spec, fit, dvfs) * pf,
+            dvfs=dvfs,
+            min_clock_frac=spec.min_clock_frac,
+        )
+        sims.append(
+            SimGPU(
+                i,
+                spec,
+                clock,
+                power,
+                speed_factor=sf,
+                noise_frac=noise_frac,
+                noise_seed=noise_base + i,
+                cap_settle_s=cap_settle_s,
+            )
+        )
+    return sims
+
+
+def hbm_streaming_w(spec: GPUSpec, fit: DeploymentFit, dvfs: DVFS) -> float:
+    """Memory-subsystem draw of one GPU streaming at the deployment's full-clock bandwidth."""
+    return dvfs.hbm_j_per_byte * spec.hbm_bandwidth_bytes_s * fit.eff_bandwidth

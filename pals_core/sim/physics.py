@@ -2,37 +2,41 @@
 
 A step processes ``n_dec`` decode tokens (one per running sequence, reading ``ctx_tokens`` of
 KV cache in total) and ``n_pf`` prefill tokens. On each of the N GPUs (weights, KV heads and
-experts split N ways):
+experts split N ways), at full SM clock:
 
-    t_mem  = (weight bytes read + KV bytes read) / (HBM bandwidth * eff_bandwidth)
-    t_cmp1 = 2 * active params * (n_dec + n_pf) / (peak FLOPs * eff_flops)      (at full clock)
-    t(f)   = overhead + comm_per_token * tokens + t_mem + t_cmp1 / f
+    t_mem1 = (weight bytes read + KV bytes read) / (HBM bandwidth * eff_bandwidth)
+    t_cmp1 = 2 * active params * (n_dec + n_pf) / (peak FLOPs * eff_flops)
 
-where f is the SM clock as a fraction of its maximum. HBM runs on its own clock, which a power
-cap does not lower, so t_mem does not depend on f. For an MoE the weight bytes read are the
-dense part plus the fraction of experts the step touches, 1 - (1 - k/E)**(c * tokens) per
-layer, c = expert_token_frac (1 for independent uniform routing).
+and at SM clock fraction f (see :mod:`pals_core.sim.dvfs` for the DVFS model):
 
-Power while a step runs, per GPU:
+    t(f) = overhead + comm_per_token * tokens + t_mem1 * s(f) + t_cmp1 / f,
+    s(f) = max(1, f_knee / f)           (memory bandwidth falls below the knee clock)
 
-    P(f) = static + (mem_w * t_mem * (h + (1 - h) g(f)) + comp_w * g(f) * t_cmp1 / f) / t_step,
-    g(f) = max(f**alpha, voltage_floor * f)
+For an MoE the weight bytes read are the dense part plus the fraction of experts the step
+touches, 1 - (1 - k/E)**(c * tokens) per layer, c = expert_token_frac.
 
-(dynamic power ~ C V^2 f with V ~ f above the knee, V fixed at its floor below; h is the HBM's
-own share of the memory-phase draw, the rest being SMs issuing loads at the SM clock). ``static``
-splits into the idle draw (leakage and always-on parts: ``gpu_limits.csv``) and a busy floor
-``static - idle`` that the clock tree and uncore draw while kernels run; the busy floor scales
-with g(f) like the rest of the clocked logic, so at full clock P(f) is unchanged and under a cap
-it falls with the clock. Under a cap the clock falls to the largest f with P(f) <= cap; if even
-the minimum clock draws too much, the step is stretched (clock-gated stalls, drawing idle power)
-until it fits. Since every cap is above idle, drawn power always settles at or under the cap.
-See docs/simulator.md.
+Power while a step runs, per GPU, with g(f) = v(f)**2 f (clocked logic, 1 at full clock):
+
+    P(f) = idle + [busy * g t(f) + (mem_sm * v(f)**2 + hbm) t_mem1 + comp * v(f)**2 t_cmp1] / t(f)
+
+``idle`` is the GPU type's idle draw (leakage and always-on parts, gpu_limits.csv); ``busy`` the
+clocked logic active while kernels run (clock tree, schedulers, L2: the fitted serving floor
+minus idle); ``hbm`` the memory subsystem's draw while streaming at full-clock bandwidth (energy
+per byte x bytes: independent of f); ``mem_sm`` the rest of the fitted memory-phase draw (SMs,
+L2 and crossbar moving the bytes: energy per byte ~ v**2, whatever the clock); ``comp`` the
+tensor cores at full clock (energy per operation ~ v**2). Only the busy floor (clock tree and
+logic toggling every cycle) draws in proportion to the clock itself. At f = 1
+this is ``static + (mem_w t_mem1 + comp_w t_cmp1) / t``: the batch-sweep fit is unchanged by
+the DVFS constants. Under a cap the clock falls to the largest f with P(f) <= cap; if even the
+minimum clock draws too much, the step is stretched (clock-gated stalls, drawing idle power)
+until it fits. See docs/simulator.md.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from pals_core.sim.dvfs import DVFS
 from pals_core.sim.hardware import GPUSpec
 from pals_core.sim.models import DeploymentFit, ModelProfile
 
@@ -85,52 +89,81 @@ class StepCoefficients:
 
 @dataclass(frozen=True, slots=True)
 class PowerCoefficients:
-    """Per-GPU power constants (device variation already applied)."""
+    """Per-GPU power constants (device variation already applied) and the GPU's DVFS model."""
 
-    static_w: float
-    mem_w: float
+    idle_w: float
+    """Draw with no kernel running: independent of the clock."""
+    busy_w: float
+    """Clocked logic active while any kernel runs, at full clock (scales with g(f))."""
+    mem_sm_w: float
+    """SM-side draw of memory-bound phases at full clock (energy per byte ~ v(f)**2)."""
+    hbm_w: float
+    """Memory-subsystem draw while streaming at full-clock bandwidth (energy per byte fixed)."""
     comp_w: float
-    alpha: float
-    voltage_floor: float
+    """Tensor-core draw while computing at full clock (energy per operation ~ v(f)**2)."""
+    dvfs: DVFS
     min_clock_frac: float
-    hbm_frac: float = 0.25
-    """Share of the memory-phase draw taken by the HBM itself (does not scale with the SM
-    clock); the rest is SMs and L2 issuing the loads, which scale with clock and voltage."""
-    idle_w: float | None = None
-    """Idle draw (no kernels). ``static_w - idle_w`` is the busy floor, which scales with the
-    clock like other clocked logic. None: the whole of ``static_w`` is fixed (legacy)."""
+    static_w: float = field(init=False)
+    """The serving floor at full clock (idle + busy)."""
+    mem_w: float = field(init=False)
+    """Memory-phase draw at full clock (memory subsystem + SM side)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "static_w", self.idle_w + self.busy_w)
+        object.__setattr__(self, "mem_w", self.hbm_w + self.mem_sm_w)
+
+    @classmethod
+    def build(
+        cls,
+        static_w: float,
+        mem_w: float,
+        comp_w: float,
+        idle_w: float,
+        hbm_streaming_w: float,
+        dvfs: DVFS,
+        min_clock_frac: float,
+    ) -> PowerCoefficients:
+        """Split the fitted serving floor ``static_w`` into idle and busy parts, and the fitted
+        memory-phase draw ``mem_w`` into the memory subsystem and the SM side."""
+        hbm_w = min(hbm_streaming_w, mem_w)
+        return cls(
+            idle_w=min(idle_w, static_w),
+            busy_w=max(0.0, static_w - idle_w),
+            mem_sm_w=mem_w - hbm_w,
+            hbm_w=hbm_w,
+            comp_w=comp_w,
+            dvfs=dvfs,
+            min_clock_frac=min_clock_frac,
+        )
 
     @property
     def floor_w(self) -> float:
-        """The power drawn whatever the clock: the idle draw, capped at ``static_w``."""
-        return self.static_w if self.idle_w is None else min(self.idle_w, self.static_w)
+        """The power drawn whatever the clock."""
+        return self.idle_w
 
 
-def clock_power_factor(f: float, pc: PowerCoefficients) -> float:
-    """g(f): how clocked logic's power scales with the clock fraction (C V^2 f, V floored)."""
-    g = f**pc.alpha
-    floor_g = pc.voltage_floor * f
-    return floor_g if floor_g > g else g
+def step_time_s(f: float, fixed_s: float, mem_s: float, cmp_s: float, dvfs: DVFS) -> float:
+    """Duration of a step at clock ``f`` (``mem_s``, ``cmp_s``: times at full clock)."""
+    return fixed_s + mem_s * dvfs.memory_slowdown(f) + cmp_s / f
 
 
 def wait_energy_j(f: float, wait_s: float, pc: PowerCoefficients) -> float:
     """Energy above the floor of a GPU that finished its share of a tensor-parallel step and
     waits ``wait_s`` for the slowest one (its clocks stay up: the busy floor at g(f))."""
-    return (pc.static_w - pc.floor_w) * clock_power_factor(f, pc) * wait_s
+    return pc.busy_w * pc.dvfs.clock_power_factor(f) * wait_s
 
 
 def dynamic_energy_j(
     f: float, mem_s: float, cmp_s: float, pc: PowerCoefficients, fixed_s: float = 0.0
 ) -> float:
-    """Energy above the clock-independent floor (``pc.floor_w``) of one step at clock ``f``:
-    the busy floor over the step's duration plus the work's dynamic energy."""
-    g = f**pc.alpha
-    floor_g = pc.voltage_floor * f
-    if floor_g > g:
-        g = floor_g
-    mem_e = pc.mem_w * mem_s * (pc.hbm_frac + (1.0 - pc.hbm_frac) * g)
-    busy_e = (pc.static_w - pc.floor_w) * g * (fixed_s + mem_s + cmp_s / f)
-    return busy_e + mem_e + pc.comp_w * cmp_s * g / f
+    """Energy above the clock-independent floor (``pc.floor_w``) of one step at clock ``f``."""
+    dvfs = pc.dvfs
+    v = dvfs.voltage_frac(f)
+    g = v * v * f
+    mem_t = mem_s * dvfs.memory_slowdown(f)
+    busy_e = pc.busy_w * g * (fixed_s + mem_t + cmp_s / f)
+    mem_e = (pc.mem_sm_w * v * v + pc.hbm_w) * mem_s
+    return busy_e + mem_e + pc.comp_w * v * v * cmp_s
 
 
 def solve_clock(
@@ -141,14 +174,14 @@ def solve_clock(
     Returns ``(f, duration_s, energy_j)``: the clock fraction, the step time on this GPU and
     the energy above the floor. The step's average power is ``pc.floor_w + energy / duration``.
     """
-    floor_w = pc.floor_w
-    budget_w = cap_w - floor_w
+    budget_w = cap_w - pc.idle_w
     t1 = fixed_s + mem_s + cmp_s
-    e1 = (pc.static_w - floor_w) * t1 + (pc.mem_w * mem_s) + pc.comp_w * cmp_s
+    e1 = pc.busy_w * t1 + pc.mem_w * mem_s + pc.comp_w * cmp_s
     if e1 <= budget_w * t1:
         return 1.0, t1, e1
+    dvfs = pc.dvfs
     lo = pc.min_clock_frac
-    t_lo = fixed_s + mem_s + cmp_s / lo
+    t_lo = step_time_s(lo, fixed_s, mem_s, cmp_s, dvfs)
     e_lo = dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s)
     if e_lo > budget_w * t_lo:
         # even the lowest clock draws too much: stall (stretch) the step until it fits
@@ -159,8 +192,12 @@ def solve_clock(
     for _ in range(_BISECT_ITERATIONS):
         mid = 0.5 * (lo + hi)
         energy = dynamic_energy_j(mid, mem_s, cmp_s, pc, fixed_s)
-        if energy <= budget_w * (fixed_s + mem_s + cmp_s / mid):
+        if energy <= budget_w * step_time_s(mid, fixed_s, mem_s, cmp_s, dvfs):
             lo = mid
         else:
             hi = mid
-    return lo, fixed_s + mem_s + cmp_s / lo, dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s)
+    return (
+        lo,
+        step_time_s(lo, fixed_s, mem_s, cmp_s, dvfs),
+        dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s),
+    )

@@ -26,6 +26,7 @@ class SimRequest:
         "output_tokens",
         "prompt_tokens",
         "request_id",
+        "scheduled_s",
     )
 
     def __init__(
@@ -35,6 +36,8 @@ class SimRequest:
         self.arrival_s = arrival_s
         self.prompt_tokens = prompt
         self.output_tokens = output
+        self.scheduled_s: float | None = None
+        """When the scheduler first admitted it (its queue time ends here)."""
         self.first_token_s: float | None = None
         self.finish_s: float | None = None
         self._times: list[float] | None = [] if tracked else None

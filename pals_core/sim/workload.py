@@ -67,11 +67,13 @@ class RequestLengths:
     output: LogNormalLengths
 
 
-def chat_lengths(output_mean_tok: float, prompt_mean_tok: float) -> RequestLengths:
+def chat_lengths(
+    output_mean_tok: float, prompt_mean_tok: float, output_sigma: float = 0.8
+) -> RequestLengths:
     """Chat-like lengths (lm-arena-chat shape): lognormal prompts and outputs."""
     return RequestLengths(
         prompt=LogNormalLengths(prompt_mean_tok, sigma=1.0, max_tok=8192),
-        output=LogNormalLengths(output_mean_tok, sigma=0.8, max_tok=8192),
+        output=LogNormalLengths(output_mean_tok, sigma=output_sigma, max_tok=8192),
     )
 
 

@@ -60,9 +60,25 @@ def test_calibrate_writes_json(tmp_path: Path) -> None:
         writer.writerows(keep)
     (data / "cap_sweep.csv").write_text((source / "cap_sweep.csv").read_text())
     out = tmp_path / "cal.json"
-    result = runner.invoke(app, ["sim", "calibrate", "--data", str(data), "--json", str(out)])
+    args = ["sim", "calibrate", "--data", str(data), "--json", str(out), "--seeds", "2"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(out.read_text())
-    assert len(summary["points"]) == 2 * 3 + 6 * 2
-    assert summary["max_abs_rel_error"] == max(abs(p["rel_error"]) for p in summary["points"])
-    assert "rel. error" in result.output
+    points = summary["points"]
+    assert len(points) == 2 * 3 + 6 * 2
+    assert summary["max_abs_rel_error"] == max(abs(p["rel_error"]) for p in points)
+    worst = max(abs(p["worst_seed_rel_error"]) for p in points)
+    assert summary["max_abs_worst_seed_rel_error"] == worst
+    for p in points:  # the seed mean and the worst seed, per point
+        assert len(p["simulated_by_seed"]) == 2
+        assert p["seed_mean"] == sum(p["simulated_by_seed"]) / 2
+        assert abs(p["worst_seed_rel_error"]) >= abs(p["rel_error"]) - 1e-12
+    assert "worst seed" in result.output
+
+
+def test_sim_node_takes_vllms_max_num_seqs_flag_and_a_physics_variant() -> None:
+    result = runner.invoke(app, ["sim-node", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--max-num-seqs" in result.output
+    assert "--batch-limit" in result.output  # the old name still works
+    assert "--physics" in result.output

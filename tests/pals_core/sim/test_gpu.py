@@ -1,5 +1,5 @@
-"""Simulated GPUs: power caps settle and hold, energy is exact and monotonic, readings are
-averaged (and noisy when asked), bad caps are refused."""
+"""Simulated GPUs: power caps settle and hold, the exact energy is the integral of power, the
+NVML readings have NVML's granularity (and noise when asked), bad caps are refused."""
 
 from __future__ import annotations
 
@@ -9,26 +9,20 @@ from pals_core.errors import PowerLimitOutOfRangeError
 from pals_core.sim import SaturatingWorkload, build_sim_node
 
 
-def _busy_node(**kwargs: object) -> object:
-    node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=5, **kwargs)  # type: ignore[arg-type]
-    node.clock.sleep(20.0)
-    return node
-
-
 def test_cap_settles_within_settle_time_and_then_holds() -> None:
     node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=5)
     node.clock.sleep(20.0)
     before_w = node.gpus[0].get_power_w()
     assert before_w > 400
     node.gpus.set_power_limit_w(0, 300.0)
-    energy0 = node.gpus[0].get_energy_j()
+    energy0 = node.gpus[0].exact_energy_j()
     node.clock.sleep(0.05)  # settling time
-    # from here on, every 10 ms slice draws <= cap (energy increments are exact)
-    prev = node.gpus[0].get_energy_j()
+    # from here on, every 10 ms slice draws <= cap (the exact energy, not the NVML counter)
+    prev = node.gpus[0].exact_energy_j()
     assert prev > energy0
     for _ in range(200):
         node.clock.sleep(0.01)
-        now = node.gpus[0].get_energy_j()
+        now = node.gpus[0].exact_energy_j()
         assert (now - prev) / 0.01 <= 300.0 + 1e-6
         prev = now
     assert node.gpus[0].get_power_w() == pytest.approx(300.0 * 0.985, rel=0.02)
@@ -56,7 +50,7 @@ def test_energy_is_the_integral_of_power_and_monotonic() -> None:
     energies = []
     for _ in range(50):
         node.clock.sleep(0.1)
-        energies.append(node.gpus[0].get_energy_j())
+        energies.append(node.gpus[0].exact_energy_j())
     assert energies == sorted(energies)
     mean_w = (energies[-1] - energies[9]) / 4.0
     assert 300 < mean_w <= 700
@@ -115,8 +109,8 @@ def test_tensor_parallel_gpus_each_have_their_own_cap() -> None:
     [("qwen3-235b-a22b-fp8", 8), ("qwen3-30b-a3b", 2), ("llama-3.1-70b", 4), ("llama-3.1-8b", 1)],
 )
 def test_every_gpu_holds_even_the_minimum_cap(model: str, num_gpus: int) -> None:
-    # the fitted busy floor of some deployments is above the 200 W minimum cap: it must scale
-    # down with the clock so the cap still holds (drawn power never above the cap once settled)
+    # the fitted serving floor of some deployments is above the 200 W minimum cap: its busy
+    # part is clocked logic and falls with the clock, so the cap holds (never above once settled)
     node = build_sim_node(
         model=model, num_gpus=num_gpus, workload=SaturatingWorkload(), batch_limit=256, seed=3,
         device_variation_frac=0.03,
@@ -125,10 +119,55 @@ def test_every_gpu_holds_even_the_minimum_cap(model: str, num_gpus: int) -> None
     min_w = node.gpus[0].power_limit_constraints().min_w
     node.gpus.set_power_limits_w([min_w] * num_gpus)
     node.clock.sleep(0.05)
-    before = node.gpus.get_energy_j()
+    before = [gpu.exact_energy_j() for gpu in node.gpus]
     tokens_before = node.engine.metrics().generation_tokens_total
     node.clock.sleep(5.0)
-    after = node.gpus.get_energy_j()
+    after = [gpu.exact_energy_j() for gpu in node.gpus]
     for e0, e1 in zip(before, after, strict=True):
         assert (e1 - e0) / 5.0 <= min_w + 1e-6
     assert node.engine.metrics().generation_tokens_total > tokens_before  # still serving
+
+
+def test_nvml_readings_refresh_every_100_ms_in_whole_mw_and_mj() -> None:
+    node = build_sim_node(workload=SaturatingWorkload(), batch_limit=64, seed=2)
+    node.clock.sleep(3.0)
+    gpu = node.gpus[0]
+    power_w, energy_j = gpu.get_power_w(), gpu.get_energy_j()
+    assert round(power_w * 1000) == pytest.approx(power_w * 1000, abs=1e-6)
+    assert round(energy_j * 1000) == pytest.approx(energy_j * 1000, abs=1e-6)
+    assert energy_j <= gpu.exact_energy_j()
+    node.clock.sleep(0.01)  # no refresh within the same 100 ms period
+    assert (gpu.get_power_w(), gpu.get_energy_j()) == (power_w, energy_j)
+    node.clock.sleep(0.1)
+    assert gpu.get_energy_j() > energy_j
+    # the counter lags the exact energy by at most one refresh period of drawing
+    assert gpu.exact_energy_j() - gpu.get_energy_j() <= 0.1 * 700 + 1e-3
+
+
+def test_h100_power_reading_is_a_one_second_average_and_a100_the_latest_sample() -> None:
+    def step_response(gpu: str) -> list[float]:
+        node = build_sim_node(gpu=gpu, workload=SaturatingWorkload(), batch_limit=256, seed=4)
+        node.clock.sleep(5.0)
+        node.gpus.set_power_limit_w(0, node.gpu_spec.min_cap_w)
+        readings = []
+        for _ in range(12):
+            node.clock.sleep(0.1)
+            readings.append(node.gpus[0].get_power_w())
+        return readings
+
+    h100 = step_response("H100-SXM")
+    assert h100[0] > 500  # still mostly pre-cap samples in the 1 s window
+    assert h100[-1] <= 200.0 + 1e-6 and h100[5] > h100[-1] + 100
+    a100 = step_response("A100-SXM")
+    assert a100[1] <= 100.0 + 1e-6  # the latest 25 ms sample already sees the new cap
+
+
+def test_identical_gpus_still_read_their_own_noise() -> None:
+    node = build_sim_node(
+        "llama-3.1-70b", num_gpus=4, workload=SaturatingWorkload(), seed=1, noise_frac=0.02
+    )
+    node.clock.sleep(5.0)
+    readings = node.gpus.get_power_w()
+    assert len(set(readings)) == 4
+    mean_w = sum(readings) / 4
+    assert all(abs(r / mean_w - 1) < 0.1 for r in readings)

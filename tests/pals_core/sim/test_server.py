@@ -199,3 +199,25 @@ def test_config_is_validated() -> None:
         SimNodeConfig(load="sometimes")
     with pytest.raises(ConfigurationError, match="rate_req_s"):
         SimNodeConfig(load="poisson", rate_req_s=0)
+
+
+def test_metrics_have_vllms_request_latency_histograms(client: httpx.Client) -> None:
+    before = _scrape(client)
+    start = time.monotonic()
+    body = {"model": MODEL, "prompt": "x" * 200, "max_tokens": 20}
+    assert client.post("/v1/completions", json=body).status_code == 200
+    elapsed_s = time.monotonic() - start
+    after = _scrape(client)
+    names = (
+        "vllm:e2e_request_latency_seconds",
+        "vllm:request_queue_time_seconds",
+        "vllm:request_prefill_time_seconds",
+        "vllm:request_decode_time_seconds",
+    )
+    for name in names:
+        assert _one(after, name + "_count") >= _one(before, name + "_count") + 1, name
+        buckets = after[name + "_bucket"]
+        assert max(buckets.values()) == _one(after, name + "_count")  # +Inf bucket = count
+    e2e_sum = _one(after, "vllm:e2e_request_latency_seconds_sum")
+    e2e_before = _one(before, "vllm:e2e_request_latency_seconds_sum")
+    assert 0 < e2e_sum - e2e_before <= elapsed_s + 0.5
