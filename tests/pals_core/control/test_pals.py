@@ -331,7 +331,7 @@ def _hist_with(base: Histogram, latency_s: float, n: int) -> Histogram:
 
 
 def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable() -> None:
-    from pals_core.control.pals import _update_itl_trim
+    from pals_core.control.pals_corrections import update_itl_trim as _update_itl_trim
 
     cfg = PalsConfig()
     h0 = Histogram.empty(ITL_BUCKETS_S)
@@ -364,7 +364,7 @@ def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable()
 
 
 def test_itl_offset_holds_in_its_deadband_and_while_requests_wait() -> None:
-    from pals_core.control.pals import _update_itl_trim
+    from pals_core.control.pals_corrections import update_itl_trim as _update_itl_trim
 
     cfg = PalsConfig()
     slo_s = 0.2  # p99s are bucket-interpolated: 0.14 s reads as ~0.15 s, 0.75 x SLO
@@ -450,7 +450,7 @@ def test_a_negative_itl_offset_never_winds_up_past_the_minimum_cap(
 
 
 def test_an_itl_excess_pushes_the_cap_only_as_far_as_the_cap_moves_the_itl() -> None:
-    from pals_core.control.pals import _update_itl_trim
+    from pals_core.control.pals_corrections import update_itl_trim as _update_itl_trim
 
     cfg = PalsConfig()
     h0 = Histogram.empty(ITL_BUCKETS_S)
@@ -468,7 +468,7 @@ def test_an_itl_excess_pushes_the_cap_only_as_far_as_the_cap_moves_the_itl() -> 
 
 
 def test_cap_itl_elasticity_reads_the_model(model: PerformanceModel) -> None:
-    from pals_core.control.pals import _cap_itl_elasticity
+    from pals_core.control.pals_corrections import cap_itl_elasticity as _cap_itl_elasticity
 
     low = _cap_itl_elasticity(model, 250.0, 128, 60.0)
     high = _cap_itl_elasticity(model, 650.0, 128, 60.0)
@@ -497,7 +497,7 @@ def test_the_cap_stays_above_a_recent_itl_edge_until_the_memory_lapses(
 
 
 def test_an_excess_records_the_edge_only_while_probing_where_the_cap_is_a_lever() -> None:
-    from pals_core.control.pals import _update_itl_trim
+    from pals_core.control.pals_corrections import update_itl_trim as _update_itl_trim
 
     cfg = PalsConfig()
     h0 = Histogram.empty(ITL_BUCKETS_S)
