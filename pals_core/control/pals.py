@@ -71,9 +71,14 @@ def _valid(obs: Observation) -> bool:
 def _allowed_total_w(obs: Observation, state: PalsState, cfg: PalsConfig) -> float:
     """The most the caps may sum to (inf when unconstrained)."""
     budget = obs.power_budget_w
-    if budget is None:
+    if budget is None or budget == math.inf:  # +inf: no limit (inf - inf would be NaN)
         return math.inf
     return max(0.0, (budget - cfg.budget_margin(budget)) * state.budget_scale)
+
+
+def _below_minima(obs: Observation, allowed_total_w: float) -> bool:
+    """The budget cannot even carry the GPUs' minimum caps (infeasible whatever the knobs)."""
+    return allowed_total_w <= sum(g.min_limit_w for g in obs.gpus)
 
 
 def _fit_caps(obs: Observation, caps: list[float], allowed_total_w: float) -> tuple[float, ...]:
@@ -102,11 +107,12 @@ def _distribute(
 
 def _safe_default(obs: Observation, state: PalsState, cfg: PalsConfig) -> Action:
     caps = [g.max_limit_w for g in obs.gpus]
+    allowed = _allowed_total_w(obs, state, cfg)
     return Action(
-        power_limits_w=_fit_caps(obs, caps, _allowed_total_w(obs, state, cfg)),
+        power_limits_w=_fit_caps(obs, caps, allowed),
         batch_limit=cfg.default_batch,
         state=state.mode.value,
-        qos_risk=False,
+        qos_risk=_below_minima(obs, allowed),
     )
 
 
@@ -139,7 +145,10 @@ def pals_guard(
     if sum(limits) > allowed + 0.5:  # the budget fell below the caps: cut now
         caps = _fit_caps(obs, limits, allowed)
         new = replace(new, last_cut_s=obs.time_s, last_change_s=obs.time_s)
-        return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=False)
+        if all(abs(c - lim) < 0.5 for c, lim in zip(caps, limits, strict=True)):
+            return new, None  # already at the minima under a budget below them: nothing to cut
+        risk = new.mode in (Mode.DEGRADED, Mode.FAILSAFE) or _below_minima(obs, allowed)
+        return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=risk)
     if not _valid(obs):
         return new, None
     measured = sum(interval) if interval is not None else obs.total_power_w
@@ -419,7 +428,7 @@ def pals_decide(
     target = max(target, cfg.target_floor_tok_s)
     state = update_load_trim(state, obs, cfg, target, period.served_tok_s, period.dt_s)
     allowed = _allowed_total_w(obs, state, cfg)
-    if allowed <= sum(g.min_limit_w for g in obs.gpus):  # the budget cannot carry the minima
+    if _below_minima(obs, allowed):
         state = replace(state, mode=Mode.DEGRADED, target_tok_s=target)
         caps = tuple(g.min_limit_w for g in obs.gpus)
         batch = _smooth_batch(obs.batch_limit, model.max_batch, cfg)

@@ -24,7 +24,7 @@ def paper(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for results.json and plots."),
     quick: bool = typer.Option(False, "--quick", help="The reduced matrix (CI: under a minute)."),
     seeds: int | None = typer.Option(
-        None, "--seeds", min=1, help="Seeds per scenario (default: 3 full, 1 quick)."
+        None, "--seeds", min=1, help="Seeds per scenario (default: 5 full, 1 quick)."
     ),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print each run as it ends."),
@@ -34,12 +34,16 @@ def paper(
 ) -> None:
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
     from pals_core.experiments.paper import SERIES_FILE, run_paper
-    from pals_core.experiments.plots import plot_dynamic_power, plot_efficiency_vs_load
+    from pals_core.experiments.plots import (
+        plot_dynamic_power,
+        plot_efficiency_vs_load,
+        plot_pareto,
+    )
     from pals_core.experiments.report import print_report
     from pals_core.experiments.scenarios import full_matrix, quick_matrix
 
     overrides = _parse_settings(settings)
-    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 3)
+    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
     n = len(matrix.scenarios())
     console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
     seen = [0]
@@ -60,6 +64,7 @@ def paper(
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
+    plots += plot_pareto(runs, output)
     print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
     console.print(f"wrote {result.results_path} and {len(plots)} plots")
 

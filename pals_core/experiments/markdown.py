@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from pals_core.experiments.scenarios import CONTROLLERS
+from pals_core.experiments.tables import scenario_rows
 
 
 def _f(value: Any, spec: str) -> str:
@@ -26,30 +23,8 @@ def goals_markdown(summary: dict[str, Any]) -> str:
 
 
 def scenario_markdown(runs: Sequence[dict[str, Any]]) -> str:
-    """Per scenario: tok/J (mean over seeds); violated/all QoS windows (summed over seeds); the
-    worst seed's time over budget."""
-    present = [c for c in CONTROLLERS if any(r["controller"] == c for r in runs)]
-    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        groups[run["scenario"]][run["controller"]].append(run)
-    header = "| scenario | " + " | ".join(present) + " |"
-    lines = [header, "|---|" + "---:|" * len(present)]
-    for scenario in sorted(groups):
-        cells = []
-        for controller in present:
-            group = groups[scenario].get(controller, [])
-            if not group:
-                cells.append("")
-                continue
-            tokj = float(np.mean([r["tokens_per_j"] for r in group]))
-            violated = sum(r["qos_violated"] for r in group)
-            windows = sum(r["qos_windows"] for r in group)
-            over = [r["budget_time_over_frac"] for r in group]
-            over_txt = (
-                f"; {max(o for o in over if o is not None) * 100:.2f}%"
-                if any(o is not None for o in over)
-                else ""
-            )
-            cells.append(f"{tokj:.2f}; {violated}/{windows}{over_txt}")
-        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
+    """Per scenario (:func:`~pals_core.experiments.tables.scenario_rows`)."""
+    present, rows = scenario_rows(runs)
+    lines = ["| scenario | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
+    lines += [f"| {scenario} | " + " | ".join(cells) + " |" for scenario, cells in rows]
     return "\n".join(lines)

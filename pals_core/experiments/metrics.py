@@ -209,6 +209,7 @@ class QoSMetrics:
     violated: int
     throughput_short: int
     itl_violated: int
+    ttft_violated: int = 0
 
     @property
     def violated_frac(self) -> float:
@@ -231,6 +232,7 @@ def summarize_qos(windows: Sequence[WindowQoS]) -> QoSMetrics:
         violated=sum(w.violated for w in windows),
         throughput_short=sum(w.throughput_short for w in windows),
         itl_violated=sum(w.itl_violated for w in windows),
+        ttft_violated=sum(w.ttft_violated for w in windows),
     )
 
 

@@ -13,7 +13,9 @@ from pals_core.experiments.scenarios import CONTROLLERS
 
 COLORS = {
     "stock": "tab:gray",
+    "static-cap": "tab:brown",
     "cap-only": "tab:orange",
+    "cap-latency": "tab:red",
     "batch-only": "tab:purple",
     "oracle-static": "tab:green",
     "pals": "tab:blue",
@@ -102,6 +104,46 @@ def plot_efficiency_vs_load(runs: Sequence[dict[str, Any]], output_dir: Path) ->
         fig.tight_layout()
         path = output_dir / f"tokj_vs_load_{_safe(budget)}.png"
         fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def plot_pareto(runs: Sequence[dict[str, Any]], output_dir: Path) -> list[Path]:
+    """Per node, one panel per unconstrained or static-budget scenario: each controller's tok/J
+    (mean over seeds) against its violated-window fraction (summed over seeds), the Pareto view
+    of efficiency and QoS."""
+    plt = _pyplot()
+    paths = []
+    for node in sorted({r["node"] for r in runs}):
+        mine = [r for r in runs if r["node"] == node and r["budget_kind"] != "dynamic"]
+        scenarios = sorted({r["scenario"] for r in mine})
+        if not scenarios:
+            continue
+        cols = 4
+        rows = (len(scenarios) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+        for ax, scenario in zip(axes.flat, scenarios, strict=False):
+            for controller in CONTROLLERS:
+                group = [
+                    r for r in mine if r["scenario"] == scenario and r["controller"] == controller
+                ]
+                if not group:
+                    continue
+                windows = sum(r["qos_windows"] for r in group) or 1
+                violated = sum(r["qos_violated"] for r in group) / windows
+                tokj = sum(r["tokens_per_j"] for r in group) / len(group)
+                ax.scatter([violated * 100], [tokj], color=COLORS.get(controller), label=controller)
+            ax.set_title(scenario.split("/", 1)[1], fontsize=8)
+            ax.set_xlabel("violated windows (%)", fontsize=7)
+            ax.set_ylabel("tok/J", fontsize=7)
+        for ax in list(axes.flat)[len(scenarios) :]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=6)
+        fig.suptitle(f"{node}: tok/J against violated QoS windows")
+        fig.tight_layout()
+        path = output_dir / f"pareto_{_safe(node)}.png"
+        fig.savefig(path, dpi=90)
         plt.close(fig)
         paths.append(path)
     return paths

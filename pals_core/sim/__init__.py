@@ -8,6 +8,7 @@ from pals_core.sim.hardware import GPU_NAMES, GPUSpec, gpu_spec
 from pals_core.sim.models import MODEL_NAMES, DeploymentFit, ModelProfile, model_profile
 from pals_core.sim.node import SimNode, build_sim_node
 from pals_core.sim.request import SimRequest
+from pals_core.sim.variants import PHYSICS_VARIANTS, simulator_fingerprint
 from pals_core.sim.workload import (
     Arrival,
     BurstyWorkload,
@@ -24,6 +25,7 @@ from pals_core.sim.workload import (
 __all__ = [
     "GPU_NAMES",
     "MODEL_NAMES",
+    "PHYSICS_VARIANTS",
     "Arrival",
     "BurstyWorkload",
     "DeploymentFit",
@@ -46,4 +48,5 @@ __all__ = [
     "chat_lengths",
     "gpu_spec",
     "model_profile",
+    "simulator_fingerprint",
 ]

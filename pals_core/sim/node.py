@@ -16,6 +16,7 @@ from pals_core.sim.gpu import SimGPU
 from pals_core.sim.hardware import GPUSpec, gpu_spec
 from pals_core.sim.models import DeploymentFit, ModelProfile, model_profile
 from pals_core.sim.physics import PowerCoefficients, StepCoefficients
+from pals_core.sim.variants import check_physics
 from pals_core.sim.workload import PoissonWorkload, SaturatingWorkload, Workload, chat_lengths
 
 DEFAULT_BATCH_LIMIT = 256
@@ -214,12 +215,14 @@ def build_sim_node(
     max_num_batched_tokens: int = 8192,
     fit: DeploymentFit | None = None,
     spec: GPUSpec | None = None,
+    physics: str = "nominal",  # stand-in: replaced by the sim branch at merge
 ) -> SimNode:
     """Build a simulated node. ``workload`` defaults to none (only submitted requests).
 
     ``fit`` and ``spec`` override the catalog constants (the fitting script and what-if studies
     use them). Unknown names, unsupported GPU counts and out-of-range values are refused.
     """
+    check_physics(physics)  # stand-in: replaced by the sim branch at merge
     profile = model_profile(model)
     gpu_type = spec if spec is not None else gpu_spec(gpu)
     if not (isinstance(num_gpus, int) and num_gpus >= 1):
