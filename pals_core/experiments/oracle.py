@@ -23,6 +23,7 @@ hindsight, not a per-seed lottery. Each seed's run of it is measured like every 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -42,7 +43,9 @@ class OracleCandidate:
 
     @property
     def violated_frac(self) -> float:
-        return self.qos_violated / self.qos_windows if self.qos_windows else 0.0
+        if not self.qos_windows:
+            return math.inf if self.qos_violated else 0.0
+        return self.qos_violated / self.qos_windows
 
 
 def search_horizon(scenario: Scenario, matrix: Matrix) -> Scenario:
@@ -102,7 +105,14 @@ def rank(candidates: Sequence[OracleCandidate], budget_w: float | None) -> list[
     feasible = [c for c in candidates if _fits(c, budget_w)]
     if not feasible:
         return sorted(candidates, key=lambda c: c.peak_power_w)
-    return sorted(feasible, key=lambda c: (not _meets_qos(c), c.violated_frac, -c.tokens_per_j))
+    return sorted(feasible, key=_preference)
+
+
+def _preference(c: OracleCandidate) -> tuple[bool, float, int, float]:
+    """Meeting the QoS budget first; among those, tok/J; among the rest, the fewest violations."""
+    if _meets_qos(c):
+        return (False, 0.0, 0, -c.tokens_per_j)
+    return (True, c.violated_frac, c.qos_violated, -c.tokens_per_j)
 
 
 def choose(candidates: Sequence[OracleCandidate], budget_w: float | None) -> OracleCandidate:

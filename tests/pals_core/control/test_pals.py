@@ -511,3 +511,33 @@ def test_an_excess_records_the_edge_only_while_probing_where_the_cap_is_a_lever(
     inelastic = _update_itl_trim(probing, _itl_obs(0.5, h1), cfg, 0.05, 0.1)
     at_plan = _update_itl_trim(start, _itl_obs(0.5, h1), cfg, 0.05, 1.0)
     assert inelastic.itl_edge_until_s == at_plan.itl_edge_until_s == start.itl_edge_until_s
+
+
+def test_an_infinite_budget_leaves_the_caps_free(model: PerformanceModel) -> None:
+    state = PalsState(mode=Mode.WARMUP)
+    _, action = pals_decide(state, obs(0.0, budget=math.inf), model, PalsConfig(), QOS)
+    assert action.power_limits_w == (700.0,) * len(action.power_limits_w or ())
+
+
+def test_a_budget_below_the_minimum_caps_flags_risk_on_every_tick(
+    sim_model: PerformanceModel,
+) -> None:
+    samples, _, _ = closed_loop(sim_model, 0.5, 0.0, lambda _t: 150.0, 40.0)
+    assert all(s.qos_risk for s in samples[1:])  # no flicker between decisions and guards
+    assert all(s.power_limits_w == (200.0,) for s in samples[1:])  # held at the minimum
+
+
+def test_cap_only_and_batch_only_read_the_energy_counters_not_the_power_sample() -> None:
+    from pals_core.control.baselines import BatchOnlyPolicy, CapOnlyPolicy
+
+    def reading(t: float, energy_j: float, power_w: float) -> Observation:
+        gpu = GPUReading(power_w=power_w, energy_j=energy_j, power_limit_w=480.0,
+                         min_limit_w=200.0, max_limit_w=700.0)  # fmt: skip
+        return replace(obs(t, budget=500.0), gpus=(gpu,))
+
+    for policy in (CapOnlyPolicy(), BatchOnlyPolicy()):
+        assert policy.guard(reading(0.0, 0.0, 300.0)) is None
+        # A 100 ms spike in the instantaneous sample while the counters say 400 W: no action.
+        assert policy.guard(reading(0.1, 40.0, 900.0)) is None
+        # The counters say 600 W over the next tick: both act although the sample says 300 W.
+        assert policy.guard(reading(0.2, 100.0, 300.0)) is not None
