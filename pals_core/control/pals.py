@@ -48,6 +48,7 @@ from pals_core.control.pals_corrections import (
     cap_itl_elasticity,
     clamp,
     log_ewma,
+    qos_budget_spent,
     update_gpu_weights,
     update_itl_trim,
     update_load_trim,
@@ -372,7 +373,7 @@ def _smoothed_cap_w(
         # until the memory lapses (each probe of a known edge costs QoS windows).
         floor_cap = max(floor_cap, min(max_cap, state.itl_edge_cap_w + cfg.itl_edge_margin_w))
     trim = min(max(state.cap_trim_w, floor_cap - plan.cap_w), max_cap - plan.cap_w)
-    if not tracking:
+    if not tracking or qos_budget_spent(state, cfg):
         trim = max(trim, 0.0)
     state = replace(state, cap_trim_w=trim)
     cap = min(max_cap, plan.cap_w + trim)

@@ -30,6 +30,11 @@ def cap_itl_elasticity(
     return (1.0 - up / base) / (step_w / cap_w)
 
 
+def qos_budget_spent(state: PalsState, cfg: PalsConfig) -> bool:
+    """More windows over the SLO than ``qos_violation_budget`` of those seen: stop probing."""
+    return state.qos_windows_violated > cfg.qos_violation_budget * state.qos_windows_seen
+
+
 def update_itl_trim(
     state: PalsState,
     obs: Observation,
@@ -63,6 +68,9 @@ def update_itl_trim(
     Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
     noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`.pals_decide` keeps
     the planned cap plus the offset within the caps that can be written.
+    Each judged window (completed, or cut short by an excess) enters the QoS budget's ledger;
+    while more of them went over the SLO than ``qos_violation_budget`` allows
+    (:func:`qos_budget_spent`), the offset neither comes down nor stays below zero.
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
@@ -78,6 +86,13 @@ def update_itl_trim(
     at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
     hold_until_s = state.itl_hold_until_s
+    judged = elapsed or ratio > high
+    state = replace(
+        state,
+        qos_windows_seen=state.qos_windows_seen + judged,
+        qos_windows_violated=state.qos_windows_violated + (judged and ratio > 1.0),
+    )
+    spent = qos_budget_spent(state, cfg)
     if ratio > high:
         push = min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
         elastic = max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity
@@ -101,10 +116,13 @@ def update_itl_trim(
         ratio < cfg.itl_setpoint
         and obs.metrics.num_requests_waiting == 0
         and obs.time_s >= hold_until_s
+        and not spent
     ):
         step = cfg.itl_trim_down_gain_w * (cfg.itl_setpoint - ratio)
         trim -= min(cfg.itl_trim_down_max_w, step)
     lo, hi = cfg.itl_trim_bounds_w
+    if spent:
+        lo = max(lo, 0.0)  # the QoS budget is spent: no probing below the plan
     return replace(
         state, cap_trim_w=min(max(trim, lo), hi), itl_ref=hist, itl_ref_time_s=obs.time_s,
         itl_hold_until_s=hold_until_s,

@@ -333,7 +333,7 @@ def _hist_with(base: Histogram, latency_s: float, n: int) -> Histogram:
 def test_itl_trim_reacts_within_the_running_window_and_decays_when_comfortable() -> None:
     from pals_core.control.pals_corrections import update_itl_trim as _update_itl_trim
 
-    cfg = PalsConfig()
+    cfg = PalsConfig(qos_violation_budget=0.5)  # one excess must not spend it (see below)
     h0 = Histogram.empty(ITL_BUCKETS_S)
     state = _update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h0), cfg, 0.05)
     # One period into the window, the p99 is already over the SLO: the trim grows at once.
@@ -541,3 +541,28 @@ def test_cap_only_and_batch_only_read_the_energy_counters_not_the_power_sample()
         assert policy.guard(reading(0.1, 40.0, 900.0)) is None
         # The counters say 600 W over the next tick: both act although the sample says 300 W.
         assert policy.guard(reading(0.2, 100.0, 300.0)) is not None
+
+
+def test_a_spent_qos_budget_stops_the_probing_below_the_plan() -> None:
+    from pals_core.control.pals_corrections import qos_budget_spent, update_itl_trim
+
+    cfg = PalsConfig()  # 1 % of the windows
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(
+        PalsState(mode=Mode.TRACKING, cap_trim_w=-40.0), _itl_obs(0.0, h), cfg, 0.05
+    )
+    h = _hist_with(h, 0.09, cfg.itl_min_samples)  # a window over the SLO
+    state = update_itl_trim(state, _itl_obs(cfg.itl_window_s, h), cfg, 0.05)
+    assert (state.qos_windows_seen, state.qos_windows_violated) == (1, 1)
+    assert qos_budget_spent(state, cfg) and state.cap_trim_w >= 0.0  # floored at the plan
+    t = cfg.itl_window_s
+    for _ in range(60):  # comfortable windows: no probing while 1 of them is over 1 %
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05)
+    assert state.cap_trim_w >= 0.0 and qos_budget_spent(state, cfg)
+    for _ in range(60):  # past 100 windows the excess is within the budget: probing resumes
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05)
+    assert not qos_budget_spent(state, cfg) and state.cap_trim_w < 0.0
