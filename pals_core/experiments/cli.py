@@ -31,19 +31,30 @@ def paper(
     settings: list[str] = typer.Option(
         [], "--set", help="PalsConfig FIELD=VALUE (a Python literal) for the PALS runs; repeatable."
     ),
+    variants: list[str] = typer.Option(
+        [],
+        "--variant",
+        help="Also run the matrix under this variant (pessimistic, tight-slo) into "
+        "OUTPUT/variants/NAME; its summary goes to results.json variants.NAME. Repeatable.",
+    ),
 ) -> None:
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
-    from pals_core.experiments.paper import SERIES_FILE, run_paper
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.paper import SERIES_FILE, add_variant, run_paper
     from pals_core.experiments.plots import (
         plot_dynamic_power,
         plot_efficiency_vs_load,
         plot_pareto,
     )
     from pals_core.experiments.report import print_report
-    from pals_core.experiments.scenarios import full_matrix, quick_matrix
+    from pals_core.experiments.scenarios import full_matrix, quick_matrix, variant_matrix
 
     overrides = _parse_settings(settings)
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
+    try:
+        variant_matrices = {name: variant_matrix(matrix, name) for name in variants}
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--variant") from err
     n = len(matrix.scenarios())
     console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
     seen = [0]
@@ -61,6 +72,13 @@ def paper(
         command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
         pals_overrides=overrides or None,
     )
+    for name, variant in variant_matrices.items():
+        console.print(f"variant {name}")
+        done = run_paper(
+            variant, output / "variants" / name, jobs=jobs, progress=progress,
+            command=f"variant {name}", pals_overrides=overrides or None,
+        )  # fmt: skip
+        add_variant(result.results_path, name, done.summary)
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)

@@ -3,9 +3,10 @@
 The search runs every configuration of a grid on the *true* simulator with the scenario's load:
 perfect knowledge, no model. The grid is every cap from the GPU's minimum to its maximum in steps
 of ``Matrix.oracle_cap_step_w`` (25 W on the full matrix) times every batch level PALS may choose
-(``Matrix.oracle_batches``) and stock's batch limit. To stay affordable the grid runs a shortened,
-unconstrained horizon (``Matrix.oracle_search_s``) of the scenario's first seed and records each
-configuration's tok/J, peak interval power and QoS. Two pickers read it:
+(``Matrix.oracle_batches``) and stock's batch limit; each batch's caps are run upward from the
+minimum and stop past the batch's efficiency peak (``SEARCH_STOP_FRAC``). To stay affordable the
+grid runs a shortened, unconstrained horizon (``Matrix.oracle_search_s``) of the scenario's first
+seed and records each configuration's tok/J, peak interval power and QoS. Two pickers read it:
 
 - ``oracle-static``: any configuration of the grid;
 - ``static-cap``: only stock's batch limit (what ``nvidia-smi -pl`` alone can do: one cap).
@@ -30,6 +31,11 @@ from dataclasses import dataclass, replace
 from pals_core.control.qos import QOS_VIOLATION_BUDGET
 from pals_core.experiments.runner import FixedConfig, run_scenario
 from pals_core.experiments.scenarios import Matrix, Scenario
+
+SEARCH_STOP_FRAC = 0.05
+"""A batch's caps are searched upward until a configuration meeting QoS falls this far below the
+best tok/J met at that batch: beyond the efficiency peak higher caps only draw more power (and
+a higher peak, which no budget prefers), so they cannot be picked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +84,19 @@ def oracle_search(
     horizon = search_horizon(scenario, matrix)
     batches = sorted({*matrix.oracle_batches, *([stock_batch] if stock_batch else [])})
     candidates = []
-    for cap_w in cap_grid_w(min_cap_w, max_cap_w, matrix.oracle_cap_step_w):
-        for batch in batches:
+    for batch in batches:
+        best_clean = 0.0
+        for cap_w in cap_grid_w(min_cap_w, max_cap_w, matrix.oracle_cap_step_w):
             result = run_scenario(horizon, "oracle-static", fixed=FixedConfig(cap_w, batch))
-            candidates.append(
-                OracleCandidate(
-                    cap_w, batch, result.tokens_per_j, result.peak_power_w,
-                    result.qos_violated, result.qos_windows,
-                )
+            found = OracleCandidate(
+                cap_w, batch, result.tokens_per_j, result.peak_power_w,
+                result.qos_violated, result.qos_windows,
             )  # fmt: skip
+            candidates.append(found)
+            if _meets_qos(found):
+                if found.tokens_per_j < best_clean * (1.0 - SEARCH_STOP_FRAC):
+                    break  # past the efficiency peak of a clean batch: higher caps only lose
+                best_clean = max(best_clean, found.tokens_per_j)
     return candidates
 
 

@@ -209,3 +209,10 @@ def run_paper(
     }
     (output_dir / SERIES_FILE).write_text(json.dumps(_json_safe(series)))
     return PaperOutput(runs, oracle, summary, wall_s, results_path)
+
+
+def add_variant(results_path: Path, name: str, summary: dict[str, Any]) -> None:
+    """Store a variant's summary under ``variants.<name>`` of ``results_path``."""
+    document = json.loads(results_path.read_text())
+    document.setdefault("variants", {})[name] = summary
+    results_path.write_text(json.dumps(_json_safe(document), indent=1))

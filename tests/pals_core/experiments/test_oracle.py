@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -41,6 +42,7 @@ def test_search_runs_the_whole_grid_on_a_shortened_unconstrained_horizon(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runner, "build_node", build_fake_node)
+    monkeypatch.setattr(oracle, "SEARCH_STOP_FRAC", math.inf)  # the whole grid
     matrix = replace(
         quick_matrix(), oracle_search_s=12.0, oracle_cap_step_w=250.0, profile_batches=(8, 256)
     )
@@ -66,6 +68,7 @@ def test_picks_are_verified_on_the_full_scenario_and_respect_each_budget(
 
     monkeypatch.setattr(runner, "build_node", build_fake_node)
     monkeypatch.setattr(oracle, "run_scenario", counting_run)
+    monkeypatch.setattr(oracle, "SEARCH_STOP_FRAC", math.inf)
     matrix = replace(
         quick_matrix(),
         oracle_search_s=12.0,
@@ -123,3 +126,25 @@ def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_t
     matrix = replace(matrix, oracle_max_verified=2)
     (pick,) = oracle.oracle_picks([scenario], matrix, [None], 700.0, 200.0, 256)["oracle-static"]
     assert (pick.cap_w, pick.qos_violated) == (350, 1) and verified[:2] == [300, 350]
+
+
+def test_search_stops_a_batch_past_its_efficiency_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokj = {200.0: 5.0, 300.0: 9.0, 400.0: 8.0, 500.0: 6.0, 600.0: 5.0, 700.0: 4.0}
+    ran: list[float] = []
+
+    class Result:
+        def __init__(self, cap_w: float) -> None:
+            self.tokens_per_j, self.peak_power_w = tokj[cap_w], cap_w
+            self.qos_violated = 1 if cap_w == 200.0 else 0  # the lowest cap misses QoS
+            self.qos_windows = 4
+
+    def fake_run(scenario: Scenario, controller: str, *, fixed: runner.FixedConfig) -> Result:
+        ran.append(fixed.cap_w)
+        return Result(fixed.cap_w)
+
+    monkeypatch.setattr(oracle, "run_scenario", fake_run)
+    matrix = replace(quick_matrix(), oracle_cap_step_w=100.0, profile_batches=(64,))
+    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, 1, 60.0, 15.0)
+    found = oracle.oracle_search(scenario, matrix, max_cap_w=700.0, min_cap_w=200.0)
+    # 9.0 at 300 W is the peak; 8.0 at 400 W is 11 % below it, so the batch ends there.
+    assert ran == [200.0, 300.0, 400.0] and len(found) == 3
