@@ -11,6 +11,7 @@ from rich.table import Table
 
 from pals_core import __version__
 from pals_core.device.cli import gpu_app
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.experiments.cli import experiment_app
 from pals_core.model.cli import profile_app
 from pals_core.sim.cli import app as sim_app
@@ -65,7 +66,9 @@ def sim_node(
         LoadPattern, typer.Option(help="Background synthetic load besides HTTP requests.")
     ] = LoadPattern.none,
     rate: Annotated[float, typer.Option(help="Background load rate (requests/s).")] = 2.0,
-    batch_limit: Annotated[int, typer.Option(min=1, help="Initial max_num_seqs.")] = 256,
+    batch_limit: Annotated[
+        int, typer.Option(min=1, help="Initial max_num_seqs.")
+    ] = DEFAULT_MAX_NUM_SEQS,
     seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 1,
     served_model_name: Annotated[
         str | None, typer.Option(help="Model name the API shows (default: --model).")

@@ -23,9 +23,10 @@ import math
 from dataclasses import dataclass
 
 from pals_core.control.policy import Action, EnergyMeter, Observation
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.errors import ConfigurationError
 
-DEFAULT_BATCH_LIMIT = 256
+DEFAULT_BATCH_LIMIT = DEFAULT_MAX_NUM_SEQS
 """vLLM's default ``max_num_seqs`` on GPUs under 70 GiB and on A100s."""
 LARGE_GPU_BATCH_LIMIT = 1024
 """vLLM's default ``max_num_seqs`` for the OpenAI server on GPUs of >= 70 GiB other than A100."""

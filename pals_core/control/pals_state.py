@@ -34,7 +34,7 @@ from enum import StrEnum
 
 from pals_core.control.demand import DemandConfig, DemandState
 from pals_core.control.qos import QOS_VIOLATION_BUDGET
-from pals_core.engine.base import Histogram
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS, Histogram
 from pals_core.errors import ConfigurationError
 
 
@@ -66,7 +66,7 @@ class PalsConfig:
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
     """The caps sum to at most budget - max(frac x budget, W)."""
-    default_batch: int = 256
+    default_batch: int = DEFAULT_MAX_NUM_SEQS
     min_batch: int = 8
     max_batch: int | None = None
     """Largest batch limit the planner may choose (None: the largest batch profiled)."""

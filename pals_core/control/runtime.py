@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pals_core.clock import Clock
 from pals_core.control.policy import Action, GPUReading, Observation, Policy
 from pals_core.device.gpu import GPUGroup
-from pals_core.engine.base import EngineMetrics, ServingEngine
+from pals_core.engine.base import MAX_BATCH_LIMIT, EngineMetrics, ServingEngine
 from pals_core.errors import ConfigurationError
-
-MAX_BATCH_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)

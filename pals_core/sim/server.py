@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from pydantic import BaseModel, ConfigDict, Field
 
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.engine.prometheus import render_metrics
 from pals_core.errors import ConfigurationError, PalsError
 
@@ -62,7 +63,7 @@ class SimNodeConfig:
     load: str = "none"
     rate_req_s: float = 2.0
     seed: int = 1
-    batch_limit: int = 256
+    batch_limit: int = DEFAULT_MAX_NUM_SEQS
     served_model_name: str | None = None
     max_model_len: int = 32768
     step_s: float = 0.01

@@ -9,12 +9,6 @@ from pals_core.errors import PowerLimitOutOfRangeError
 from pals_core.sim import SaturatingWorkload, build_sim_node
 
 
-def _busy_node(**kwargs: object) -> object:
-    node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=5, **kwargs)  # type: ignore[arg-type]
-    node.clock.sleep(20.0)
-    return node
-
-
 def test_cap_settles_within_settle_time_and_then_holds() -> None:
     node = build_sim_node(workload=SaturatingWorkload(), batch_limit=256, seed=5)
     node.clock.sleep(20.0)
