@@ -51,7 +51,7 @@ def _oracle_task(
     first = scenarios[0]
     handle = build_node(
         first.node, load_frac=first.load_frac, seed=first.seed, physics=first.physics,
-        slo=first.slo,
+        slo=first.slo, device_speed=first.device_speed, device_power=first.device_power,
     )  # fmt: skip
     limits = handle.gpus[0].power_limit_constraints()
     budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
@@ -87,7 +87,7 @@ class _InlineExecutor(Executor):
 
 
 def _submit_picks(
-    key: tuple[NodeConfig, float],
+    key: tuple[NodeConfig, float, float, float],
     picks: dict[str, list[OracleCandidate]],
     scenarios: list[Scenario],
     budget_fracs: list[float | None],
@@ -97,7 +97,7 @@ def _submit_picks(
 ) -> None:
     """Queue each seed's run of every searched controller's pick, per budget."""
     for scenario in scenarios:
-        if (scenario.node, scenario.load_frac) != key or scenario.budget_kind == "dynamic":
+        if scenario.search_key != key or scenario.budget_kind == "dynamic":
             continue
         for controller in searched:
             pick = dict(zip(budget_fracs, picks[controller], strict=True))[scenario.budget_frac]
@@ -126,11 +126,15 @@ def run_paper(
         len(runners) + (0 if s.budget_kind == "dynamic" else len(searched)) for s in scenarios
     )
     nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
-    budget_fracs: list[float | None] = [None, *matrix.static_budget_fracs]
-    searches: dict[tuple[NodeConfig, float], list[Scenario]] = defaultdict(list)
+    mismatch_fracs = [f for f in matrix.mismatch_budget_fracs if f is not None]
+    budget_fracs: list[float | None] = [
+        None,
+        *sorted({*matrix.static_budget_fracs, *mismatch_fracs}),
+    ]
+    searches: dict[tuple[NodeConfig, float, float, float], list[Scenario]] = defaultdict(list)
     for s in sorted(scenarios, key=lambda s: s.seed):
         if s.budget_kind == "none":
-            searches[(s.node, s.load_frac)].append(s)
+            searches[s.search_key].append(s)
     executor: Executor = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _InlineExecutor()
     pending: dict[Future[Any], tuple[str, Any]] = {}
     runs: list[RunResult] = []

@@ -187,6 +187,8 @@ def run_scenario(
         noise_frac=NOISE_FRAC,
         physics=scenario.physics,
         slo=scenario.slo,
+        device_speed=scenario.device_speed,
+        device_power=scenario.device_power,
     )
     if policy is None:
         policy = make_policy(

@@ -59,6 +59,10 @@ class Scenario:
     """The latency SLO level (:mod:`pals_core.experiments.slos`)."""
     regulation_base_frac: float = 0.75
     """The dynamic trace's regulation signal's centre (fraction of max power)."""
+    device_speed: float = 1.0
+    device_power: float = 1.0
+    """The true device against the profiled one: its compute and memory rates, and its power
+    draw, as factors (PALS's profile is always of a nominal device)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.load_frac <= 1.5:
@@ -78,7 +82,19 @@ class Scenario:
     @property
     def key(self) -> str:
         """Identifies the scenario across seeds."""
-        return f"{self.node.key}/load-{round(self.load_frac * 100)}%/{self.budget_label}"
+        key = f"{self.node.key}/load-{round(self.load_frac * 100)}%/{self.budget_label}"
+        if self.mismatched:
+            key += f"/device-speed{self.device_speed:g}-power{self.device_power:g}"
+        return key
+
+    @property
+    def mismatched(self) -> bool:
+        return (self.device_speed, self.device_power) != (1.0, 1.0)
+
+    @property
+    def search_key(self) -> tuple[NodeConfig, float, float, float]:
+        """What the oracle's search depends on: the node, the load and the true device."""
+        return (self.node, self.load_frac, self.device_speed, self.device_power)
 
     @property
     def constrained(self) -> bool:
@@ -127,6 +143,12 @@ class Matrix:
     physics: str = "nominal"
     slo: str = "relaxed"
     regulation_base_frac: float = 0.75
+    mismatch_node: NodeConfig | None = None
+    mismatch_load_frac: float = 0.7
+    mismatch_budget_fracs: tuple[float | None, ...] = (None, 0.6)
+    mismatches: tuple[tuple[float, float], ...] = ()
+    """(speed, power) factors of true devices unlike the profiled one: ``mismatch_node`` at
+    ``mismatch_load_frac`` runs each, unconstrained and under each of the budgets."""
 
     @property
     def oracle_batches(self) -> tuple[int, ...]:
@@ -157,7 +179,22 @@ class Matrix:
                                 self.warmup_s, self.physics, self.slo, self.regulation_base_frac,
                             )
                         )  # fmt: skip
+        for seed in self.seeds:
+            out += self._mismatched(seed)
         return out
+
+    def _mismatched(self, seed: int) -> list[Scenario]:
+        if self.mismatch_node is None:
+            return []
+        return [
+            Scenario(
+                self.mismatch_node, self.mismatch_load_frac,
+                "none" if frac is None else "static", frac, seed, self.static_duration_s,
+                self.warmup_s, self.physics, self.slo, device_speed=speed, device_power=power,
+            )
+            for speed, power in self.mismatches
+            for frac in self.mismatch_budget_fracs
+        ]  # fmt: skip
 
 
 DENSE_SMALL = NodeConfig("llama-3.1-8b", "H100-SXM", 1)
@@ -193,6 +230,8 @@ def full_matrix(seeds: int = 5, physics: str = "nominal", slo: str = "relaxed") 
         physics=physics,
         slo=slo,
         regulation_base_frac=0.45,
+        mismatch_node=DENSE_SMALL,
+        mismatches=((0.8, 1.0), (1.2, 1.0), (1.0, 0.8), (1.0, 1.2), (0.8, 1.2), (1.2, 0.8)),
         **_PROFILE,  # type: ignore[arg-type]
     )
 

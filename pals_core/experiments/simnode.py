@@ -7,7 +7,7 @@ knows the node's hardware, hence vLLM's default batch limit for it (stock's), an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pals_core.clock import Clock
@@ -18,7 +18,7 @@ from pals_core.experiments.scenarios import NodeConfig
 from pals_core.experiments.slos import LatencySLO, latency_slo
 from pals_core.model.profile import NodeIdentity
 
-_CAPACITY_TOK_S: dict[tuple[NodeConfig, int, float, str], float] = {}
+_CAPACITY_TOK_S: dict[tuple[NodeConfig, int, float, str, float, float], float] = {}
 """Saturated capacity per (node, seed, variation, physics), cached per process: the oracle's
 search builds the same node dozens of times."""
 
@@ -97,9 +97,13 @@ def build_node(
     saturating: bool = False,
     physics: str = "nominal",
     slo: str = "relaxed",
+    device_speed: float = 1.0,
+    device_power: float = 1.0,
 ) -> SimNodeHandle:
     """A simulated node serving Poisson chat traffic at ``load_frac`` of its capacity (or, with
-    ``saturating``, a queue kept full, for profiling), under the simulator's ``physics``."""
+    ``saturating``, a queue kept full, for profiling), under the simulator's ``physics``. A
+    ``device_speed`` or ``device_power`` other than 1 scales the device's compute and memory
+    rates, or its power draw, against the catalog's (a device unlike the profiled one)."""
     from pals_core.sim import (
         PoissonWorkload,
         SaturatingWorkload,
@@ -111,6 +115,14 @@ def build_node(
     spec = gpu_spec(config.gpu)
     stock_batch = vllm_default_max_num_seqs(spec.product_name, spec.memory_bytes / 2**30)
     workload = SaturatingWorkload() if saturating else PoissonWorkload(rate_req_s=1.0)
+    fit = None
+    if (device_speed, device_power) != (1.0, 1.0):
+        base = model_profile(config.model).deployment(config.gpu, config.num_gpus)
+        fit = replace(
+            base, eff_flops=base.eff_flops * device_speed,
+            eff_bandwidth=base.eff_bandwidth * device_speed, static_w=base.static_w * device_power,
+            mem_w=base.mem_w * device_power, comp_w=base.comp_w * device_power,
+        )  # fmt: skip
     node = build_sim_node(
         model=config.model,
         gpu=config.gpu,
@@ -121,8 +133,9 @@ def build_node(
         noise_frac=noise_frac,
         batch_limit=stock_batch,
         physics=physics,
+        fit=fit,
     )
-    key = (config, seed, device_variation_frac, physics)
+    key = (config, seed, device_variation_frac, physics, device_speed, device_power)
     if key not in _CAPACITY_TOK_S:  # measuring it runs the node saturated: done once per node
         _CAPACITY_TOK_S[key] = float(node.max_throughput_tok_s())
     handle = node_handle(

@@ -155,6 +155,8 @@ def build_fake_node(
     saturating: bool = False,
     physics: str = "nominal",
     slo: str = "relaxed",
+    device_speed: float = 1.0,
+    device_power: float = 1.0,
 ) -> SimNodeHandle:
     """The fake node behind the same handle as the simulator's (:func:`node_handle`)."""
     capacity = 256 / (STEP_S * 2)

@@ -54,3 +54,29 @@ def test_pipeline_runs_baselines_and_oracle_and_writes_results(
     plots = plot_efficiency_vs_load(doc["runs"], tmp_path) + plot_dynamic_power(series, tmp_path)
     plots += plot_pareto(doc["runs"], tmp_path)
     assert len(plots) == 2 + 1 + 1 and all(p.stat().st_size > 1000 for p in plots)
+
+
+def test_mismatched_devices_are_scenarios_of_their_own_with_their_own_search() -> None:
+    matrix = replace(
+        quick_matrix(seeds=2),
+        mismatch_node=NodeConfig("fake-model", "H100-SXM", 1),
+        mismatch_load_frac=0.7,
+        mismatches=((0.8, 1.2),),
+    )
+    mismatched = [s for s in matrix.scenarios() if s.mismatched]
+    assert len(mismatched) == 2 * 2  # 2 seeds x (unconstrained, 60 % budget)
+    assert {s.key for s in mismatched} == {
+        "fake-model@1xH100-SXM/load-70%/none/device-speed0.8-power1.2",
+        "fake-model@1xH100-SXM/load-70%/static-60%/device-speed0.8-power1.2",
+    }
+    nominal = replace(mismatched[0], device_speed=1.0, device_power=1.0)
+    assert nominal.search_key != mismatched[0].search_key and not nominal.mismatched
+
+
+def test_a_variant_this_simulator_lacks_is_refused_naming_what_it_has() -> None:
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.scenarios import variant_matrix
+
+    assert variant_matrix(quick_matrix(), "tight-slo").slo == "tight"
+    with pytest.raises(ConfigurationError, match="unknown variant 'nope'; allowed: pessimistic"):
+        variant_matrix(quick_matrix(), "nope")
