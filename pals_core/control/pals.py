@@ -28,7 +28,7 @@ The control law, per period:
    limits on planned cap decreases (budget cuts are never delayed) and, with nobody waiting, on
    planned rises (the ITL loop's push and a queue go through at once), so estimate and model noise
    do not make the knobs chatter.
-6. **Distribute** (:func:`_distribute`) the caps over GPUs: in lockstep (tensor/expert parallel)
+6. **Distribute** (:func:`.distribute`) the caps over GPUs: in lockstep (tensor/expert parallel)
    the slowest GPU sets the pace, so a GPU that draws more power for the same work (learned from
    per-GPU power while no cap binds) gets a proportionally higher cap; the sum stays within the
    budget minus the margin.
@@ -44,9 +44,18 @@ import math
 from dataclasses import dataclass, replace
 
 from pals_core.control.demand import update_demand
+from pals_core.control.pals_budget import (
+    allowed_total_w,
+    below_minima,
+    distribute,
+    fit_caps,
+    interval_power,
+    pals_guard,
+    safe_default,
+    valid,
+)
 from pals_core.control.pals_corrections import (
     cap_itl_elasticity,
-    clamp,
     log_ewma,
     qos_budget_spent,
     update_gpu_weights,
@@ -61,109 +70,6 @@ from pals_core.model.performance import PerformanceModel
 from pals_core.model.planner import Plan, PlanRequest, plan_operating_point
 
 __all__ = ["Mode", "PalsConfig", "PalsController", "PalsState", "pals_decide", "pals_guard"]
-
-
-def _valid(obs: Observation) -> bool:
-    return len(obs.gpus) > 0 and all(
-        math.isfinite(g.power_w) and g.power_w >= 0 and math.isfinite(g.energy_j) for g in obs.gpus
-    )
-
-
-def _allowed_total_w(obs: Observation, state: PalsState, cfg: PalsConfig) -> float:
-    """The most the caps may sum to (inf when unconstrained)."""
-    budget = obs.power_budget_w
-    if budget is None or budget == math.inf:  # +inf: no limit (inf - inf would be NaN)
-        return math.inf
-    return max(0.0, (budget - cfg.budget_margin(budget)) * state.budget_scale)
-
-
-def _below_minima(obs: Observation, allowed_total_w: float) -> bool:
-    """The budget cannot even carry the GPUs' minimum caps (infeasible whatever the knobs)."""
-    return allowed_total_w <= sum(g.min_limit_w for g in obs.gpus)
-
-
-def _fit_caps(obs: Observation, caps: list[float], allowed_total_w: float) -> tuple[float, ...]:
-    """Clamp each cap to its GPU's range, then scale the excess over the minima down to the
-    allowed total (never below a GPU's minimum: a budget under the minima gets the minima)."""
-    lo = [g.min_limit_w for g in obs.gpus]
-    hi = [g.max_limit_w for g in obs.gpus]
-    caps = [min(h, max(m, c)) for c, m, h in zip(caps, lo, hi, strict=True)]
-    total = sum(caps)
-    if total > allowed_total_w:
-        floor = sum(lo)
-        if allowed_total_w <= floor:
-            return tuple(lo)
-        share = (allowed_total_w - floor) / (total - floor)
-        caps = [m + (c - m) * share for c, m in zip(caps, lo, strict=True)]
-    return tuple(caps)
-
-
-def _distribute(
-    obs: Observation, mean_cap_w: float, weights: tuple[float, ...], allowed_total_w: float
-) -> tuple[float, ...]:
-    n = len(obs.gpus)
-    w = weights if len(weights) == n else (1.0,) * n
-    return _fit_caps(obs, [mean_cap_w * wi for wi in w], allowed_total_w)
-
-
-def _safe_default(obs: Observation, state: PalsState, cfg: PalsConfig) -> Action:
-    caps = [g.max_limit_w for g in obs.gpus]
-    allowed = _allowed_total_w(obs, state, cfg)
-    return Action(
-        power_limits_w=_fit_caps(obs, caps, allowed),
-        batch_limit=cfg.default_batch,
-        state=state.mode.value,
-        qos_risk=_below_minima(obs, allowed),
-    )
-
-
-def _interval_power(
-    energy_j: tuple[float, ...], prev: tuple[float, ...], dt_s: float
-) -> list[float] | None:
-    if len(prev) != len(energy_j) or not dt_s > 0:
-        return None
-    return [(e - p) / dt_s for e, p in zip(energy_j, prev, strict=True)]
-
-
-def pals_guard(
-    state: PalsState, obs: Observation, cfg: PalsConfig
-) -> tuple[PalsState, Action | None]:
-    """The per-tick budget check. Records the running batch for the next decision."""
-    energy = tuple(g.energy_j for g in obs.gpus)
-    interval = _interval_power(energy, state.tick_energy_j, obs.time_s - state.tick_time_s)
-    new = replace(
-        state,
-        tick_time_s=obs.time_s,
-        tick_energy_j=energy,
-        running_sum=state.running_sum + obs.metrics.num_requests_running,
-        running_n=state.running_n + 1,
-    )
-    budget = obs.power_budget_w
-    if budget is None or not obs.gpus:
-        return new, None
-    allowed = _allowed_total_w(obs, new, cfg)
-    limits = [g.power_limit_w for g in obs.gpus]
-    if sum(limits) > allowed + 0.5:  # the budget fell below the caps: cut now
-        caps = _fit_caps(obs, limits, allowed)
-        new = replace(new, last_cut_s=obs.time_s, last_change_s=obs.time_s)
-        if all(abs(c - lim) < 0.5 for c, lim in zip(caps, limits, strict=True)):
-            return new, None  # already at the minima under a budget below them: nothing to cut
-        risk = new.mode in (Mode.DEGRADED, Mode.FAILSAFE) or _below_minima(obs, allowed)
-        return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=risk)
-    if not _valid(obs):
-        return new, None
-    measured = sum(interval) if interval is not None else obs.total_power_w
-    if measured > budget and obs.time_s - state.last_cut_s >= cfg.settle_s:
-        # The caps have acted and power is still over: the devices overdraw their caps.
-        factor = (allowed / measured) if measured > 0 else 1.0
-        scale = clamp(new.budget_scale * factor, (0.7, 1.0))
-        new = replace(
-            new, budget_scale=scale, mode=Mode.FAILSAFE, healthy_periods=0,
-            last_cut_s=obs.time_s, last_change_s=obs.time_s,
-        )  # fmt: skip
-        caps = _fit_caps(obs, [c * factor for c in limits], _allowed_total_w(obs, new, cfg))
-        return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=True)
-    return new, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +112,7 @@ def _measure_period(
     limits = [g.power_limit_w for g in obs.gpus]
     period = _Period(
         dt_s=dt_s,
-        power_w=_interval_power(energy, state.decide_energy_j, dt_s),
+        power_w=interval_power(energy, state.decide_energy_j, dt_s),
         mean_running=mean_running,
         served_tok_s=served_tok_s,
         stale=obs.time_s - metrics_seen_s > cfg.stale_after_s,
@@ -226,20 +132,20 @@ def _failsafe_action(
 ) -> tuple[PalsState, Action | None]:
     """Step 1b: hold the caps (within the budget) while measurements are missing, stale or
     recovering; the safe default in the first period. None: the measurements can be trusted."""
-    allowed = _allowed_total_w(obs, state, cfg)
-    if period.power_w is None and _valid(obs):  # the first period: nothing measured yet
+    allowed = allowed_total_w(obs, state, cfg)
+    if period.power_w is None and valid(obs):  # the first period: nothing measured yet
         state = replace(state, mode=Mode.WARMUP)
-        return state, _safe_default(obs, state, cfg)
-    healthy = _valid(obs) and not period.stale and period.power_w is not None
+        return state, safe_default(obs, state, cfg)
+    healthy = valid(obs) and not period.stale and period.power_w is not None
     if not healthy:
         state = replace(state, mode=Mode.FAILSAFE, healthy_periods=0)
-        caps = _fit_caps(obs, period.limits_w, allowed)
+        caps = fit_caps(obs, period.limits_w, allowed)
         return state, Action(power_limits_w=caps, state=Mode.FAILSAFE.value, qos_risk=True)
     if state.mode == Mode.FAILSAFE:
         periods = state.healthy_periods + 1
         state = replace(state, healthy_periods=periods)
         if periods < cfg.recover_periods:
-            caps = _fit_caps(obs, period.limits_w, allowed)
+            caps = fit_caps(obs, period.limits_w, allowed)
             return state, Action(power_limits_w=caps, state=Mode.FAILSAFE.value, qos_risk=True)
     return state, None
 
@@ -277,7 +183,7 @@ def _learn_corrections(
     state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity)
     itl_push_w = max(0.0, state.cap_trim_w - trim_before_w)
     state = update_gpu_weights(state, period.power_w, limits, dt_s, cfg)
-    allowed = _allowed_total_w(obs, state, cfg)
+    allowed = allowed_total_w(obs, state, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:
         relaxed = min(1.0, state.budget_scale + cfg.budget_relax_per_s * dt_s)
         state = replace(state, budget_scale=relaxed)
@@ -329,7 +235,7 @@ def _plan(
     mean_cap_w: float,
 ) -> Plan:
     """Step 4: the (cap, batch) of least power that serves the target within budget and SLO."""
-    min_cap, max_cap = _cap_range_w(obs, _allowed_total_w(obs, state, cfg))
+    min_cap, max_cap = _cap_range_w(obs, allowed_total_w(obs, state, cfg))
     return plan_operating_point(
         model.table,
         PlanRequest(
@@ -362,7 +268,7 @@ def _smoothed_cap_w(
 ) -> tuple[PalsState, float]:
     """Step 5 (caps): the planned cap plus the ITL offset (bounded: anti-windup), then the
     deadband and rate limits. Returns the state with the bounded offset and the mean cap."""
-    min_cap, max_cap = _cap_range_w(obs, _allowed_total_w(obs, state, cfg))
+    min_cap, max_cap = _cap_range_w(obs, allowed_total_w(obs, state, cfg))
     mean_cap = period.mean_cap_w
     # Anti-windup: the ITL offset never reaches past the caps that can be written; a negative
     # offset (the plan's margins were more than the measured ITL needs) only while tracking (a
@@ -412,7 +318,7 @@ def pals_decide(
         state = replace(state, started_s=obs.time_s)
     if model is None:
         state = replace(state, mode=Mode.SAFE_DEFAULT, running_sum=0.0, running_n=0)
-        return state, _safe_default(obs, state, cfg)
+        return state, safe_default(obs, state, cfg)
     if model.num_gpus != len(obs.gpus):
         raise ConfigurationError(
             f"the model describes {model.num_gpus} GPUs, the observation has {len(obs.gpus)}"
@@ -425,11 +331,11 @@ def pals_decide(
     target = _choose_target(state, obs, cfg, period.dt_s)
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
-        return state, _safe_default(obs, state, cfg)
+        return state, safe_default(obs, state, cfg)
     target = max(target, cfg.target_floor_tok_s)
     state = update_load_trim(state, obs, cfg, target, period.served_tok_s, period.dt_s)
-    allowed = _allowed_total_w(obs, state, cfg)
-    if _below_minima(obs, allowed):
+    allowed = allowed_total_w(obs, state, cfg)
+    if below_minima(obs, allowed):
         state = replace(state, mode=Mode.DEGRADED, target_tok_s=target)
         caps = tuple(g.min_limit_w for g in obs.gpus)
         batch = _smooth_batch(obs.batch_limit, model.max_batch, cfg)
@@ -439,7 +345,7 @@ def pals_decide(
     mode = Mode.TRACKING if feasible else Mode.DEGRADED
     state, cap = _smoothed_cap_w(state, obs, cfg, plan, feasible, period, itl_push_w)
     batch = _smoothed_batch(obs, cfg, plan.batch_limit)
-    caps = _distribute(obs, cap, state.gpu_weights, allowed)
+    caps = distribute(obs, cap, state.gpu_weights, allowed)
     changed = batch != obs.batch_limit or any(
         abs(a - b) >= 0.5 for a, b in zip(caps, period.limits_w, strict=True)
     )
