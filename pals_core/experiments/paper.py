@@ -190,29 +190,31 @@ def run_paper(
                         f"{result.wall_s:.1f} s"
                     )
     runs.sort(key=lambda r: (r.scenario, r.seed, CONTROLLERS.index(r.controller)))
+    meta = {
+        "command": command,
+        "wall_s": time.perf_counter() - wall_start,
+        "jobs": jobs,
+        "cpu_count": os.cpu_count(),
+        "matrix": asdict(matrix),
+        "controllers": list(controllers),
+    }
+    return _write_results(output_dir, runs, oracle, meta)
+
+
+def _write_results(
+    output_dir: Path, runs: list[RunResult], oracle: dict[str, dict[str, Any]], meta: dict[str, Any]
+) -> PaperOutput:
+    """``results.json`` (meta, summary, the searched picks, every run) and ``series.json``."""
     run_dicts = [r.to_dict() for r in runs]
     summary = summarize(run_dicts)
-    wall_s = time.perf_counter() - wall_start
     results_path = output_dir / RESULTS_FILE
-    document = {
-        "meta": {
-            "command": command,
-            "wall_s": wall_s,
-            "jobs": jobs,
-            "cpu_count": os.cpu_count(),
-            "matrix": asdict(matrix),
-            "controllers": list(controllers),
-        },
-        "summary": summary,
-        "oracle": oracle,
-        "runs": run_dicts,
-    }
+    document = {"meta": meta, "summary": summary, "oracle": oracle, "runs": run_dicts}
     results_path.write_text(json.dumps(_json_safe(document), indent=1))
     series = {
         f"{r.scenario}#seed{r.seed}#{r.controller}": r.series for r in runs if r.series is not None
     }
     (output_dir / SERIES_FILE).write_text(json.dumps(_json_safe(series)))
-    return PaperOutput(runs, oracle, summary, wall_s, results_path)
+    return PaperOutput(runs, oracle, summary, meta["wall_s"], results_path)
 
 
 def add_variant(results_path: Path, name: str, summary: dict[str, Any]) -> None:

@@ -180,16 +180,11 @@ def run_scenario(
     """Run ``controller`` (or an explicit ``policy``) for the scenario's duration and measure."""
     wall_start = time.perf_counter()
     node = build_node(
-        scenario.node,
-        load_frac=scenario.load_frac,
-        seed=scenario.seed,
-        device_variation_frac=DEVICE_VARIATION_FRAC,
-        noise_frac=NOISE_FRAC,
-        physics=scenario.physics,
-        slo=scenario.slo,
-        device_speed=scenario.device_speed,
+        scenario.node, load_frac=scenario.load_frac, seed=scenario.seed,
+        device_variation_frac=DEVICE_VARIATION_FRAC, noise_frac=NOISE_FRAC,
+        physics=scenario.physics, slo=scenario.slo, device_speed=scenario.device_speed,
         device_power=scenario.device_power,
-    )
+    )  # fmt: skip
     if policy is None:
         policy = make_policy(
             controller, node, fixed=fixed, profile_path=profile_path, pals_overrides=pals_overrides
@@ -203,15 +198,9 @@ def run_scenario(
     qos = qos_policy(node)
     recorder = _Recorder(node, scenario.warmup_s, qos.window_s)
     run_control_loop(
-        policy,
-        node.gpus,
-        node.engine,
-        node.clock,
-        duration_s=scenario.duration_s,
-        budget_w=budget_w,
-        config=LOOP,
-        on_sample=recorder.on_sample,
-    )
+        policy, node.gpus, node.engine, node.clock, duration_s=scenario.duration_s,
+        budget_w=budget_w, config=LOOP, on_sample=recorder.on_sample,
+    )  # fmt: skip
     recorder.close(scenario.duration_s, budget_w(scenario.duration_s))
     series = recorder.series()
     eff = efficiency(series, scenario.warmup_s)
@@ -221,24 +210,8 @@ def run_scenario(
     budget = budget_compliance(series, BUDGET_METRICS)
     steps = budget.steps if budget is not None else ()
     return RunResult(
-        scenario=scenario.key,
-        node=scenario.node.key,
-        model=scenario.node.model,
-        load_frac=scenario.load_frac,
-        budget=scenario.budget_label,
-        budget_kind=scenario.budget_kind,
-        seed=scenario.seed,
+        **_identity_fields(scenario, node),
         controller=controller,
-        duration_s=scenario.duration_s,
-        warmup_s=scenario.warmup_s,
-        offered_tok_s=node.offered_tok_s,
-        capacity_tok_s=node.capacity_tok_s,
-        max_power_w=max_power_w,
-        itl_slo_s=node.itl_slo_s,
-        ttft_slo_s=node.slo.ttft_p99_s,
-        physics=scenario.physics,
-        slo=scenario.slo,
-        stock_batch=node.stock_batch,
         tokens_per_j=eff.tokens_per_j,
         throughput_tok_s=eff.throughput_tok_s,
         mean_power_w=eff.mean_power_w,
@@ -260,6 +233,29 @@ def run_scenario(
         series=recorder.thin_series(SERIES_STEP_S) if keep_series else None,
         window_itl_p99_s=[w.itl_p99_s for w in windows] if keep_windows else None,
     )
+
+
+def _identity_fields(scenario: Scenario, node: SimNodeHandle) -> dict[str, Any]:
+    """What a run record says about its scenario and node (the same for every controller)."""
+    return {
+        "scenario": scenario.key,
+        "node": scenario.node.key,
+        "model": scenario.node.model,
+        "load_frac": scenario.load_frac,
+        "budget": scenario.budget_label,
+        "budget_kind": scenario.budget_kind,
+        "seed": scenario.seed,
+        "duration_s": scenario.duration_s,
+        "warmup_s": scenario.warmup_s,
+        "offered_tok_s": node.offered_tok_s,
+        "capacity_tok_s": node.capacity_tok_s,
+        "max_power_w": node.max_power_w,
+        "itl_slo_s": node.itl_slo_s,
+        "ttft_slo_s": node.slo.ttft_p99_s,
+        "physics": scenario.physics,
+        "slo": scenario.slo,
+        "stock_batch": node.stock_batch,
+    }
 
 
 class _Recorder:
