@@ -31,6 +31,11 @@ def paper(
     settings: list[str] = typer.Option(
         [], "--set", help="PalsConfig FIELD=VALUE (a Python literal) for the PALS runs; repeatable."
     ),
+    nodes: list[str] = typer.Option(
+        [],
+        "--node",
+        help="Only this node of the matrix (e.g. llama-3.1-8b@1xH100-SXM); repeatable.",
+    ),
     variants: list[str] = typer.Option(
         [],
         "--variant",
@@ -47,10 +52,19 @@ def paper(
         plot_pareto,
     )
     from pals_core.experiments.report import print_report
-    from pals_core.experiments.scenarios import full_matrix, quick_matrix, variant_matrix
+    from pals_core.experiments.scenarios import (
+        full_matrix,
+        only_nodes,
+        quick_matrix,
+        variant_matrix,
+    )
 
     overrides = _parse_settings(settings)
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
+    try:
+        matrix = only_nodes(matrix, nodes) if nodes else matrix
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--node") from err
     try:
         variant_matrices = {name: variant_matrix(matrix, name) for name in variants}
     except ConfigurationError as err:

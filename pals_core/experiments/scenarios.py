@@ -285,3 +285,18 @@ def variant_matrix(matrix: Matrix, name: str) -> Matrix:
             f"{', '.join(PHYSICS_VARIANTS)}"
         )
     return replace(matrix, **changes)  # type: ignore[arg-type]
+
+
+def only_nodes(matrix: Matrix, keys: list[str]) -> Matrix:
+    """``matrix`` restricted to the nodes named by ``keys`` (``NodeConfig.key``); the mismatch
+    scenarios stay only if their node is among them. An unknown key is refused, naming those
+    allowed."""
+    known = {n.key: n for n in matrix.nodes}
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown node(s) {', '.join(unknown)}; allowed: {', '.join(known)}"
+        )
+    kept = tuple(known[k] for k in known if k in keys)
+    mismatch = matrix.mismatch_node if matrix.mismatch_node in kept else None
+    return replace(matrix, nodes=kept, mismatch_node=mismatch)
