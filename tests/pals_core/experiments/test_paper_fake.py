@@ -80,3 +80,14 @@ def test_a_variant_this_simulator_lacks_is_refused_naming_what_it_has() -> None:
     assert variant_matrix(quick_matrix(), "tight-slo").slo == "tight"
     with pytest.raises(ConfigurationError, match="unknown variant 'nope'; allowed: pessimistic"):
         variant_matrix(quick_matrix(), "nope")
+
+
+def test_only_nodes_keeps_the_named_nodes_and_refuses_unknown_ones() -> None:
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.scenarios import full_matrix, only_nodes
+
+    matrix = only_nodes(full_matrix(), ["qwen3-30b-a3b@2xH100-SXM"])
+    assert [n.key for n in matrix.nodes] == ["qwen3-30b-a3b@2xH100-SXM"]
+    assert matrix.mismatch_node is None  # its node (8B) is not among them
+    with pytest.raises(ConfigurationError, match=r"unknown node.*allowed: llama-3\.1-8b"):
+        only_nodes(full_matrix(), ["nope"])
