@@ -132,12 +132,24 @@ def report(
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables instead."),
 ) -> None:
     """Print the tables and goals of a saved run (no simulation)."""
-    from pals_core.experiments.markdown import goals_markdown, scenario_markdown
+    from pals_core.experiments.markdown import (
+        decomposition_markdown,
+        goals_markdown,
+        headline_markdown,
+        scenario_markdown,
+    )
     from pals_core.experiments.report import print_report
 
     doc = json.loads(results.read_text())
     if markdown:
         typer.echo(goals_markdown(doc["summary"]))
+        for name, summary in doc.get("variants", {}).items():
+            typer.echo(f"\nVariant {name}:\n")
+            typer.echo(goals_markdown(summary))
+        typer.echo("")
+        typer.echo(headline_markdown(doc["summary"]))
+        typer.echo("")
+        typer.echo(decomposition_markdown(doc["summary"]))
         typer.echo("")
         typer.echo(scenario_markdown(doc["runs"]))
         return

@@ -28,3 +28,36 @@ def scenario_markdown(runs: Sequence[dict[str, Any]]) -> str:
     lines = ["| scenario | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
     lines += [f"| {scenario} | " + " | ".join(cells) + " |" for scenario, cells in rows]
     return "\n".join(lines)
+
+
+def decomposition_markdown(summary: dict[str, Any]) -> str:
+    """Per scenario: tok/J of stock -> static-cap -> oracle-static -> pals (* QoS missed)."""
+    steps = ("stock", "static-cap", "oracle-static", "pals")
+    lines = [
+        "| scenario | " + " | ".join(steps) + " | cap | + batch | + dynamics |",
+        "|---|" + "---:|" * (len(steps) + 3),
+    ]
+    for scenario, row in sorted(summary.get("decomposition_by_scenario", {}).items()):
+        cells = [f"{row['tokens_per_j'][c]:.2f}{'' if row['meets_qos'][c] else '*'}" for c in steps]
+        gains = [
+            f"{row[k] * 100:+.0f} %" for k in ("gain_static_cap", "gain_batch", "gain_dynamics")
+        ]
+        lines.append(f"| {scenario} | " + " | ".join(cells + gains) + " |")
+    return "\n".join(lines)
+
+
+def headline_markdown(summary: dict[str, Any]) -> str:
+    """The reported-without-goal figures, with their 95 % intervals."""
+    lines = ["| figure | value | 95 % interval | where |", "|---|---:|---|---|"]
+    for name in ("efficiency_gain_vs_stock", "efficiency_gain_vs_static_cap"):
+        gain = summary.get(name) or {}
+        for kind in ("mean", "max"):
+            if gain.get(kind) is None:
+                continue
+            low, high = gain.get(f"{kind}_ci95", [None, None])
+            where = gain.get("max_scenario", "") if kind == "max" else "over scenarios"
+            lines.append(
+                f"| `{name}_{kind}` | {gain[kind]:.3f} | {_f(low, '.3f')} .. {_f(high, '.3f')} "
+                f"| {where} |"
+            )
+    return "\n".join(lines)
