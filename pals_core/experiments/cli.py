@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import replace
 import sys
 from ast import literal_eval
 from pathlib import Path
@@ -36,6 +37,9 @@ def paper(
         "--node",
         help="Only this node of the matrix (e.g. llama-3.1-8b@1xH100-SXM); repeatable.",
     ),
+    slo: str = typer.Option(
+        "relaxed", "--slo", help="The MLPerf SLO level of the matrix: relaxed or tight."
+    ),
     variants: list[str] = typer.Option(
         [],
         "--variant",
@@ -46,6 +50,7 @@ def paper(
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
     from pals_core.errors import ConfigurationError
     from pals_core.experiments.paper import SERIES_FILE, add_variant, run_paper
+    from pals_core.experiments.slos import latency_slo
     from pals_core.experiments.plots import (
         plot_dynamic_power,
         plot_efficiency_vs_load,
@@ -63,8 +68,10 @@ def paper(
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
     try:
         matrix = only_nodes(matrix, nodes) if nodes else matrix
+        latency_slo(matrix.nodes[0].model, slo)  # an unknown level is refused before any run
+        matrix = replace(matrix, slo=slo)
     except ConfigurationError as err:
-        raise typer.BadParameter(str(err), param_hint="--node") from err
+        raise typer.BadParameter(str(err), param_hint="--node/--slo") from err
     try:
         variant_matrices = {name: variant_matrix(matrix, name) for name in variants}
     except ConfigurationError as err:
@@ -124,6 +131,21 @@ def _parse_settings(settings: list[str]) -> dict[str, Any]:
     except (ConfigurationError, TypeError) as err:
         raise typer.BadParameter(str(err), param_hint="--set") from err
     return out
+
+
+@experiment_app.command("add-variant")
+def add_variant_command(
+    results: Path = typer.Argument(..., help="The results.json to add the variant to."),
+    name: str = typer.Argument(..., help="The variant's name (pessimistic, tight-slo)."),
+    variant_results: Path = typer.Argument(..., help="A results.json run under that variant."),
+) -> None:
+    """Store another run's summary as ``variants.NAME`` of RESULTS (a variant run on its own,
+    e.g. ``--variant`` of a subset, or at another time)."""
+    from pals_core.experiments.paper import add_variant
+
+    doc = json.loads(variant_results.read_text())
+    add_variant(results, name, doc["summary"])
+    typer.echo(f"added {name} from {variant_results} to {results}")
 
 
 @experiment_app.command("report")
