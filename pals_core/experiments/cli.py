@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import replace
 import sys
 from ast import literal_eval
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,6 @@ def paper(
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
     from pals_core.errors import ConfigurationError
     from pals_core.experiments.paper import SERIES_FILE, add_variant, run_paper
-    from pals_core.experiments.slos import latency_slo
     from pals_core.experiments.plots import (
         plot_dynamic_power,
         plot_efficiency_vs_load,
@@ -63,6 +62,7 @@ def paper(
         quick_matrix,
         variant_matrix,
     )
+    from pals_core.experiments.slos import latency_slo
 
     overrides = _parse_settings(settings)
     matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
