@@ -97,3 +97,18 @@ def test_the_paper_command_refuses_a_bad_setting_before_running(
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
     assert not out.exists()  # nothing was run or written
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--slo", "loose"], "unknown SLO level 'loose'"), (["--node", "nope"], "unknown node"),
+     (["--variant", "nope"], "unknown variant 'nope'")],
+)  # fmt: skip
+def test_the_paper_command_refuses_a_bad_slo_node_or_variant_before_running(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "paper"
+    result = CliRunner().invoke(app, ["experiment", "paper", "--output", str(out), *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not out.exists()
