@@ -35,6 +35,14 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def _save(plt: Any, fig: Any, title: str, path: Path, dpi: int) -> Path:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot_dynamic_power(
     series: dict[str, dict[str, list[float | None]]], output_dir: Path
 ) -> list[Path]:
@@ -62,12 +70,8 @@ def plot_dynamic_power(
             ax.set_ylabel("W")
             ax.legend(loc="lower left", fontsize=8)
         axes[-1].set_xlabel("time (min)")
-        fig.suptitle(f"{scenario} ({seed}): GPU power against the budget")
-        fig.tight_layout()
-        path = output_dir / f"power_{_safe(scenario)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        title = f"{scenario} ({seed}): GPU power against the budget"
+        paths.append(_save(plt, fig, title, output_dir / f"power_{_safe(scenario)}.png", 110))
     return paths
 
 
@@ -100,12 +104,8 @@ def plot_efficiency_vs_load(runs: Sequence[dict[str, Any]], output_dir: Path) ->
             ax.set_ylabel("tok/J")
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)
-        fig.suptitle(f"Efficiency against load, budget: {budget}")
-        fig.tight_layout()
-        path = output_dir / f"tokj_vs_load_{_safe(budget)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        title = f"Efficiency against load, budget: {budget}"
+        paths.append(_save(plt, fig, title, output_dir / f"tokj_vs_load_{_safe(budget)}.png", 110))
     return paths
 
 
@@ -140,10 +140,6 @@ def plot_pareto(runs: Sequence[dict[str, Any]], output_dir: Path) -> list[Path]:
         for ax in list(axes.flat)[len(scenarios) :]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=6)
-        fig.suptitle(f"{node}: tok/J against violated QoS windows")
-        fig.tight_layout()
-        path = output_dir / f"pareto_{_safe(node)}.png"
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        paths.append(path)
+        title = f"{node}: tok/J against violated QoS windows"
+        paths.append(_save(plt, fig, title, output_dir / f"pareto_{_safe(node)}.png", 90))
     return paths
