@@ -223,7 +223,7 @@ def full_matrix(seeds: int = 5, physics: str = "nominal", slo: str = "relaxed") 
         warmup_s=20.0,
         oracle_search_s=20.0,
         oracle_finalists=1,
-        oracle_max_verified=3,
+        oracle_max_verified=8,
         profile_warmup_s=5.0,
         profile_window_s=10.0,
         oracle_cap_step_w=25.0,
