@@ -5,9 +5,8 @@ the cap follows the measured latency. Every control period it reads the running 
 ITL histogram (and TTFT, when the SLO has one) since the window began; the worse of the two
 ratios p99 / SLO drives the cap (W per GPU, the same on every GPU):
 
-- above ``high`` (a running window as soon as it holds ``min_samples`` tokens; a completed
-  window at ``high``): up by ``gain_up_w`` per unit of excess, at most ``step_up_max_w``, and a
-  new window begins;
+- above ``high``, as soon as the window holds ``min_samples`` tokens: up by ``gain_up_w`` per
+  unit of (ratio - high + 0.05), at most ``step_up_max_w``, and a new window begins;
 - a completed window under ``setpoint`` with nobody waiting: down by ``gain_down_w`` per unit
   of distance, at most ``step_down_max_w``;
 - requests waiting at the end of a window with a growing queue: up by ``step_up_max_w``
