@@ -13,6 +13,7 @@ from pals_core import __version__
 from pals_core.agent.cli import agent as agent_command
 from pals_core.agent.cli import fleet as fleet_command
 from pals_core.device.cli import gpu_app
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.experiments.cli import experiment_app
 from pals_core.model.cli import profile_app
 from pals_core.sim.cli import app as sim_app
@@ -74,7 +75,7 @@ def sim_node(
         typer.Option(
             "--max-num-seqs", "--batch-limit", min=1, help="Initial max_num_seqs (as vLLM's)."
         ),
-    ] = 256,
+    ] = DEFAULT_MAX_NUM_SEQS,
     physics: Annotated[
         str, typer.Option(help="Simulator physics variant: nominal or pessimistic.")
     ] = "nominal",

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pals_core.control.demand import DemandConfig, DemandState
-from pals_core.engine.base import Histogram
+from pals_core.control.qos import QOS_VIOLATION_BUDGET
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS, Histogram
 from pals_core.errors import ConfigurationError
 
 
@@ -59,12 +60,13 @@ class PalsConfig:
     """Plan against this fraction of the ITL p99 SLO."""
     burst_margin: float = 0.15
     """ITL is planned at the operating concurrency x (1 + burst_margin)."""
-    batch_headroom: float = 0.3
-    """The batch limit is sized for load x (1 + batch_headroom) where the cap allows it."""
+    batch_headroom: float = 1.0
+    """The batch limit is sized for load x (1 + batch_headroom) where the cap allows it (a limit
+    near the running batch queues every burst: a throughput-short window for nothing)."""
     budget_margin_frac: float = 0.02
     budget_margin_w: float = 5.0
     """The caps sum to at most budget - max(frac x budget, W)."""
-    default_batch: int = 256
+    default_batch: int = DEFAULT_MAX_NUM_SEQS
     min_batch: int = 8
     max_batch: int | None = None
     """Largest batch limit the planner may choose (None: the largest batch profiled)."""
@@ -90,20 +92,26 @@ class PalsConfig:
     itl_hold_s: float = 15.0
     """After an ITL excess the offset does not come down again for this long."""
     itl_edge_memory_s: float = 120.0
+    """... and the cap stays above the cap the excess showed at for this long,"""
     itl_edge_margin_w: float = 10.0
-    """... and the cap stays above the cap the excess showed at (+ margin) for this long,"""
+    """... by this margin,"""
     itl_edge_min_elastic: float = 0.7
+    """... where the cap elasticity is at least this x ``itl_full_push_elasticity`` (elsewhere an
+    excess says little about the caps),"""
     itl_edge_probe_w: float = 20.0
     """... and only for an excess met while probing: the offset at least this far below the plan."""
-    """... where the cap elasticity is at least this x ``itl_full_push_elasticity`` (elsewhere an
-    excess says little about the caps)."""
     itl_min_samples: int = 500
+    qos_violation_budget: float = QOS_VIOLATION_BUDGET
+    """The fraction of ITL windows PALS may spend over the SLO while it probes for efficiency:
+    once its own count of windows over the SLO exceeds this fraction of the windows it has
+    seen, the ITL loop stops probing below the plan (the offset is floored at zero) until the
+    count falls back within the budget."""
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
-    cap_step_down_w: float = 20.0
+    cap_step_down_w: float = 60.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
     cap_step_up_w: float = 5.0
     """Largest planned cap increase per period while nobody waits and the ITL holds."""
@@ -151,6 +159,10 @@ class PalsConfig:
             raise ConfigurationError(
                 f"fixed_target_tok_s must be > 0 or None, got {self.fixed_target_tok_s}"
             )
+        if not 0 <= self.qos_violation_budget < 1:
+            raise ConfigurationError(
+                f"qos_violation_budget must be within [0, 1), got {self.qos_violation_budget}"
+            )
         if self.target_floor_tok_s < 0:
             raise ConfigurationError("target_floor_tok_s must be >= 0")
 
@@ -191,10 +203,13 @@ class PalsState:
     itl_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
     itl_hold_until_s: float = -math.inf
+    """No lowering of the ITL offset before this time (set by an excess)."""
     itl_edge_cap_w: float = 0.0
     itl_edge_until_s: float = -math.inf
     """The mean cap at the last ITL excess, and until when it floors the caps."""
-    """No lowering of the ITL offset before this time (set by an excess)."""
+    qos_windows_seen: int = 0
+    qos_windows_violated: int = 0
+    """The ITL windows the loop has judged, and those over the SLO (the QoS budget's ledger)."""
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""
     started_s: float = math.nan

@@ -8,6 +8,7 @@ budget-safety check that may cut caps at once; every control period (default 0.5
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -74,3 +75,23 @@ class Policy(Protocol):
     def guard(self, obs: Observation) -> Action | None:
         """A fast safety check, every tick between decisions; None for no change."""
         ...
+
+
+class EnergyMeter:
+    """Node GPU power from the energy counters between two readings: the signal every policy
+    reads (PALS, and each baseline), so that no controller works from a better sensor than
+    another. The first reading has no interval: it falls back to the instantaneous power."""
+
+    def __init__(self) -> None:
+        self._time_s = math.nan
+        self._energy_j: tuple[float, ...] = ()
+
+    def power_w(self, obs: Observation) -> float:
+        """Mean power since the previous call (W, summed over the GPUs)."""
+        energy = tuple(g.energy_j for g in obs.gpus)
+        dt_s = obs.time_s - self._time_s
+        power_w = obs.total_power_w
+        if len(energy) == len(self._energy_j) and dt_s > 0:
+            power_w = sum(e - p for e, p in zip(energy, self._energy_j, strict=True)) / dt_s
+        self._time_s, self._energy_j = obs.time_s, energy
+        return power_w

@@ -7,7 +7,9 @@ Time is cut into windows of ``window_s`` seconds (default 5 s: ten control perio
    target by more than ``throughput_tolerance`` (default 5 %) *while requests are waiting* at the
    end of the window (a shortfall with an empty queue is an absence of demand, not a failure to
    serve it); or
-2. **latency**: the window's inter-token latency p99 exceeds ``itl_p99_slo_s``.
+2. **latency**: the window's inter-token latency p99 exceeds ``itl_p99_slo_s``, or (when
+   ``ttft_p99_slo_s`` is set) the p99 time to first token of the requests whose first token
+   came in the window exceeds it (queueing shows there first).
 
 The target is the operator's fixed target when one is set, otherwise the offered load: the
 output-token rate that the arriving requests demand. The experiments pass the scenario's offered
@@ -22,18 +24,27 @@ from dataclasses import dataclass
 from pals_core.engine.base import EngineMetrics
 from pals_core.errors import ConfigurationError
 
+QOS_VIOLATION_BUDGET = 0.01
+"""The fraction of QoS windows a run may violate and still count as meeting QoS (the matched-QoS
+comparisons of the experiments; PALS's ``qos_violation_budget`` by default)."""
+
 
 @dataclass(frozen=True, slots=True)
 class QoSPolicy:
     itl_p99_slo_s: float
     window_s: float = 5.0
     throughput_tolerance: float = 0.05
+    ttft_p99_slo_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.itl_p99_slo_s > 0:
             raise ConfigurationError(f"itl_p99_slo_s must be > 0, got {self.itl_p99_slo_s}")
         if not self.window_s > 0:
             raise ConfigurationError(f"window_s must be > 0, got {self.window_s}")
+        if self.ttft_p99_slo_s is not None and not self.ttft_p99_slo_s > 0:
+            raise ConfigurationError(
+                f"ttft_p99_slo_s must be > 0 or None, got {self.ttft_p99_slo_s}"
+            )
         if not 0 <= self.throughput_tolerance < 1:
             raise ConfigurationError(
                 f"throughput_tolerance must be within [0, 1), got {self.throughput_tolerance}"
@@ -51,10 +62,12 @@ class WindowQoS:
     itl_p99_s: float
     throughput_short: bool
     itl_violated: bool
+    ttft_p99_s: float = math.nan
+    ttft_violated: bool = False
 
     @property
     def violated(self) -> bool:
-        return self.throughput_short or self.itl_violated
+        return self.throughput_short or self.itl_violated or self.ttft_violated
 
 
 def evaluate_window(
@@ -76,6 +89,12 @@ def evaluate_window(
         and served_tok_s < (1.0 - policy.throughput_tolerance) * target_tok_s
     )
     itl_violated = not math.isnan(itl_p99_s) and itl_p99_s > policy.itl_p99_slo_s
+    ttft = after.time_to_first_token_seconds.minus(before.time_to_first_token_seconds)
+    ttft_p99_s = ttft.quantile(0.99)
+    ttft_slo_s = policy.ttft_p99_slo_s
+    ttft_violated = (
+        ttft_slo_s is not None and not math.isnan(ttft_p99_s) and ttft_p99_s > ttft_slo_s
+    )
     return WindowQoS(
         duration_s=duration_s,
         served_tok_s=served_tok_s,
@@ -84,4 +103,6 @@ def evaluate_window(
         itl_p99_s=itl_p99_s,
         throughput_short=short,
         itl_violated=itl_violated,
+        ttft_p99_s=ttft_p99_s,
+        ttft_violated=ttft_violated,
     )

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pals_core.clock import Clock
 from pals_core.control.policy import Action, GPUReading, Observation, Policy
 from pals_core.device.gpu import GPUGroup
-from pals_core.engine.base import EngineMetrics, ServingEngine
+from pals_core.engine.base import MAX_BATCH_LIMIT, EngineMetrics, ServingEngine
 from pals_core.errors import ConfigurationError
-
-MAX_BATCH_LIMIT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +107,19 @@ def apply_action(action: Action, gpus: GPUGroup, engine: ServingEngine) -> None:
             engine.set_batch_limit(batch)
 
 
+def checked_budget_w(budget_w: float | None, elapsed_s: float) -> float | None:
+    """The budget as the policies see it: ``None`` and ``+inf`` mean no limit; NaN, zero and
+    negative budgets are refused (a :class:`ConfigurationError` naming the time)."""
+    if budget_w is None or budget_w == math.inf:
+        return None
+    if not (math.isfinite(budget_w) and budget_w > 0):
+        raise ConfigurationError(
+            f"power budget at t={elapsed_s:g} s must be > 0 W, +inf or None (no limit); "
+            f"got {budget_w!r}"
+        )
+    return float(budget_w)
+
+
 def run_control_loop(
     policy: Policy,
     gpus: GPUGroup,
@@ -124,7 +135,9 @@ def run_control_loop(
     """Run ``policy`` for ``duration_s`` seconds of ``clock`` time.
 
     ``budget_w(t)`` and ``target_tok_s(t)`` give the node's GPU power budget and throughput target
-    at time ``t`` seconds since the loop started (None: unconstrained / follow demand).
+    at time ``t`` seconds since the loop started (None: unconstrained / follow demand). A budget of
+    ``+inf`` means no limit, like None; NaN, zero or a negative budget raises
+    :class:`ConfigurationError` (:func:`checked_budget_w`).
     """
     cfg = config or LoopConfig()
     start_s = clock.now_s()
@@ -133,7 +146,7 @@ def run_control_loop(
     n_ticks = math.ceil(duration_s / cfg.tick_s - 1e-9)
     while tick < n_ticks:
         elapsed_s = tick * cfg.tick_s  # the schedule's time; sleeping to deadlines avoids drift
-        budget = budget_w(elapsed_s)
+        budget = checked_budget_w(budget_w(elapsed_s), elapsed_s)
         target = target_tok_s(elapsed_s)
         obs = observe(elapsed_s, gpus, engine, budget, target)
         decided = tick % cfg.ticks_per_period == 0

@@ -14,6 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # vLLM's bucket bounds (seconds) for these histograms (vllm/v1/metrics/loggers.py).
+DEFAULT_MAX_NUM_SEQS = 256
+"""vLLM's default batch limit (``max_num_seqs``) on GPUs under 70 GiB and on A100s: the initial
+limit of simulated engines and of the node agent (larger GPUs: ``control.baselines``)."""
+MAX_BATCH_LIMIT = 4096
+"""The largest batch limit the controllers write and the simulated engine accepts."""
+
 TTFT_BUCKETS_S: tuple[float, ...] = (
     0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0,
     2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,

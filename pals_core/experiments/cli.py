@@ -6,6 +6,7 @@ import json
 import shlex
 import sys
 from ast import literal_eval
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,57 @@ def paper(
     output: Path = typer.Option(..., "--output", "-o", help="Folder for results.json and plots."),
     quick: bool = typer.Option(False, "--quick", help="The reduced matrix (CI: under a minute)."),
     seeds: int | None = typer.Option(
-        None, "--seeds", min=1, help="Seeds per scenario (default: 3 full, 1 quick)."
+        None, "--seeds", min=1, help="Seeds per scenario (default: 5 full, 1 quick)."
     ),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print each run as it ends."),
     settings: list[str] = typer.Option(
         [], "--set", help="PalsConfig FIELD=VALUE (a Python literal) for the PALS runs; repeatable."
     ),
+    nodes: list[str] = typer.Option(
+        [],
+        "--node",
+        help="Only this node of the matrix (e.g. llama-3.1-8b@1xH100-SXM); repeatable.",
+    ),
+    slo: str = typer.Option(
+        "relaxed", "--slo", help="The MLPerf SLO level of the matrix: relaxed or tight."
+    ),
+    variants: list[str] = typer.Option(
+        [],
+        "--variant",
+        help="Also run the matrix under this variant (pessimistic, tight-slo) into "
+        "OUTPUT/variants/NAME; its summary goes to results.json variants.NAME. Repeatable.",
+    ),
 ) -> None:
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
-    from pals_core.experiments.paper import SERIES_FILE, run_paper
-    from pals_core.experiments.plots import plot_dynamic_power, plot_efficiency_vs_load
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.paper import SERIES_FILE, add_variant, run_paper
+    from pals_core.experiments.plots import (
+        plot_dynamic_power,
+        plot_efficiency_vs_load,
+        plot_pareto,
+    )
     from pals_core.experiments.report import print_report
-    from pals_core.experiments.scenarios import full_matrix, quick_matrix
+    from pals_core.experiments.scenarios import (
+        full_matrix,
+        only_nodes,
+        quick_matrix,
+        variant_matrix,
+    )
+    from pals_core.experiments.slos import latency_slo
 
     overrides = _parse_settings(settings)
-    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 3)
+    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
+    try:
+        matrix = only_nodes(matrix, nodes) if nodes else matrix
+        latency_slo(matrix.nodes[0].model, slo)  # an unknown level is refused before any run
+        matrix = replace(matrix, slo=slo)
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--node/--slo") from err
+    try:
+        variant_matrices = {name: variant_matrix(matrix, name) for name in variants}
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--variant") from err
     n = len(matrix.scenarios())
     console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
     seen = [0]
@@ -57,9 +93,17 @@ def paper(
         command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
         pals_overrides=overrides or None,
     )
+    for name, variant in variant_matrices.items():
+        console.print(f"variant {name}")
+        done = run_paper(
+            variant, output / "variants" / name, jobs=jobs, progress=progress,
+            command=f"variant {name}", pals_overrides=overrides or None,
+        )  # fmt: skip
+        add_variant(result.results_path, name, done.summary)
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
+    plots += plot_pareto(runs, output)
     print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
     console.print(f"wrote {result.results_path} and {len(plots)} plots")
 
@@ -89,18 +133,45 @@ def _parse_settings(settings: list[str]) -> dict[str, Any]:
     return out
 
 
+@experiment_app.command("add-variant")
+def add_variant_command(
+    results: Path = typer.Argument(..., help="The results.json to add the variant to."),
+    name: str = typer.Argument(..., help="The variant's name (pessimistic, tight-slo)."),
+    variant_results: Path = typer.Argument(..., help="A results.json run under that variant."),
+) -> None:
+    """Store another run's summary as ``variants.NAME`` of RESULTS (a variant run on its own,
+    e.g. ``--variant`` of a subset, or at another time)."""
+    from pals_core.experiments.paper import add_variant
+
+    doc = json.loads(variant_results.read_text())
+    add_variant(results, name, doc["summary"])
+    typer.echo(f"added {name} from {variant_results} to {results}")
+
+
 @experiment_app.command("report")
 def report(
     results: Path = typer.Argument(..., help="A results.json written by `pals experiment paper`."),
     markdown: bool = typer.Option(False, "--markdown", help="Print Markdown tables instead."),
 ) -> None:
     """Print the tables and goals of a saved run (no simulation)."""
-    from pals_core.experiments.markdown import goals_markdown, scenario_markdown
+    from pals_core.experiments.markdown import (
+        decomposition_markdown,
+        goals_markdown,
+        headline_markdown,
+        scenario_markdown,
+    )
     from pals_core.experiments.report import print_report
 
     doc = json.loads(results.read_text())
     if markdown:
         typer.echo(goals_markdown(doc["summary"]))
+        for name, summary in doc.get("variants", {}).items():
+            typer.echo(f"\nVariant {name}:\n")
+            typer.echo(goals_markdown(summary))
+        typer.echo("")
+        typer.echo(headline_markdown(doc["summary"]))
+        typer.echo("")
+        typer.echo(decomposition_markdown(doc["summary"]))
         typer.echo("")
         typer.echo(scenario_markdown(doc["runs"]))
         return

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from pals_core.experiments.scenarios import CONTROLLERS
+from pals_core.experiments.tables import scenario_rows
 
 
 def _f(value: Any, spec: str) -> str:
@@ -26,30 +23,41 @@ def goals_markdown(summary: dict[str, Any]) -> str:
 
 
 def scenario_markdown(runs: Sequence[dict[str, Any]]) -> str:
-    """Per scenario: tok/J (mean over seeds); violated/all QoS windows (summed over seeds); the
-    worst seed's time over budget."""
-    present = [c for c in CONTROLLERS if any(r["controller"] == c for r in runs)]
-    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        groups[run["scenario"]][run["controller"]].append(run)
-    header = "| scenario | " + " | ".join(present) + " |"
-    lines = [header, "|---|" + "---:|" * len(present)]
-    for scenario in sorted(groups):
-        cells = []
-        for controller in present:
-            group = groups[scenario].get(controller, [])
-            if not group:
-                cells.append("")
+    """Per scenario (:func:`~pals_core.experiments.tables.scenario_rows`)."""
+    present, rows = scenario_rows(runs)
+    lines = ["| scenario | " + " | ".join(present) + " |", "|---|" + "---:|" * len(present)]
+    lines += [f"| {scenario} | " + " | ".join(cells) + " |" for scenario, cells in rows]
+    return "\n".join(lines)
+
+
+def decomposition_markdown(summary: dict[str, Any]) -> str:
+    """Per scenario: tok/J of stock -> static-cap -> oracle-static -> pals (* QoS missed)."""
+    steps = ("stock", "static-cap", "oracle-static", "pals")
+    lines = [
+        "| scenario | " + " | ".join(steps) + " | cap | + batch | + dynamics |",
+        "|---|" + "---:|" * (len(steps) + 3),
+    ]
+    for scenario, row in sorted(summary.get("decomposition_by_scenario", {}).items()):
+        cells = [f"{row['tokens_per_j'][c]:.2f}{'' if row['meets_qos'][c] else '*'}" for c in steps]
+        gains = [
+            f"{row[k] * 100:+.0f} %" for k in ("gain_static_cap", "gain_batch", "gain_dynamics")
+        ]
+        lines.append(f"| {scenario} | " + " | ".join(cells + gains) + " |")
+    return "\n".join(lines)
+
+
+def headline_markdown(summary: dict[str, Any]) -> str:
+    """The reported-without-goal figures, with their 95 % intervals."""
+    lines = ["| figure | value | 95 % interval | where |", "|---|---:|---|---|"]
+    for name in ("efficiency_gain_vs_stock", "efficiency_gain_vs_static_cap"):
+        gain = summary.get(name) or {}
+        for kind in ("mean", "max"):
+            if gain.get(kind) is None:
                 continue
-            tokj = float(np.mean([r["tokens_per_j"] for r in group]))
-            violated = sum(r["qos_violated"] for r in group)
-            windows = sum(r["qos_windows"] for r in group)
-            over = [r["budget_time_over_frac"] for r in group]
-            over_txt = (
-                f"; {max(o for o in over if o is not None) * 100:.2f}%"
-                if any(o is not None for o in over)
-                else ""
+            low, high = gain.get(f"{kind}_ci95", [None, None])
+            where = gain.get("max_scenario", "") if kind == "max" else "over scenarios"
+            lines.append(
+                f"| `{name}_{kind}` | {gain[kind]:.3f} | {_f(low, '.3f')} .. {_f(high, '.3f')} "
+                f"| {where} |"
             )
-            cells.append(f"{tokj:.2f}; {violated}/{windows}{over_txt}")
-        lines.append(f"| {scenario} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -16,8 +16,9 @@ Definitions (the same for every controller; ``docs/results.md`` repeats them):
   energy drawn, both on budgeted, non-settling time.
 - **Settling time** of a fall: from the step until power stays at or under
   ``budget x (1 + tolerance_frac)`` up to the next step (or the end of the run; a run that never
-  settles counts the whole segment). ``binding`` steps are those where power was above that
-  bound at some point after the step, i.e. the controller had to act.
+  settles counts the whole segment). A fall is ``binding`` when the node drew more than the new
+  budget just before it (the controller had to cut power), or power went above the bound at
+  some point after it.
 - **tok/J**: output tokens over GPU energy, both from the end of the warm-up to the end.
 - **QoS**: :func:`pals_core.control.qos.evaluate_window` on consecutive engine snapshots.
 """
@@ -164,7 +165,7 @@ def budget_steps(series: RunSeries, config: BudgetMetricsConfig) -> list[BudgetS
                 before_w=None if math.isnan(before_w) else before_w,
                 after_w=float(budget[start]),
                 settling_s=settling_s,
-                binding=len(over_at) > 0,
+                binding=len(over_at) > 0 or bool(start > 0 and power[start - 1] > budget[start]),
             )
         )
     return steps
@@ -209,6 +210,7 @@ class QoSMetrics:
     violated: int
     throughput_short: int
     itl_violated: int
+    ttft_violated: int = 0
 
     @property
     def violated_frac(self) -> float:
@@ -231,6 +233,7 @@ def summarize_qos(windows: Sequence[WindowQoS]) -> QoSMetrics:
         violated=sum(w.violated for w in windows),
         throughput_short=sum(w.throughput_short for w in windows),
         itl_violated=sum(w.itl_violated for w in windows),
+        ttft_violated=sum(w.ttft_violated for w in windows),
     )
 
 

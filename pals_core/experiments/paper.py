@@ -3,9 +3,10 @@
 Work is a set of independent tasks run by a process pool:
 
 - one PALS profile per node type (cached under ``OUTPUT/profiles``),
-- one oracle search per (node, load, seed) (shared by that load's budgets),
-- one run per (scenario, seed, controller); PALS runs wait for their node's profile, oracle
-  runs for their search.
+- one search per (node, load) (shared by its seeds and budgets; it picks ``oracle-static`` and
+  ``static-cap``),
+- one run per (scenario, seed, controller); PALS runs wait for their node's profile, searched
+  controllers' runs for their search.
 
 Long tasks go first (profiles, the dynamic hours) so the pool's tail stays short.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
@@ -24,7 +26,7 @@ from typing import Any
 from pals_core.experiments.oracle import OracleCandidate, oracle_picks
 from pals_core.experiments.pals_adapter import ensure_profile
 from pals_core.experiments.runner import FixedConfig, RunResult, _json_safe, run_scenario
-from pals_core.experiments.scenarios import CONTROLLERS, Matrix, NodeConfig, Scenario
+from pals_core.experiments.scenarios import CONTROLLERS, SEARCHED, Matrix, NodeConfig, Scenario
 from pals_core.experiments.simnode import build_node
 from pals_core.experiments.summary import summarize
 
@@ -42,13 +44,20 @@ class PaperOutput:
 
 
 def _oracle_task(
-    scenario: Scenario, matrix: Matrix, budget_fracs: list[float | None]
-) -> list[OracleCandidate]:
-    """The oracle's pick for each budget fraction (None: unconstrained) of one load and seed."""
-    handle = build_node(scenario.node, load_frac=scenario.load_frac, seed=scenario.seed)
+    scenarios: list[Scenario], matrix: Matrix, budget_fracs: list[float | None]
+) -> dict[str, list[OracleCandidate]]:
+    """The searched controllers' picks for each budget fraction (None: unconstrained) of one
+    (node, load), over its seeds' unconstrained scenarios."""
+    first = scenarios[0]
+    handle = build_node(
+        first.node, load_frac=first.load_frac, seed=first.seed, physics=first.physics,
+        slo=first.slo, device_speed=first.device_speed, device_power=first.device_power,
+    )  # fmt: skip
     limits = handle.gpus[0].power_limit_constraints()
     budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
-    return oracle_picks(scenario, matrix, budgets_w, limits.max_w, limits.min_w)
+    return oracle_picks(
+        scenarios, matrix, budgets_w, limits.max_w, limits.min_w, handle.stock_batch
+    )
 
 
 def _run_task(
@@ -77,6 +86,25 @@ class _InlineExecutor(Executor):
         return future
 
 
+def _submit_picks(
+    key: tuple[NodeConfig, float, float, float],
+    picks: dict[str, list[OracleCandidate]],
+    scenarios: list[Scenario],
+    budget_fracs: list[float | None],
+    searched: list[str],
+    submit_run: Callable[[Scenario, str, FixedConfig | None], None],
+    record: dict[str, dict[str, Any]],
+) -> None:
+    """Queue each seed's run of every searched controller's pick, per budget."""
+    for scenario in scenarios:
+        if scenario.search_key != key or scenario.budget_kind == "dynamic":
+            continue
+        for controller in searched:
+            pick = dict(zip(budget_fracs, picks[controller], strict=True))[scenario.budget_frac]
+            record[f"{scenario.key}#{controller}"] = asdict(pick)
+            submit_run(scenario, controller, FixedConfig(pick.cap_w, pick.batch_limit))
+
+
 def run_paper(
     matrix: Matrix,
     output_dir: Path,
@@ -92,18 +120,21 @@ def run_paper(
     output_dir.mkdir(parents=True, exist_ok=True)
     scenarios = sorted(matrix.scenarios(), key=lambda s: -s.duration_s)
     say = progress or (lambda _msg: None)
-    per_scenario = {
-        kind: len([c for c in controllers if not (kind == "dynamic" and c == "oracle-static")])
-        for kind in ("none", "static", "dynamic")
-    }
-    expected_runs = sum(per_scenario[s.budget_kind] for s in scenarios)
+    runners = [c for c in controllers if c not in SEARCHED]
+    searched = [c for c in controllers if c in SEARCHED]
+    expected_runs = sum(
+        len(runners) + (0 if s.budget_kind == "dynamic" else len(searched)) for s in scenarios
+    )
     nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
-    budget_fracs: list[float | None] = [None, *matrix.static_budget_fracs]
-    searches = {
-        (s.node, s.load_frac, s.seed): s.unconstrained()
-        for s in scenarios
-        if s.budget_kind in ("none", "static")
-    }
+    mismatch_fracs = [f for f in matrix.mismatch_budget_fracs if f is not None]
+    budget_fracs: list[float | None] = [
+        None,
+        *sorted({*matrix.static_budget_fracs, *mismatch_fracs}),
+    ]
+    searches: dict[tuple[NodeConfig, float, float, float], list[Scenario]] = defaultdict(list)
+    for s in sorted(scenarios, key=lambda s: s.seed):
+        if s.budget_kind == "none":
+            searches[s.search_key].append(s)
     executor: Executor = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _InlineExecutor()
     pending: dict[Future[Any], tuple[str, Any]] = {}
     runs: list[RunResult] = []
@@ -122,19 +153,19 @@ def run_paper(
         # then the searches, then the short runs: the pool's tail stays short.
         if "pals" in controllers:
             profile_futures = {
-                node: executor.submit(ensure_profile, node, matrix, output_dir) for node in nodes
+                node: executor.submit(ensure_profile, node, matrix, output_dir, matrix.physics)
+                for node in nodes
             }
             for node, profile_future in profile_futures.items():
                 profiles[node] = profile_future.result()
                 say(f"profile ready: {node.key}")
-        runners = [c for c in controllers if c != "oracle-static"]
         for scenario in scenarios:
             if scenario.budget_kind == "dynamic":
                 for controller in runners:
                     submit_run(scenario, controller)
-        if "oracle-static" in controllers:
-            for key, horizon in searches.items():
-                search = executor.submit(_oracle_task, horizon, matrix, budget_fracs)
+        if searched:
+            for key, seeds in searches.items():
+                search = executor.submit(_oracle_task, seeds, matrix, budget_fracs)
                 pending[search] = ("oracle", key)
         for scenario in scenarios:
             if scenario.budget_kind != "dynamic":
@@ -146,18 +177,10 @@ def run_paper(
                 kind, key = pending.pop(future)
                 result = future.result()
                 if kind == "oracle":
-                    picks = dict(zip(budget_fracs, result, strict=True))
-                    say(f"oracle search done: {key[0].key} load {key[1]:.0%} seed {key[2]}")
-                    for scenario in scenarios:
-                        if (scenario.node, scenario.load_frac, scenario.seed) != key:
-                            continue
-                        if scenario.budget_kind == "dynamic":
-                            continue
-                        pick = picks[scenario.budget_frac]
-                        oracle[f"{scenario.key}#seed{scenario.seed}"] = asdict(pick)
-                        submit_run(
-                            scenario, "oracle-static", FixedConfig(pick.cap_w, pick.batch_limit)
-                        )
+                    say(f"search done: {key[0].key} load {key[1]:.0%}")
+                    _submit_picks(
+                        key, result, scenarios, budget_fracs, searched, submit_run, oracle
+                    )
                 else:
                     runs.append(result)
                     say(
@@ -167,26 +190,35 @@ def run_paper(
                         f"{result.wall_s:.1f} s"
                     )
     runs.sort(key=lambda r: (r.scenario, r.seed, CONTROLLERS.index(r.controller)))
+    meta = {
+        "command": command,
+        "wall_s": time.perf_counter() - wall_start,
+        "jobs": jobs,
+        "cpu_count": os.cpu_count(),
+        "matrix": asdict(matrix),
+        "controllers": list(controllers),
+    }
+    return _write_results(output_dir, runs, oracle, meta)
+
+
+def _write_results(
+    output_dir: Path, runs: list[RunResult], oracle: dict[str, dict[str, Any]], meta: dict[str, Any]
+) -> PaperOutput:
+    """``results.json`` (meta, summary, the searched picks, every run) and ``series.json``."""
     run_dicts = [r.to_dict() for r in runs]
     summary = summarize(run_dicts)
-    wall_s = time.perf_counter() - wall_start
     results_path = output_dir / RESULTS_FILE
-    document = {
-        "meta": {
-            "command": command,
-            "wall_s": wall_s,
-            "jobs": jobs,
-            "cpu_count": os.cpu_count(),
-            "matrix": asdict(matrix),
-            "controllers": list(controllers),
-        },
-        "summary": summary,
-        "oracle": oracle,
-        "runs": run_dicts,
-    }
+    document = {"meta": meta, "summary": summary, "oracle": oracle, "runs": run_dicts}
     results_path.write_text(json.dumps(_json_safe(document), indent=1))
     series = {
         f"{r.scenario}#seed{r.seed}#{r.controller}": r.series for r in runs if r.series is not None
     }
     (output_dir / SERIES_FILE).write_text(json.dumps(_json_safe(series)))
-    return PaperOutput(runs, oracle, summary, wall_s, results_path)
+    return PaperOutput(runs, oracle, summary, meta["wall_s"], results_path)
+
+
+def add_variant(results_path: Path, name: str, summary: dict[str, Any]) -> None:
+    """Store a variant's summary under ``variants.<name>`` of ``results_path``."""
+    document = json.loads(results_path.read_text())
+    document.setdefault("variants", {})[name] = summary
+    results_path.write_text(json.dumps(_json_safe(document), indent=1))

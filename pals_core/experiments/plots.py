@@ -13,7 +13,9 @@ from pals_core.experiments.scenarios import CONTROLLERS
 
 COLORS = {
     "stock": "tab:gray",
+    "static-cap": "tab:brown",
     "cap-only": "tab:orange",
+    "cap-latency": "tab:red",
     "batch-only": "tab:purple",
     "oracle-static": "tab:green",
     "pals": "tab:blue",
@@ -31,6 +33,14 @@ def _pyplot() -> Any:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _save(plt: Any, fig: Any, title: str, path: Path, dpi: int) -> Path:
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
 def plot_dynamic_power(
@@ -60,12 +70,8 @@ def plot_dynamic_power(
             ax.set_ylabel("W")
             ax.legend(loc="lower left", fontsize=8)
         axes[-1].set_xlabel("time (min)")
-        fig.suptitle(f"{scenario} ({seed}): GPU power against the budget")
-        fig.tight_layout()
-        path = output_dir / f"power_{_safe(scenario)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        title = f"{scenario} ({seed}): GPU power against the budget"
+        paths.append(_save(plt, fig, title, output_dir / f"power_{_safe(scenario)}.png", 110))
     return paths
 
 
@@ -98,10 +104,42 @@ def plot_efficiency_vs_load(runs: Sequence[dict[str, Any]], output_dir: Path) ->
             ax.set_ylabel("tok/J")
             ax.grid(alpha=0.3)
         axes[0][0].legend(fontsize=8)
-        fig.suptitle(f"Efficiency against load, budget: {budget}")
-        fig.tight_layout()
-        path = output_dir / f"tokj_vs_load_{_safe(budget)}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        title = f"Efficiency against load, budget: {budget}"
+        paths.append(_save(plt, fig, title, output_dir / f"tokj_vs_load_{_safe(budget)}.png", 110))
+    return paths
+
+
+def plot_pareto(runs: Sequence[dict[str, Any]], output_dir: Path) -> list[Path]:
+    """Per node, one panel per unconstrained or static-budget scenario: each controller's tok/J
+    (mean over seeds) against its violated-window fraction (summed over seeds), the Pareto view
+    of efficiency and QoS."""
+    plt = _pyplot()
+    paths = []
+    for node in sorted({r["node"] for r in runs}):
+        mine = [r for r in runs if r["node"] == node and r["budget_kind"] != "dynamic"]
+        scenarios = sorted({r["scenario"] for r in mine})
+        if not scenarios:
+            continue
+        cols = 4
+        rows = (len(scenarios) + cols - 1) // cols
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+        for ax, scenario in zip(axes.flat, scenarios, strict=False):
+            for controller in CONTROLLERS:
+                group = [
+                    r for r in mine if r["scenario"] == scenario and r["controller"] == controller
+                ]
+                if not group:
+                    continue
+                windows = sum(r["qos_windows"] for r in group) or 1
+                violated = sum(r["qos_violated"] for r in group) / windows
+                tokj = sum(r["tokens_per_j"] for r in group) / len(group)
+                ax.scatter([violated * 100], [tokj], color=COLORS.get(controller), label=controller)
+            ax.set_title(scenario.split("/", 1)[1], fontsize=8)
+            ax.set_xlabel("violated windows (%)", fontsize=7)
+            ax.set_ylabel("tok/J", fontsize=7)
+        for ax in list(axes.flat)[len(scenarios) :]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=6)
+        title = f"{node}: tok/J against violated QoS windows"
+        paths.append(_save(plt, fig, title, output_dir / f"pareto_{_safe(node)}.png", 90))
     return paths

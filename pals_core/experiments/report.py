@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from pals_core.experiments.scenarios import CONTROLLERS
+from pals_core.experiments.tables import scenario_rows
 
 
 def _fmt(value: Any, spec: str = ".3f") -> str:
@@ -22,29 +20,15 @@ def _fmt(value: Any, spec: str = ".3f") -> str:
 
 
 def scenario_table(runs: Sequence[dict[str, Any]]) -> Table:
-    """Per scenario (mean over seeds): tok/J, violated windows and time over budget."""
-    table = Table(title="Per scenario (mean over seeds): tok/J | violated windows | time over")
+    """Per scenario (:func:`~pals_core.experiments.tables.scenario_rows`)."""
+    table = Table(
+        title="Per scenario: tok/J ±95 %; violated/all windows (* QoS missed); worst time over"
+    )
+    present, rows = scenario_rows(runs)
     table.add_column("scenario")
-    present = [c for c in CONTROLLERS if any(r["controller"] == c for r in runs)]
     for controller in present:
         table.add_column(controller, justify="right")
-    groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        groups[run["scenario"]][run["controller"]].append(run)
-    for scenario in sorted(groups):
-        cells = []
-        for controller in present:
-            group = groups[scenario].get(controller, [])
-            if not group:
-                cells.append("")
-                continue
-            tokj = float(np.mean([r["tokens_per_j"] for r in group]))
-            violated = sum(r["qos_violated"] for r in group)
-            over = [
-                r["budget_time_over_frac"] for r in group if r["budget_time_over_frac"] is not None
-            ]
-            over_txt = f" | {max(over) * 100:.2f}%" if over else ""
-            cells.append(f"{tokj:.3f} | {violated}{over_txt}")
+    for scenario, cells in rows:
         table.add_row(scenario, *cells)
     return table
 
@@ -68,11 +52,16 @@ def print_report(
 ) -> None:
     console.print(scenario_table(runs))
     console.print(goals_table(summary))
+    decomposition = summary.get("decomposition_mean") or {}
     console.print(
-        f"worst QoS-ratio scenario: {summary.get('qos_violation_ratio_worst_scenario')}; "
-        f"PALS max violated-window fraction (constrained): "
-        f"{_fmt(summary.get('pals_qos_violation_frac_max'))}; "
+        f"worst matched-QoS scenario vs oracle: "
+        f"{summary.get('efficiency_vs_oracle_matched_qos_worst_scenario')}; vs static cap: "
+        f"{summary.get('efficiency_vs_static_cap_matched_qos_worst_scenario')}; "
+        f"gain decomposition (mean): static cap {_fmt(decomposition.get('gain_static_cap'))}, "
+        f"+ batch {_fmt(decomposition.get('gain_batch'))}, "
+        f"+ dynamics {_fmt(decomposition.get('gain_dynamics'))}; "
         f"settling max {_fmt(summary.get('settling_s_max'), '.2f')} s over "
-        f"{summary.get('settling_binding_steps')} binding budget falls"
+        f"{summary.get('binding_falls')} binding budget falls; batch-only infeasible runs: "
+        f"{len(summary.get('batch_only_infeasible_runs') or [])}"
     )
     console.print(f"wall time: {wall_s:.1f} s")

@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pals_core.control.baselines import BatchOnlyPolicy, CapOnlyPolicy, FixedPolicy, StockPolicy
+from pals_core.control.baselines import (
+    BatchOnlyConfig,
+    BatchOnlyPolicy,
+    CapOnlyPolicy,
+    FixedPolicy,
+    StockPolicy,
+)
+from pals_core.control.cap_latency import CapLatencyPolicy
 from pals_core.control.policy import Policy
 from pals_core.control.qos import QoSPolicy
 from pals_core.control.runtime import LoopConfig, Sample, run_control_loop
@@ -29,9 +36,10 @@ from pals_core.experiments.metrics import (
     summarize_qos,
 )
 from pals_core.experiments.scenarios import (
+    CONTROLLERS,
     DEVICE_VARIATION_FRAC,
     NOISE_FRAC,
-    NodeConfig,
+    SEARCHED,
     Scenario,
 )
 from pals_core.experiments.simnode import SimNodeHandle, build_node
@@ -66,6 +74,10 @@ class RunResult:
     capacity_tok_s: float
     max_power_w: float
     itl_slo_s: float
+    ttft_slo_s: float
+    physics: str
+    slo: str
+    stock_batch: int
     tokens_per_j: float
     throughput_tok_s: float
     mean_power_w: float
@@ -75,7 +87,11 @@ class RunResult:
     qos_violated: int
     qos_throughput_short: int
     qos_itl_violated: int
+    qos_ttft_violated: int
     qos_violated_frac: float
+    qos_risk_frac: float
+    """The fraction of ticks after the warm-up at which the controller flagged a QoS risk (for
+    batch-only: that no batch limit keeps the budget)."""
     budget_time_over_frac: float | None
     budget_energy_over_frac: float | None
     budget_falls: int
@@ -117,29 +133,37 @@ def make_policy(
     profile_path: Path | None = None,
     pals_overrides: Mapping[str, Any] | None = None,
 ) -> Policy:
+    """The policy called ``controller`` for ``node`` (every baseline at stock's batch limit)."""
+    qos = qos_policy(node)
     if controller == "stock":
-        return StockPolicy()
+        return StockPolicy(node.stock_batch)
     if controller == "cap-only":
-        return CapOnlyPolicy()
+        return CapOnlyPolicy(batch_limit=node.stock_batch)
+    if controller == "cap-latency":
+        return CapLatencyPolicy(qos, batch_limit=node.stock_batch)
     if controller == "batch-only":
-        return BatchOnlyPolicy()
-    if controller == "oracle-static":
+        return BatchOnlyPolicy(BatchOnlyConfig(max_batch=node.stock_batch))
+    if controller in SEARCHED:
         if fixed is None:
-            raise ConfigurationError("oracle-static needs the configuration found by the search")
-        return FixedPolicy(fixed.cap_w, fixed.batch_limit)
+            raise ConfigurationError(f"{controller} needs the configuration found by the search")
+        return FixedPolicy(fixed.cap_w, fixed.batch_limit, name=controller)
     if controller == "pals":
         if profile_path is None:
             raise ConfigurationError("pals needs a profile (profile_path)")
         from pals_core.experiments.pals_adapter import build_pals
 
         return build_pals(
-            profile_path, num_gpus=node.num_gpus, itl_slo_s=node.itl_slo_s,
-            overrides=pals_overrides,
+            profile_path, node=node.identity, itl_slo_s=qos.itl_p99_slo_s,
+            ttft_slo_s=qos.ttft_p99_slo_s, overrides=pals_overrides,
         )  # fmt: skip
     raise ConfigurationError(
-        f"unknown controller {controller!r}; allowed: stock, cap-only, batch-only, "
-        "oracle-static, pals"
+        f"unknown controller {controller!r}; allowed: {', '.join(CONTROLLERS)}"
     )
+
+
+def qos_policy(node: SimNodeHandle) -> QoSPolicy:
+    """The QoS definition of the node's SLO (the same for every controller)."""
+    return QoSPolicy(itl_p99_slo_s=node.slo.tpot_p99_s, ttft_p99_slo_s=node.slo.ttft_p99_s)
 
 
 def run_scenario(
@@ -156,12 +180,11 @@ def run_scenario(
     """Run ``controller`` (or an explicit ``policy``) for the scenario's duration and measure."""
     wall_start = time.perf_counter()
     node = build_node(
-        scenario.node,
-        load_frac=scenario.load_frac,
-        seed=scenario.seed,
-        device_variation_frac=DEVICE_VARIATION_FRAC,
-        noise_frac=NOISE_FRAC,
-    )
+        scenario.node, load_frac=scenario.load_frac, seed=scenario.seed,
+        device_variation_frac=DEVICE_VARIATION_FRAC, noise_frac=NOISE_FRAC,
+        physics=scenario.physics, slo=scenario.slo, device_speed=scenario.device_speed,
+        device_power=scenario.device_power,
+    )  # fmt: skip
     if policy is None:
         policy = make_policy(
             controller, node, fixed=fixed, profile_path=profile_path, pals_overrides=pals_overrides
@@ -172,49 +195,34 @@ def run_scenario(
     def budget_w(t: float) -> float | None:
         return None if trace is None else trace.frac_at(t) * max_power_w
 
-    qos_policy = QoSPolicy(itl_p99_slo_s=node.itl_slo_s)
-    recorder = _Recorder(node, scenario.warmup_s, qos_policy.window_s)
+    qos = qos_policy(node)
+    recorder = _Recorder(node, scenario.warmup_s, qos.window_s)
     run_control_loop(
-        policy,
-        node.gpus,
-        node.engine,
-        node.clock,
-        duration_s=scenario.duration_s,
-        budget_w=budget_w,
-        config=LOOP,
-        on_sample=recorder.on_sample,
-    )
+        policy, node.gpus, node.engine, node.clock, duration_s=scenario.duration_s,
+        budget_w=budget_w, config=LOOP, on_sample=recorder.on_sample,
+    )  # fmt: skip
     recorder.close(scenario.duration_s, budget_w(scenario.duration_s))
     series = recorder.series()
     eff = efficiency(series, scenario.warmup_s)
-    windows = qos_windows(recorder.snapshots, node.offered_tok_s, qos_policy)
-    qos = summarize_qos(windows)
+    windows = qos_windows(recorder.snapshots, node.offered_tok_s, qos)
+    verdict = summarize_qos(windows)
+    after_warmup = [x for x in recorder.samples if x.time_s >= scenario.warmup_s]
     budget = budget_compliance(series, BUDGET_METRICS)
     steps = budget.steps if budget is not None else ()
     return RunResult(
-        scenario=scenario.key,
-        node=scenario.node.key,
-        model=scenario.node.model,
-        load_frac=scenario.load_frac,
-        budget=scenario.budget_label,
-        budget_kind=scenario.budget_kind,
-        seed=scenario.seed,
+        **_identity_fields(scenario, node),
         controller=controller,
-        duration_s=scenario.duration_s,
-        warmup_s=scenario.warmup_s,
-        offered_tok_s=node.offered_tok_s,
-        capacity_tok_s=node.capacity_tok_s,
-        max_power_w=max_power_w,
-        itl_slo_s=node.itl_slo_s,
         tokens_per_j=eff.tokens_per_j,
         throughput_tok_s=eff.throughput_tok_s,
         mean_power_w=eff.mean_power_w,
         peak_power_w=float(series.interval_power_w().max()),
-        qos_windows=qos.windows,
-        qos_violated=qos.violated,
-        qos_throughput_short=qos.throughput_short,
-        qos_itl_violated=qos.itl_violated,
-        qos_violated_frac=qos.violated_frac,
+        qos_windows=verdict.windows,
+        qos_violated=verdict.violated,
+        qos_throughput_short=verdict.throughput_short,
+        qos_itl_violated=verdict.itl_violated,
+        qos_ttft_violated=verdict.ttft_violated,
+        qos_violated_frac=verdict.violated_frac,
+        qos_risk_frac=sum(x.qos_risk for x in after_warmup) / max(1, len(after_warmup)),
         budget_time_over_frac=None if budget is None else budget.time_over_frac,
         budget_energy_over_frac=None if budget is None else budget.energy_over_frac,
         budget_falls=len(steps),
@@ -225,6 +233,29 @@ def run_scenario(
         series=recorder.thin_series(SERIES_STEP_S) if keep_series else None,
         window_itl_p99_s=[w.itl_p99_s for w in windows] if keep_windows else None,
     )
+
+
+def _identity_fields(scenario: Scenario, node: SimNodeHandle) -> dict[str, Any]:
+    """What a run record says about its scenario and node (the same for every controller)."""
+    return {
+        "scenario": scenario.key,
+        "node": scenario.node.key,
+        "model": scenario.node.model,
+        "load_frac": scenario.load_frac,
+        "budget": scenario.budget_label,
+        "budget_kind": scenario.budget_kind,
+        "seed": scenario.seed,
+        "duration_s": scenario.duration_s,
+        "warmup_s": scenario.warmup_s,
+        "offered_tok_s": node.offered_tok_s,
+        "capacity_tok_s": node.capacity_tok_s,
+        "max_power_w": node.max_power_w,
+        "itl_slo_s": node.itl_slo_s,
+        "ttft_slo_s": node.slo.ttft_p99_s,
+        "physics": scenario.physics,
+        "slo": scenario.slo,
+        "stock_batch": node.stock_batch,
+    }
 
 
 class _Recorder:
@@ -297,8 +328,3 @@ class _Recorder:
                 next_s += step_s
             prev = x
         return out
-
-
-def node_capacity(node: NodeConfig) -> float:
-    """The node's saturated output throughput (tok/s) at the default configuration."""
-    return build_node(node, load_frac=0.5, seed=0).capacity_tok_s

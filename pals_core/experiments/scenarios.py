@@ -16,7 +16,17 @@ from pals_core.errors import ConfigurationError
 from pals_core.experiments.budgets import BudgetTrace, dynamic_hour
 
 BudgetKind = Literal["none", "static", "dynamic"]
-CONTROLLERS: tuple[str, ...] = ("stock", "cap-only", "batch-only", "oracle-static", "pals")
+CONTROLLERS: tuple[str, ...] = (
+    "stock",
+    "static-cap",
+    "cap-only",
+    "cap-latency",
+    "batch-only",
+    "oracle-static",
+    "pals",
+)
+SEARCHED: tuple[str, ...] = ("static-cap", "oracle-static")
+"""Controllers replaying a fixed configuration found by the search (none on dynamic budgets)."""
 DEVICE_VARIATION_FRAC = 0.03
 NOISE_FRAC = 0.02
 PROFILE_SEED_OFFSET = 100_000
@@ -43,6 +53,16 @@ class Scenario:
     seed: int
     duration_s: float
     warmup_s: float
+    physics: str = "nominal"
+    """The simulator's physics variant (``pals_core.sim.PHYSICS_VARIANTS``)."""
+    slo: str = "relaxed"
+    """The latency SLO level (:mod:`pals_core.experiments.slos`)."""
+    regulation_base_frac: float = 0.75
+    """The dynamic trace's regulation signal's centre (fraction of max power)."""
+    device_speed: float = 1.0
+    device_power: float = 1.0
+    """The true device against the profiled one: its compute and memory rates, and its power
+    draw, as factors (PALS's profile is always of a nominal device)."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.load_frac <= 1.5:
@@ -62,7 +82,19 @@ class Scenario:
     @property
     def key(self) -> str:
         """Identifies the scenario across seeds."""
-        return f"{self.node.key}/load-{round(self.load_frac * 100)}%/{self.budget_label}"
+        key = f"{self.node.key}/load-{round(self.load_frac * 100)}%/{self.budget_label}"
+        if self.mismatched:
+            key += f"/device-speed{self.device_speed:g}-power{self.device_power:g}"
+        return key
+
+    @property
+    def mismatched(self) -> bool:
+        return (self.device_speed, self.device_power) != (1.0, 1.0)
+
+    @property
+    def search_key(self) -> tuple[NodeConfig, float, float, float]:
+        """What the oracle's search depends on: the node, the load and the true device."""
+        return (self.node, self.load_frac, self.device_speed, self.device_power)
 
     @property
     def constrained(self) -> bool:
@@ -74,7 +106,9 @@ class Scenario:
         if self.budget_kind == "static":
             assert self.budget_frac is not None
             return BudgetTrace.constant(self.budget_frac)
-        return dynamic_hour(self.seed, duration_s=self.duration_s)
+        return dynamic_hour(
+            self.seed, duration_s=self.duration_s, regulation_base_frac=self.regulation_base_frac
+        )
 
     def unconstrained(self) -> Scenario:
         """The same load and seed without a budget (the oracle's search shares it)."""
@@ -96,9 +130,6 @@ class Matrix:
     warmup_s: float
     oracle_search_s: float
     """The shortened horizon of the oracle's exhaustive search."""
-    oracle_caps_frac: tuple[float, ...]
-    """Caps searched, as fractions of the GPU's maximum limit (clamped to its minimum)."""
-    oracle_batches: tuple[int, ...]
     oracle_finalists: int
     """Best configurations per budget re-run on the full scenario before the final pick."""
     oracle_max_verified: int
@@ -107,6 +138,24 @@ class Matrix:
     profile_batches: tuple[int, ...]
     profile_warmup_s: float
     profile_window_s: float
+    oracle_cap_step_w: float = 25.0
+    """The search's cap grid: from the GPU's minimum cap up to its maximum in this step."""
+    physics: str = "nominal"
+    slo: str = "relaxed"
+    regulation_base_frac: float = 0.75
+    mismatch_node: NodeConfig | None = None
+    mismatch_load_frac: float = 0.7
+    mismatch_budget_fracs: tuple[float | None, ...] = (None, 0.6)
+    mismatches: tuple[tuple[float, float], ...] = ()
+    """(speed, power) factors of true devices unlike the profiled one: ``mismatch_node`` at
+    ``mismatch_load_frac`` runs each, unconstrained and under each of the budgets."""
+
+    @property
+    def oracle_batches(self) -> tuple[int, ...]:
+        """Every batch level PALS may choose: the profiled ones from its smallest batch up."""
+        from pals_core.control.pals_state import PalsConfig
+
+        return tuple(b for b in self.profile_batches if b >= PalsConfig().min_batch)
 
     def scenarios(self) -> list[Scenario]:
         out: list[Scenario] = []
@@ -118,23 +167,34 @@ class Matrix:
                     for kind, frac in budgets:
                         out.append(
                             Scenario(
-                                node, load, kind, frac, seed, self.static_duration_s, self.warmup_s
+                                node, load, kind, frac, seed, self.static_duration_s,
+                                self.warmup_s, self.physics, self.slo,
                             )
-                        )
+                        )  # fmt: skip
                 if self.dynamic_duration_s > 0:
                     for load in self.dynamic_load_fracs:
                         out.append(
                             Scenario(
-                                node,
-                                load,
-                                "dynamic",
-                                None,
-                                seed,
-                                self.dynamic_duration_s,
-                                self.warmup_s,
+                                node, load, "dynamic", None, seed, self.dynamic_duration_s,
+                                self.warmup_s, self.physics, self.slo, self.regulation_base_frac,
                             )
-                        )
+                        )  # fmt: skip
+        for seed in self.seeds:
+            out += self._mismatched(seed)
         return out
+
+    def _mismatched(self, seed: int) -> list[Scenario]:
+        if self.mismatch_node is None:
+            return []
+        return [
+            Scenario(
+                self.mismatch_node, self.mismatch_load_frac,
+                "none" if frac is None else "static", frac, seed, self.static_duration_s,
+                self.warmup_s, self.physics, self.slo, device_speed=speed, device_power=power,
+            )
+            for speed, power in self.mismatches
+            for frac in self.mismatch_budget_fracs
+        ]  # fmt: skip
 
 
 DENSE_SMALL = NodeConfig("llama-3.1-8b", "H100-SXM", 1)
@@ -142,54 +202,101 @@ DENSE_LARGE = NodeConfig("llama-3.1-70b", "H100-SXM", 4)
 MOE_SMALL = NodeConfig("qwen3-30b-a3b", "H100-SXM", 2)
 MOE_LARGE = NodeConfig("qwen3-235b-a22b-fp8", "H100-SXM", 8)
 
-_SEARCH = {
-    "oracle_caps_frac": (0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.85, 1.0),
-    "oracle_batches": (32, 64, 128, 192, 256),
-    "oracle_finalists": 3,
-    "oracle_max_verified": 10,
+_PROFILE = {
     "profile_caps_frac": (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
     "profile_batches": (1, 4, 8, 16, 32, 64, 128, 256),
 }
 
 
-def full_matrix(seeds: int = 3) -> Matrix:
-    """The paper matrix: 4 nodes x 4 loads x (unconstrained + 3 static budgets) + the dynamic
-    hours (50 and 80 % load) per node, each over ``seeds`` seeds."""
+def full_matrix(seeds: int = 5, physics: str = "nominal", slo: str = "relaxed") -> Matrix:
+    """The paper matrix: 4 nodes x 2 loads x (unconstrained + 3 static budgets, 45-75 % of max
+    power) + a dynamic 10 minutes at 70 % load whose regulation signal (45 +- 10 % of max power)
+    runs below the node's draw, each over ``seeds`` seeds."""
     return Matrix(
         nodes=(DENSE_SMALL, DENSE_LARGE, MOE_SMALL, MOE_LARGE),
-        load_fracs=(0.2, 0.4, 0.6, 0.8),
-        static_budget_fracs=(0.6, 0.7, 0.8),
+        load_fracs=(0.3, 0.7),
+        static_budget_fracs=(0.45, 0.6, 0.75),
         seeds=tuple(range(1, seeds + 1)),
-        static_duration_s=180.0,
-        dynamic_duration_s=3600.0,
-        dynamic_load_fracs=(0.5, 0.8),
-        warmup_s=30.0,
-        oracle_search_s=45.0,
+        static_duration_s=90.0,
+        dynamic_duration_s=600.0,
+        dynamic_load_fracs=(0.7,),
+        warmup_s=20.0,
+        oracle_search_s=20.0,
+        oracle_finalists=1,
+        oracle_max_verified=8,
         profile_warmup_s=5.0,
         profile_window_s=10.0,
-        **_SEARCH,  # type: ignore[arg-type]
+        oracle_cap_step_w=25.0,
+        physics=physics,
+        slo=slo,
+        regulation_base_frac=0.45,
+        mismatch_node=DENSE_SMALL,
+        mismatches=((0.8, 1.0), (1.2, 1.0), (1.0, 0.8), (1.0, 1.2), (0.8, 1.2), (1.2, 0.8)),
+        **_PROFILE,  # type: ignore[arg-type]
     )
 
 
-def quick_matrix(seeds: int = 1) -> Matrix:
+def quick_matrix(seeds: int = 1, physics: str = "nominal", slo: str = "relaxed") -> Matrix:
     """A reduced matrix for CI (one dense and one MoE node, two loads, one budget, a 10-minute
-    dynamic trace): the same code paths in well under a minute."""
+    dynamic trace, a 50 W search grid): the same code paths in well under a minute."""
     return Matrix(
         nodes=(DENSE_SMALL, MOE_SMALL),
         load_fracs=(0.4, 0.8),
-        static_budget_fracs=(0.7,),
+        static_budget_fracs=(0.6,),
         seeds=tuple(range(1, seeds + 1)),
         static_duration_s=60.0,
         dynamic_duration_s=600.0,
         dynamic_load_fracs=(0.8,),
         warmup_s=15.0,
         oracle_search_s=30.0,
-        oracle_caps_frac=(0.5, 0.7, 1.0),
-        oracle_batches=(32, 128, 256),
         oracle_finalists=2,
-        oracle_max_verified=4,
+        oracle_max_verified=3,
         profile_caps_frac=(0.4, 0.6, 0.8, 1.0),
         profile_batches=(4, 16, 64, 256),
         profile_warmup_s=3.0,
         profile_window_s=6.0,
+        oracle_cap_step_w=50.0,
+        physics=physics,
+        slo=slo,
+        regulation_base_frac=0.45,
     )
+
+
+VARIANTS: dict[str, dict[str, str]] = {
+    "pessimistic": {"physics": "pessimistic"},
+    "tight-slo": {"slo": "tight"},
+}
+"""The matrix's variants (``results.json`` ``variants.<name>``): the pessimistic physics of the
+simulator, and MLPerf's interactive (tight) latency limits."""
+
+
+def variant_matrix(matrix: Matrix, name: str) -> Matrix:
+    """``matrix`` under variant ``name``; a clear error for an unknown one or one this simulator
+    does not provide."""
+    from pals_core.sim import PHYSICS_VARIANTS
+
+    if name not in VARIANTS:
+        raise ConfigurationError(f"unknown variant {name!r}; allowed: {', '.join(VARIANTS)}")
+    changes = VARIANTS[name]
+    physics = changes.get("physics", matrix.physics)
+    if physics not in PHYSICS_VARIANTS:
+        raise ConfigurationError(
+            f"variant {name!r} needs the simulator's {physics!r} physics; this simulator has "
+            f"{', '.join(PHYSICS_VARIANTS)}"
+        )
+    return replace(matrix, **changes)  # type: ignore[arg-type]
+
+
+def only_nodes(matrix: Matrix, keys: list[str]) -> Matrix:
+    """``matrix`` restricted to the nodes named by ``keys`` (``NodeConfig.key``); the mismatch
+    scenarios stay only if their node is among them. An unknown key is refused, naming those
+    allowed."""
+    known = {n.key: n for n in matrix.nodes}
+    unknown = sorted(set(keys) - set(known))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown node(s) {', '.join(unknown)}; allowed: {', '.join(known)}"
+        )
+    kept = tuple(known[k] for k in known if k in keys)
+    mismatch = matrix.mismatch_node if matrix.mismatch_node in kept else None
+    return replace(matrix, nodes=kept, mismatch_node=mismatch)

@@ -130,6 +130,11 @@ class Profile:
     def load(cls, path: str | Path) -> Profile:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError as err:
+            raise ProfileError(
+                f"profile {path} is not UTF-8 text (byte {err.start}): a profile is the JSON "
+                "written by `pals profile`"
+            ) from err
         except (OSError, json.JSONDecodeError) as err:
             raise ProfileError(f"cannot read profile {path}: {err}") from err
         if not isinstance(data, dict):

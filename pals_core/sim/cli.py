@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
+
 app = typer.Typer(
     name="sim",
     help="The calibrated GPU + vLLM simulator.",
@@ -160,7 +162,7 @@ def run(
     gpus: int = typer.Option(1, "--gpus", help="GPUs (TP degree, or EP for MoE)."),
     rate: float = typer.Option(4.0, help="Poisson arrival rate (requests/s)."),
     duration_s: float = typer.Option(300.0, "--duration-s", help="Simulated seconds."),
-    batch_limit: int = typer.Option(256, help="max_num_seqs."),
+    batch_limit: int = typer.Option(DEFAULT_MAX_NUM_SEQS, help="max_num_seqs."),
     cap_w: float | None = typer.Option(None, help="Power cap for every GPU (W)."),
     seed: int = typer.Option(0),
     physics: str = typer.Option("nominal", help="Physics variant: nominal or pessimistic."),

@@ -22,7 +22,9 @@ from collections import deque
 from collections.abc import Sequence
 
 from pals_core.engine.base import (
+    DEFAULT_MAX_NUM_SEQS,
     ITL_BUCKETS_S,
+    MAX_BATCH_LIMIT,
     TTFT_BUCKETS_S,
     EngineMetrics,
     Histogram,
@@ -35,8 +37,6 @@ from pals_core.sim.physics import StepCoefficients, solve_clock, wait_energy_j
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
 
-MAX_BATCH_LIMIT = 4096
-
 
 class SimEngine(ServingEngine):
     def __init__(
@@ -45,7 +45,7 @@ class SimEngine(ServingEngine):
         coefficients: StepCoefficients,
         workload: Workload,
         kv_capacity_tokens: int,
-        batch_limit: int = 256,
+        batch_limit: int = DEFAULT_MAX_NUM_SEQS,
         max_num_batched_tokens: int = 8192,
         start_s: float = 0.0,
         lock: threading.RLock | None = None,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pals_core.device.gpu import GPUGroup
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.errors import ConfigurationError
 from pals_core.sim import fitted_constants as fc
 from pals_core.sim.clock import SimClock
@@ -19,7 +20,7 @@ from pals_core.sim.models import DeploymentFit, ModelProfile, model_profile
 from pals_core.sim.physics import PowerCoefficients, StepCoefficients
 from pals_core.sim.workload import PoissonWorkload, SaturatingWorkload, Workload, chat_lengths
 
-DEFAULT_BATCH_LIMIT = 256
+DEFAULT_BATCH_LIMIT = DEFAULT_MAX_NUM_SEQS
 _VARIATION_CLIP_SIGMAS = 2.5
 
 

@@ -32,6 +32,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.errors import ConfigurationError
 from pals_core.sim import server_admin, server_openai
 from pals_core.sim.dvfs import DEFAULT_PHYSICS, check_physics
@@ -52,7 +53,7 @@ class SimNodeConfig:
     load: str = "none"
     rate_req_s: float = 2.0
     seed: int = 1
-    batch_limit: int = 256
+    batch_limit: int = DEFAULT_MAX_NUM_SEQS
     served_model_name: str | None = None
     max_model_len: int = 32768
     step_s: float = 0.01

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pals_core.control import Action, LoopConfig, Observation, Sample, run_control_loop
@@ -78,3 +80,32 @@ def test_loop_decides_each_period_guards_between_and_clamps() -> None:
 def test_period_must_be_a_multiple_of_tick() -> None:
     with pytest.raises(ConfigurationError, match="whole multiple"):
         LoopConfig(period_s=0.25, tick_s=0.1)
+
+
+@pytest.mark.parametrize("bad", [math.nan, 0.0, -50.0, -math.inf])
+def test_a_nan_zero_or_negative_budget_is_refused_naming_the_time(bad: float) -> None:
+    gpus = [FakeGPU(0)]
+    with (
+        GPUGroup(gpus) as group,
+        pytest.raises(ConfigurationError, match=r"power budget at t=0\.5 s"),
+    ):
+        run_control_loop(
+            ScriptedPolicy((300.0,)), group, FakeEngine(), FakeClock(), duration_s=1.0,
+            budget_w=lambda t: 500.0 if t < 0.5 else bad,
+        )  # fmt: skip
+
+
+def test_an_infinite_budget_means_no_limit() -> None:
+    seen: list[float | None] = []
+
+    class Recording(ScriptedPolicy):
+        def decide(self, obs: Observation) -> Action:
+            seen.append(obs.power_budget_w)
+            return super().decide(obs)
+
+    with GPUGroup([FakeGPU(0)]) as group:
+        run_control_loop(
+            Recording((300.0,)), group, FakeEngine(), FakeClock(), duration_s=1.0,
+            budget_w=lambda _t: math.inf,
+        )  # fmt: skip
+    assert seen == [None, None]

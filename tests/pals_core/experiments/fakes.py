@@ -20,7 +20,8 @@ from pals_core.engine.base import (
     ServingEngine,
 )
 from pals_core.experiments.scenarios import NodeConfig
-from pals_core.experiments.simnode import SimNodeHandle
+from pals_core.experiments.simnode import SimNodeHandle, node_handle
+from pals_core.experiments.slos import LatencySLO
 
 OUTPUT_TOKENS = 100
 STEP_S = 0.02
@@ -141,6 +142,9 @@ class FakeEngine(ServingEngine):
         )
 
 
+FAKE_SLO = LatencySLO(ttft_p99_s=2.0, tpot_p99_s=0.1, source="test")
+
+
 def build_fake_node(
     config: NodeConfig,
     *,
@@ -149,15 +153,14 @@ def build_fake_node(
     device_variation_frac: float = 0.0,
     noise_frac: float = 0.0,
     saturating: bool = False,
+    physics: str = "nominal",
+    slo: str = "relaxed",
+    device_speed: float = 1.0,
+    device_power: float = 1.0,
 ) -> SimNodeHandle:
+    """The fake node behind the same handle as the simulator's (:func:`node_handle`)."""
     capacity = 256 / (STEP_S * 2)
-    offered = load_frac * capacity
-    node = FakeNode(config.num_gpus, offered / OUTPUT_TOKENS, seed)
-    return SimNodeHandle(
-        node=node,
-        num_gpus=config.num_gpus,
-        itl_slo_s=0.1,
-        capacity_tok_s=capacity,
-        offered_tok_s=offered,
-        max_power_w=700.0 * config.num_gpus,
+    node = FakeNode(config.num_gpus, load_frac * capacity / OUTPUT_TOKENS, seed)
+    return node_handle(
+        node, config, load_frac=load_frac, capacity_tok_s=capacity, slo=FAKE_SLO, stock_batch=256
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -11,13 +12,13 @@ from tests.pals_core.experiments.fakes import build_fake_node
 
 
 def c(cap: float, batch: int, tokj: float, peak: float, violated: int = 0) -> OracleCandidate:
-    return OracleCandidate(cap, batch, tokj, peak, violated)
+    return OracleCandidate(cap, batch, tokj, peak, violated, qos_windows=20)
 
 
 CANDIDATES = [
     c(700, 256, 5.0, 690),
     c(500, 256, 7.0, 495),
-    c(400, 128, 9.0, 398, violated=2),  # most efficient but misses QoS
+    c(400, 128, 9.0, 398, violated=2),  # most efficient but misses QoS (10 % > 1 %)
     c(300, 64, 6.0, 300),
 ]
 
@@ -41,16 +42,17 @@ def test_search_runs_the_whole_grid_on_a_shortened_unconstrained_horizon(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(runner, "build_node", build_fake_node)
+    monkeypatch.setattr(oracle, "SEARCH_STOP_FRAC", math.inf)  # the whole grid
     matrix = replace(
-        quick_matrix(), oracle_search_s=12.0, oracle_caps_frac=(0.2, 1.0), oracle_batches=(8, 256)
+        quick_matrix(), oracle_search_s=12.0, oracle_cap_step_w=250.0, profile_batches=(8, 256)
     )
     scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "static", 0.6, 1, 60.0, 15.0)
     horizon = search_horizon(scenario, matrix)
     assert (horizon.duration_s, horizon.warmup_s, horizon.budget_kind) == (12.0, 4.0, "none")
-    found = oracle.oracle_search(scenario, matrix, max_cap_w=700.0, min_cap_w=200.0)
+    found = oracle.oracle_search(scenario, matrix, max_cap_w=700.0, min_cap_w=200.0, stock_batch=64)
     assert {(x.cap_w, x.batch_limit) for x in found} == {
-        (200.0, 8), (200.0, 256), (700.0, 8), (700.0, 256),
-    }  # fmt: skip
+        (cap, batch) for cap in (200.0, 450.0, 700.0) for batch in (8, 64, 256)
+    }  # the grid from the minimum cap, every PALS batch level and stock's
     assert all(x.peak_power_w <= x.cap_w + 1e-6 for x in found)
 
 
@@ -66,18 +68,25 @@ def test_picks_are_verified_on_the_full_scenario_and_respect_each_budget(
 
     monkeypatch.setattr(runner, "build_node", build_fake_node)
     monkeypatch.setattr(oracle, "run_scenario", counting_run)
+    monkeypatch.setattr(oracle, "SEARCH_STOP_FRAC", math.inf)
     matrix = replace(
         quick_matrix(),
         oracle_search_s=12.0,
-        oracle_caps_frac=(0.3, 0.6, 1.0),
-        oracle_batches=(8, 256),
+        oracle_cap_step_w=250.0,
+        profile_batches=(8, 256),
         oracle_finalists=1,
     )
-    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, 1, 30.0, 10.0)
-    picks = oracle.oracle_picks(scenario, matrix, [None, 300.0], 700.0, 200.0)
-    assert len(picks) == 2
-    assert picks[1].peak_power_w <= 300.0
-    assert runs.count(12.0) == 6 and 1 <= runs.count(30.0) <= 2  # grid, then the finalists
+    seeds = [
+        Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, seed, 30.0, 10.0)
+        for seed in (1, 2)
+    ]
+    picks = oracle.oracle_picks(seeds, matrix, [None, 300.0], 700.0, 200.0, stock_batch=256)
+    assert set(picks) == {"oracle-static", "static-cap"}
+    assert all(len(p) == 2 and p[1].peak_power_w <= 300.0 for p in picks.values())
+    assert all(p.batch_limit == 256 for p in picks["static-cap"])  # the cap alone
+    # The grid (3 caps x 2 batches) on the first seed's short horizon, then each finalist on
+    # the full scenario of both seeds.
+    assert runs.count(12.0) == 6 and runs.count(30.0) % 2 == 0 and runs.count(30.0) >= 2
 
 
 def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_the_full_run(
@@ -91,11 +100,13 @@ def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_t
         c(700, 256, 5.0, 690),
     ]
     full = {300: (8.8, 300, 4), 350: (8.4, 350, 1), 400: (7.9, 400, 0), 700: (5.0, 690, 0)}
+    # Verification windows: 20 per run; one violated window is 5 %, over the 1 % budget.
     verified: list[float] = []
 
     class Result:
         def __init__(self, cap_w: float) -> None:
             self.tokens_per_j, self.peak_power_w, self.qos_violated = full[int(cap_w)]
+            self.qos_windows = 20
 
     def fake_run(scenario: Scenario, controller: str, *, fixed: runner.FixedConfig) -> Result:
         assert scenario.budget_kind == "none" and scenario.duration_s == 180.0
@@ -106,12 +117,34 @@ def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_t
     monkeypatch.setattr(oracle, "run_scenario", fake_run)
     scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.8, "none", None, 1, 180.0, 30.0)
     matrix = replace(quick_matrix(), oracle_finalists=1, oracle_max_verified=10)
-    (pick,) = oracle.oracle_picks(scenario, matrix, [None], 700.0, 200.0)
+    (pick,) = oracle.oracle_picks([scenario], matrix, [None], 700.0, 200.0, 256)["oracle-static"]
     assert (pick.cap_w, pick.qos_violated, pick.tokens_per_j) == (400, 0, 7.9)
     assert verified == [300, 350, 400]  # stops at the first clean one
 
     # With too few verifications allowed, the fewest violations win (and say so in the pick).
     verified.clear()
     matrix = replace(matrix, oracle_max_verified=2)
-    (pick,) = oracle.oracle_picks(scenario, matrix, [None], 700.0, 200.0)
-    assert (pick.cap_w, pick.qos_violated) == (350, 1) and verified == [300, 350]
+    (pick,) = oracle.oracle_picks([scenario], matrix, [None], 700.0, 200.0, 256)["oracle-static"]
+    assert (pick.cap_w, pick.qos_violated) == (350, 1) and verified[:2] == [300, 350]
+
+
+def test_search_stops_a_batch_past_its_efficiency_peak(monkeypatch: pytest.MonkeyPatch) -> None:
+    tokj = {200.0: 5.0, 300.0: 9.0, 400.0: 8.0, 500.0: 6.0, 600.0: 5.0, 700.0: 4.0}
+    ran: list[float] = []
+
+    class Result:
+        def __init__(self, cap_w: float) -> None:
+            self.tokens_per_j, self.peak_power_w = tokj[cap_w], cap_w
+            self.qos_violated = 1 if cap_w == 200.0 else 0  # the lowest cap misses QoS
+            self.qos_windows = 4
+
+    def fake_run(scenario: Scenario, controller: str, *, fixed: runner.FixedConfig) -> Result:
+        ran.append(fixed.cap_w)
+        return Result(fixed.cap_w)
+
+    monkeypatch.setattr(oracle, "run_scenario", fake_run)
+    matrix = replace(quick_matrix(), oracle_cap_step_w=100.0, profile_batches=(64,))
+    scenario = Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, 1, 60.0, 15.0)
+    found = oracle.oracle_search(scenario, matrix, max_cap_w=700.0, min_cap_w=200.0)
+    # 9.0 at 300 W is the peak; 8.0 at 400 W is 11 % below it, so the batch ends there.
+    assert ran == [200.0, 300.0, 400.0] and len(found) == 3

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pals_core.experiments import paper, runner
-from pals_core.experiments.plots import plot_dynamic_power, plot_efficiency_vs_load
+from pals_core.experiments.plots import plot_dynamic_power, plot_efficiency_vs_load, plot_pareto
 from pals_core.experiments.scenarios import NodeConfig, quick_matrix
 from tests.pals_core.experiments.fakes import build_fake_node
 
@@ -27,27 +27,67 @@ def test_pipeline_runs_baselines_and_oracle_and_writes_results(
         dynamic_duration_s=40.0,
         warmup_s=5.0,
         oracle_search_s=15.0,
-        oracle_caps_frac=(0.5, 1.0),
-        oracle_batches=(16, 256),
+        oracle_cap_step_w=250.0,
+        profile_batches=(16, 256),
+        seeds=(1, 2),
     )
-    controllers = ("stock", "cap-only", "batch-only", "oracle-static")
+    controllers = ("stock", "static-cap", "cap-only", "cap-latency", "batch-only", "oracle-static")
     out = paper.run_paper(matrix, tmp_path, jobs=1, controllers=controllers)
     doc = json.loads(out.results_path.read_text())
     assert {"meta", "summary", "oracle", "runs"} <= set(doc)
-    # 3 scenarios (none, static 70 %, dynamic) x 3 baselines + 2 oracle runs (not dynamic).
-    assert len(doc["runs"]) == 11
+    # 2 seeds x 3 scenarios (none, static 60 %, dynamic) x 4 baselines + 2 searched
+    # controllers on the 2 non-dynamic scenarios.
+    assert len(doc["runs"]) == 2 * (3 * 4 + 2 * 2)
     assert sorted(doc["oracle"]) == [
-        "fake-model@1xH100-SXM/load-50%/none#seed1",
-        "fake-model@1xH100-SXM/load-50%/static-70%#seed1",
+        f"fake-model@1xH100-SXM/load-50%/{b}#{c}"
+        for b in ("none", "static-60%")
+        for c in ("oracle-static", "static-cap")
     ]
-    for pick in doc["oracle"].values():
-        assert pick["batch_limit"] in (16, 256)
-    static_oracle = next(
-        r for r in doc["runs"] if r["controller"] == "oracle-static" and r["budget"] == "static-70%"
-    )
-    assert static_oracle["peak_power_w"] <= 0.7 * 700.0 + 1e-6
+    for name, pick in doc["oracle"].items():
+        assert pick["batch_limit"] in ((256,) if name.endswith("static-cap") else (16, 256))
+    for r in doc["runs"]:
+        if r["controller"] in ("oracle-static", "static-cap") and r["budget"] == "static-60%":
+            assert r["peak_power_w"] <= 0.6 * 700.0 + 1e-6
     assert "goals" in doc["summary"]
     series = json.loads((tmp_path / paper.SERIES_FILE).read_text())
-    assert len(series) == 3  # the dynamic scenario, one per baseline
+    assert len(series) == 2 * 4  # the dynamic scenario, one per seed and running baseline
     plots = plot_efficiency_vs_load(doc["runs"], tmp_path) + plot_dynamic_power(series, tmp_path)
-    assert len(plots) == 3 and all(p.stat().st_size > 1000 for p in plots)
+    plots += plot_pareto(doc["runs"], tmp_path)
+    assert len(plots) == 2 + 1 + 1 and all(p.stat().st_size > 1000 for p in plots)
+
+
+def test_mismatched_devices_are_scenarios_of_their_own_with_their_own_search() -> None:
+    matrix = replace(
+        quick_matrix(seeds=2),
+        mismatch_node=NodeConfig("fake-model", "H100-SXM", 1),
+        mismatch_load_frac=0.7,
+        mismatches=((0.8, 1.2),),
+    )
+    mismatched = [s for s in matrix.scenarios() if s.mismatched]
+    assert len(mismatched) == 2 * 2  # 2 seeds x (unconstrained, 60 % budget)
+    assert {s.key for s in mismatched} == {
+        "fake-model@1xH100-SXM/load-70%/none/device-speed0.8-power1.2",
+        "fake-model@1xH100-SXM/load-70%/static-60%/device-speed0.8-power1.2",
+    }
+    nominal = replace(mismatched[0], device_speed=1.0, device_power=1.0)
+    assert nominal.search_key != mismatched[0].search_key and not nominal.mismatched
+
+
+def test_a_variant_this_simulator_lacks_is_refused_naming_what_it_has() -> None:
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.scenarios import variant_matrix
+
+    assert variant_matrix(quick_matrix(), "tight-slo").slo == "tight"
+    with pytest.raises(ConfigurationError, match="unknown variant 'nope'; allowed: pessimistic"):
+        variant_matrix(quick_matrix(), "nope")
+
+
+def test_only_nodes_keeps_the_named_nodes_and_refuses_unknown_ones() -> None:
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.scenarios import full_matrix, only_nodes
+
+    matrix = only_nodes(full_matrix(), ["qwen3-30b-a3b@2xH100-SXM"])
+    assert [n.key for n in matrix.nodes] == ["qwen3-30b-a3b@2xH100-SXM"]
+    assert matrix.mismatch_node is None  # its node (8B) is not among them
+    with pytest.raises(ConfigurationError, match=r"unknown node.*allowed: llama-3\.1-8b"):
+        only_nodes(full_matrix(), ["nope"])

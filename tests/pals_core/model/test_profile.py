@@ -47,3 +47,10 @@ def test_load_model_for_node(tmp_path: Path) -> None:
     assert model is not None and model.num_gpus == 1
     with pytest.raises(ProfileMismatchError, match=r"model: profile 'llama-3\.1-8b', node 'qwen"):
         load_model_for_node(path, NodeIdentity("H100-SXM", 1, "qwen3-30b-a3b"))
+
+
+def test_a_non_utf8_profile_is_a_profile_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"notes": "caf\u00e9"}'.encode("latin-1"))
+    with pytest.raises(ProfileError, match=r"latin1\.json is not UTF-8"):
+        Profile.load(path)
