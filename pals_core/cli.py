@@ -13,6 +13,7 @@ from pals_core import __version__
 from pals_core.device.cli import gpu_app
 from pals_core.experiments.cli import experiment_app
 from pals_core.model.cli import profile_app
+from pals_core.proxy.cli import proxy as proxy_command
 from pals_core.sim.cli import app as sim_app
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.add_typer(gpu_app, name="gpu")
 app.add_typer(sim_app, name="sim")
 app.add_typer(profile_app)
 app.add_typer(experiment_app, name="experiment")
+app.command("proxy")(proxy_command)
 console = Console()
 
 

@@ -8,6 +8,7 @@ injected clock (with the simulator's clock, sleeping advances the simulation).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pals_core.engine.base import EngineMetrics, ServingEngine
 from pals_core.errors import ConfigurationError
 
 MAX_BATCH_LIMIT = 4096
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,8 @@ def apply_action(action: Action, gpus: GPUGroup, engine: ServingEngine) -> None:
             limit_w = gpu.power_limit_constraints().clamp(wanted_w)
             if abs(limit_w - gpu.get_power_limit_w()) >= 0.5:
                 gpus.set_power_limit_w(position, limit_w)
-    if action.batch_limit is not None:
+    # An engine without a batch knob (vLLM without the PALS plugin) keeps its limit: cap-only.
+    if action.batch_limit is not None and engine.batch_limit_unavailable_reason() is None:
         batch = max(1, min(MAX_BATCH_LIMIT, int(action.batch_limit)))
         if batch != engine.get_batch_limit():
             engine.set_batch_limit(batch)
@@ -127,6 +130,9 @@ def run_control_loop(
     at time ``t`` seconds since the loop started (None: unconstrained / follow demand).
     """
     cfg = config or LoopConfig()
+    no_batch_knob = engine.batch_limit_unavailable_reason()
+    if no_batch_knob is not None:
+        logger.warning("running cap-only (batch decisions are not applied): %s", no_batch_knob)
     start_s = clock.now_s()
     tick = 0
     state, qos_risk = "", False
