@@ -1,0 +1,100 @@
+"""Load for the real-server tests: concurrent streaming clients, and a watcher that samples
+``vllm:num_requests_running`` from vLLM's own ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import json
+import re
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from tests.pals_core.vllm.servers import SERVED_MODEL
+
+
+@dataclass
+class Completion:
+    text: str = ""
+    chunks: int = 0
+    finish_reason: str | None = None
+    completion_tokens: int | None = None
+    done_marker: bool = False
+    finished_at_s: float = 0.0
+
+
+async def stream_completion(
+    client: httpx.AsyncClient, base_url: str, max_tokens: int, prompt: str = "power budget"
+) -> Completion:
+    """One streamed ``/v1/completions`` request, checked chunk by chunk as an OpenAI client
+    would read it."""
+    body = {
+        "model": SERVED_MODEL, "prompt": prompt, "max_tokens": max_tokens, "stream": True,
+        "ignore_eos": True, "temperature": 0.0, "stream_options": {"include_usage": True},
+    }  # fmt: skip
+    result = Completion()
+    async with client.stream("POST", base_url + "/v1/completions", json=body) as response:
+        assert response.status_code == 200, await response.aread()
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            data = line.removeprefix("data: ")
+            if data == "[DONE]":
+                result.done_marker = True
+                continue
+            chunk = json.loads(data)
+            assert chunk["object"] == "text_completion" and chunk["model"] == SERVED_MODEL
+            for choice in chunk["choices"]:
+                result.text += choice["text"]
+                result.chunks += 1
+                result.finish_reason = choice["finish_reason"] or result.finish_reason
+            if chunk.get("usage"):
+                result.completion_tokens = chunk["usage"]["completion_tokens"]
+    result.finished_at_s = time.monotonic()
+    return result
+
+
+_RUNNING = re.compile(r"^vllm:num_requests_running(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
+
+
+def running_requests(metrics_text: str) -> float:
+    """``vllm:num_requests_running`` summed over engines (a regex: the full parser is slow)."""
+    values = _RUNNING.findall(metrics_text)
+    assert values, "vllm:num_requests_running is missing from /metrics"
+    return sum(float(v) for v in values)
+
+
+@dataclass
+class RunningWatcher:
+    """Samples the running count every ``period_s`` into ``samples``: (sent_s, received_s,
+    running). The value holds somewhere between the two times."""
+
+    metrics_url: str
+    period_s: float = 0.02
+    samples: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def run(self, stop: threading.Event) -> None:
+        """Sample until ``stop`` is set (run it in a thread of its own, so that the clients'
+        event loop does not delay the samples)."""
+        with httpx.Client(timeout=10) as client:
+            while not stop.is_set():
+                sent_s = time.monotonic()
+                response = client.get(self.metrics_url)
+                self.samples.append((sent_s, time.monotonic(), running_requests(response.text)))
+                stop.wait(self.period_s)
+
+    def max_before(self, end_s: float) -> float:
+        """The most seen in samples taken wholly before ``end_s``."""
+        return max((r for _, got, r in self.samples if got <= end_s), default=0.0)
+
+    def max_after(self, start_s: float) -> float:
+        return max((r for sent, _, r in self.samples if sent >= start_s), default=0.0)
+
+    def first_above(self, threshold: float, after_s: float) -> float | None:
+        """When a sample requested after ``after_s`` first showed more than ``threshold`` (its
+        arrival time: an upper bound)."""
+        return next(
+            (got for sent, got, r in self.samples if sent >= after_s and r > threshold), None
+        )

@@ -1,0 +1,82 @@
+"""The batch-limit scenario both knobs (the plugin and ``pals proxy``) must pass: 32 concurrent
+streaming clients under a limit of 4, raised to 16 once some have finished."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from tests.pals_core.vllm.load import Completion, RunningWatcher, stream_completion
+
+CLIENTS = 32
+MAX_TOKENS = 160
+LOW, HIGH = 4, 16
+
+
+@dataclass
+class ScenarioResult:
+    completions: list[Completion]
+    watcher: RunningWatcher
+    started_s: float
+    requested_s: float
+    """When the raise was asked for."""
+    raised_s: float
+    """When it was acknowledged."""
+    ended_s: float
+
+    def check(self) -> None:
+        """The Done-when assertions, with the figures in the messages."""
+        w = self.watcher
+        before = w.max_before(self.requested_s)
+        after = w.max_after(self.raised_s)
+        assert before <= LOW, f"{before} running under a limit of {LOW}"
+        assert before == LOW, f"the limit of {LOW} was never reached: {w.samples}"
+        assert after <= HIGH, f"{after} running under a limit of {HIGH}"
+        first = w.first_above(LOW, self.raised_s)
+        assert first is not None, f"never more than {LOW} running after raising to {HIGH}"
+        assert first - self.raised_s < 1.0, (
+            f"the raise showed in /metrics {first - self.raised_s:.2f} s after it was made"
+        )
+        assert len(self.completions) == CLIENTS
+        for c in self.completions:
+            assert c.done_marker and c.finish_reason == "length", c
+            assert c.completion_tokens == MAX_TOKENS and c.chunks >= 1, c
+
+
+async def _run(api_url: str, metrics_url: str, set_limit: Callable[[int], None]) -> ScenarioResult:
+    limits = httpx.Limits(max_connections=CLIENTS + 4)
+    watcher = RunningWatcher(metrics_url)
+    stop = threading.Event()
+    watching = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
+    watching.start()
+    async with httpx.AsyncClient(timeout=180, limits=limits) as client:
+        started_s = time.monotonic()
+        tasks = [
+            asyncio.create_task(stream_completion(client, api_url, MAX_TOKENS, f"node {i} power"))
+            for i in range(CLIENTS)
+        ]
+        # Raise once two waves have finished (24 remain, enough to fill 16) and the watcher
+        # has seen the low limit for a while.
+        while sum(t.done() for t in tasks) < 2 * LOW or len(watcher.samples) < 10:
+            await asyncio.sleep(0.01)
+        requested_s = time.monotonic()
+        await asyncio.to_thread(set_limit, HIGH)
+        raised_s = time.monotonic()  # the change acknowledged
+        completions = await asyncio.gather(*tasks)
+        ended_s = time.monotonic()
+    stop.set()
+    watching.join(timeout=10)
+    return ScenarioResult(list(completions), watcher, started_s, requested_s, raised_s, ended_s)
+
+
+def run_limit_scenario(
+    api_url: str, metrics_url: str, set_limit: Callable[[int], None]
+) -> ScenarioResult:
+    """Set the limit to 4, start the clients, raise it to 16 mid-run; every request completes."""
+    set_limit(LOW)
+    return asyncio.run(_run(api_url, metrics_url, set_limit))
