@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 

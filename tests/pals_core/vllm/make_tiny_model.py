@@ -17,12 +17,15 @@ CHAT_TEMPLATE = (
 )
 
 
+TEXT = (
+    "power budget grid node gpu cap batch token joule watt second request serving model "
+    "the a of to and in is for on with as at by from demand response energy throughput "
+    "latency queue limit scheduler running waiting prompt output stream client server"
+)
+
+
 def corpus() -> list[str]:
-    words = (
-        "power budget grid node gpu cap batch token joule watt second request serving model "
-        "the a of to and in is for on with as at by from demand response energy throughput "
-        "latency queue limit scheduler running waiting prompt output stream client server"
-    ).split()
+    words = TEXT.split()
     lines = []
     for i in range(4000):
         lines.append(" ".join(words[(i * 7 + j * 13) % len(words)] for j in range(12)))
