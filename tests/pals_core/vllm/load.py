@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -97,3 +98,42 @@ class RunningWatcher:
         return next(
             (got for sent, got, r in self.samples if sent >= after_s and r > threshold), None
         )
+
+
+@dataclass
+class BackgroundLoad:
+    """Closed-loop clients streaming completions until stopped; ``concurrency`` may change while
+    it runs (the offered load a controller follows). Errors are kept, not raised."""
+
+    base_url: str
+    concurrency: int = 4
+    max_tokens: int = 48
+    completed: int = 0
+    errors: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    async def _client(self, index: int, client: httpx.AsyncClient) -> None:
+        while not self._stop.is_set():
+            if index >= self.concurrency:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                result = await stream_completion(client, self.base_url, self.max_tokens)
+                assert result.completion_tokens == self.max_tokens, result
+                self.completed += 1
+            except (httpx.HTTPError, AssertionError) as err:
+                self.errors.append(repr(err))
+
+    async def _main(self, most: int) -> None:
+        async with httpx.AsyncClient(timeout=120) as client:
+            await asyncio.gather(*(self._client(i, client) for i in range(most)))
+
+    def start(self, most: int = 32) -> None:
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(most),), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=120)

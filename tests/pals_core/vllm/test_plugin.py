@@ -14,6 +14,7 @@ from pals_core.engine import prometheus
 from pals_core.engine.vllm import VLLMEngine
 from pals_core.errors import EngineError
 from tests.pals_core.vllm import servers
+from tests.pals_core.vllm.control_run import profile_pals, run_pals_against
 from tests.pals_core.vllm.load import stream_completion
 from tests.pals_core.vllm.scenario import run_limit_scenario
 
@@ -107,3 +108,20 @@ def test_engine_without_a_listener_on_the_control_address(vllm_server: servers.S
     with pytest.raises(EngineError, match="cannot be changed"):
         engine.set_batch_limit(8)
     engine.close()
+
+
+def test_pals_controls_the_real_server_for_60_s(
+    vllm_server: servers.Server, engine: VLLMEngine, sim_node: servers.Server, tmp_path: Path
+) -> None:
+    """The agent's loop: PALS reads the real vLLM's /metrics and simulated GPUs, and sets caps
+    and the batch limit as it decides, for 60 s without an error."""
+    policy = profile_pals(tmp_path, START_MAX_NUM_SEQS)
+    run = run_pals_against(engine, sim_node.base_url, policy, duration_s=60.0)
+    assert not run.load.errors, run.load.errors[:3]
+    assert run.load.completed > 50
+    assert len(run.samples) == 120  # every tick of 0.5 s ran
+    batches = [s.batch_limit for s in run.samples]
+    assert len(set(batches)) >= 2, f"PALS never changed the batch limit: {batches}"
+    assert engine.get_batch_limit() == batches[-1]  # what PALS set is what vLLM admits with
+    assert all(1 <= b <= START_MAX_NUM_SEQS for b in batches)
+    assert {s.generation_tokens_total for s in run.samples} != {0}
