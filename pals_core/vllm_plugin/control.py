@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
-from typing import Any
+from typing import Any, cast
 
 from pals_core.errors import ConfigurationError
 
@@ -74,7 +74,10 @@ class BatchLimitRefused(ValueError):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _ControlServerMixin
+
+    @property
+    def control(self) -> _ControlServerMixin:
+        return cast(_ControlServerMixin, self.server)
 
     def _answer(self, status: int, body: dict[str, Any]) -> None:
         payload = json.dumps(body).encode()
@@ -88,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != BATCH_LIMIT_PATH:
             self._answer(404, {"detail": f"the control channel serves {BATCH_LIMIT_PATH} only"})
             return
-        self._answer(200, self.server.get_state())
+        self._answer(200, self.control.get_state())
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -100,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
             value = json.loads(raw)["max_num_seqs"]
             if not isinstance(value, int) or isinstance(value, bool):
                 raise BatchLimitRefused(f"max_num_seqs must be an integer, got {value!r}")
-            self._answer(200, self.server.set_limit(value))
+            self._answer(200, self.control.set_limit(value))
         except (ValueError, KeyError, TypeError) as err:
             detail = str(err) if isinstance(err, BatchLimitRefused) else repr(err)
             self._answer(400, {"detail": f'expected {{"max_num_seqs": N}}: {detail}'})

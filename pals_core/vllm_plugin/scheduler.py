@@ -81,13 +81,13 @@ class _BatchLimitMixin:
             self._pals_control = None
 
 
-class PalsSyncScheduler(_BatchLimitMixin, Scheduler):  # type: ignore[misc]
+class PalsSyncScheduler(_BatchLimitMixin, Scheduler):
     def shutdown(self) -> None:
         self._pals_shutdown()
         super().shutdown()
 
 
-class PalsAsyncScheduler(_BatchLimitMixin, AsyncScheduler):  # type: ignore[misc]
+class PalsAsyncScheduler(_BatchLimitMixin, AsyncScheduler):
     def shutdown(self) -> None:
         self._pals_shutdown()
         super().shutdown()
@@ -98,7 +98,7 @@ class PalsScheduler:
     :class:`PalsSyncScheduler` to match vLLM's async-scheduling setting, after checking the vLLM
     version and the control address (either problem stops vLLM's start with a clear message)."""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[misc]
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         layout = check_vllm_version(vllm.__version__)
         address = os.environ.get(CONTROL_ENV, "").strip()
         if not address:

@@ -78,3 +78,21 @@ def test_loop_decides_each_period_guards_between_and_clamps() -> None:
 def test_period_must_be_a_multiple_of_tick() -> None:
     with pytest.raises(ConfigurationError, match="whole multiple"):
         LoopConfig(period_s=0.25, tick_s=0.1)
+
+
+class EngineWithoutBatchKnob(FakeEngine):
+    def batch_limit_unavailable_reason(self) -> str | None:
+        return "no plugin: start vLLM with --scheduler-cls ..."
+
+    def set_batch_limit(self, max_num_seqs: int) -> None:
+        raise AssertionError("the loop must not write a batch limit the engine cannot take")
+
+
+def test_an_engine_without_a_batch_knob_runs_cap_only(caplog: pytest.LogCaptureFixture) -> None:
+    gpus = [FakeGPU(0)]
+    engine = EngineWithoutBatchKnob()
+    with caplog.at_level("WARNING", logger="pals_core.control.runtime"), GPUGroup(gpus) as group:
+        run_control_loop(ScriptedPolicy((450.0,)), group, engine, FakeClock(), duration_s=1.0)
+        assert gpus[0].writes == [450.0]  # the cap still follows the policy
+    assert engine.limit == 256
+    assert "running cap-only" in caplog.text and "--scheduler-cls" in caplog.text
