@@ -50,6 +50,23 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def vllm_server(
+    request: pytest.FixtureRequest, vllm_python: Path, tiny_model: Path, log_dir: Path,
+    control_dir: Path,
+) -> Iterator[servers.Server]:  # fmt: skip
+    """One vLLM per test module, with the PALS plugin when the module sets ``WITH_PLUGIN``
+    (its channel at ``servers.control_address``), ``--max-num-seqs`` ``START_MAX_NUM_SEQS``."""
+    plugin = getattr(request.module, "WITH_PLUGIN", False)
+    server = servers.start_vllm(
+        vllm_python, tiny_model, log_dir / f"vllm-{request.module.__name__.rsplit('.')[-1]}.log",
+        max_num_seqs=request.module.START_MAX_NUM_SEQS,
+        control=servers.control_address(control_dir) if plugin else None,
+    )  # fmt: skip
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def sim_node(log_dir: Path) -> Iterator[servers.Server]:
     """A ``pals sim-node`` whose GPUs stand in for the GPUs vLLM would run on."""
     server = servers.start_pals(

@@ -39,6 +39,11 @@ def vllm_python() -> Path | None:
     return venv / "bin" / "python" if ready else None
 
 
+def control_address(control_dir: Path) -> str:
+    """The plugin's channel for the vLLM of a test module (a Unix socket)."""
+    return f"unix:{control_dir}/plugin.sock"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -20,23 +20,12 @@ from tests.pals_core.vllm.scenario import run_limit_scenario
 
 pytestmark = pytest.mark.slow
 START_MAX_NUM_SEQS = 32
+WITH_PLUGIN = True
 
 
 @pytest.fixture(scope="module")
 def control(control_dir: Path) -> str:
-    return f"unix:{control_dir}/plugin.sock"
-
-
-@pytest.fixture(scope="module")
-def vllm_server(
-    vllm_python: Path, tiny_model: Path, log_dir: Path, control: str
-) -> Iterator[servers.Server]:
-    server = servers.start_vllm(
-        vllm_python, tiny_model, log_dir / "vllm-plugin.log",
-        max_num_seqs=START_MAX_NUM_SEQS, control=control,
-    )  # fmt: skip
-    yield server
-    server.stop()
+    return servers.control_address(control_dir)
 
 
 @pytest.fixture

@@ -21,16 +21,6 @@ START_MAX_NUM_SEQS = 32
 
 
 @pytest.fixture(scope="module")
-def vllm_server(vllm_python: Path, tiny_model: Path, log_dir: Path) -> Iterator[servers.Server]:
-    server = servers.start_vllm(
-        vllm_python, tiny_model, log_dir / "vllm-stock.log",
-        max_num_seqs=START_MAX_NUM_SEQS, control=None,
-    )  # fmt: skip
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def proxy(vllm_server: servers.Server, log_dir: Path) -> Iterator[servers.Server]:
     server = servers.start_pals(
         ["proxy", "--upstream", vllm_server.base_url, "--max-num-seqs", "32"],
