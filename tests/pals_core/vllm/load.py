@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import re
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -66,24 +68,48 @@ def running_requests(metrics_text: str) -> float:
     return sum(float(v) for v in values)
 
 
+def _watch(metrics_url: str, period_s: float, stop: Any, count: Any, out: Any) -> None:
+    samples = []
+    with httpx.Client(timeout=10) as client:
+        while not stop.is_set():
+            sent_s = time.monotonic()
+            response = client.get(metrics_url)
+            samples.append((sent_s, time.monotonic(), running_requests(response.text)))
+            count.value = len(samples)
+            stop.wait(period_s)
+    out.send(samples)
+
+
 @dataclass
 class RunningWatcher:
     """Samples the running count every ``period_s`` into ``samples``: (sent_s, received_s,
-    running). The value holds somewhere between the two times."""
+    running); the value held somewhere between the two times. It samples from a process of its
+    own, so that the clients' work in this one cannot delay it (``time.monotonic`` is the same
+    clock across processes on Linux)."""
 
     metrics_url: str
     period_s: float = 0.02
     samples: list[tuple[float, float, float]] = field(default_factory=list)
 
-    def run(self, stop: threading.Event) -> None:
-        """Sample until ``stop`` is set (run it in a thread of its own, so that the clients'
-        event loop does not delay the samples)."""
-        with httpx.Client(timeout=10) as client:
-            while not stop.is_set():
-                sent_s = time.monotonic()
-                response = client.get(self.metrics_url)
-                self.samples.append((sent_s, time.monotonic(), running_requests(response.text)))
-                stop.wait(self.period_s)
+    def start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop, self._count = context.Event(), context.Value("i", 0)
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=_watch, args=(self.metrics_url, self.period_s, self._stop, self._count, send),
+            daemon=True,
+        )  # fmt: skip
+        self._process.start()
+
+    @property
+    def count(self) -> int:
+        """Samples taken so far."""
+        return int(self._count.value)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.samples = self._receive.recv()
+        self._process.join(timeout=10)
 
     def max_before(self, end_s: float) -> float:
         """The most seen in samples taken wholly before ``end_s``."""

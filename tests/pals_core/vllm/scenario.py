@@ -4,7 +4,6 @@ streaming clients under a limit of 4, raised to 16 once some have finished."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,10 +27,15 @@ class ScenarioResult:
     raised_s: float
     """When it was acknowledged."""
     ended_s: float
+    remaining_at_raise: int
+    """Requests not finished when the raise was asked for."""
 
     def check(self) -> None:
         """The Done-when assertions, with the figures in the messages."""
         w = self.watcher
+        assert self.remaining_at_raise > LOW, (
+            f"only {self.remaining_at_raise} requests were left to raise the limit for"
+        )
         before = w.max_before(self.requested_s)
         after = w.max_after(self.raised_s)
         assert before <= LOW, f"{before} running under a limit of {LOW}"
@@ -51,9 +55,9 @@ class ScenarioResult:
 async def _run(api_url: str, metrics_url: str, set_limit: Callable[[int], None]) -> ScenarioResult:
     limits = httpx.Limits(max_connections=CLIENTS + 4)
     watcher = RunningWatcher(metrics_url)
-    stop = threading.Event()
-    watching = threading.Thread(target=watcher.run, args=(stop,), daemon=True)
-    watching.start()
+    watcher.start()
+    while watcher.count < 1:  # the sampling process is up
+        await asyncio.sleep(0.01)
     async with httpx.AsyncClient(timeout=180, limits=limits) as client:
         started_s = time.monotonic()
         tasks = [
@@ -62,16 +66,18 @@ async def _run(api_url: str, metrics_url: str, set_limit: Callable[[int], None])
         ]
         # Raise once two waves have finished (24 remain, enough to fill 16) and the watcher
         # has seen the low limit for a while.
-        while sum(t.done() for t in tasks) < 2 * LOW or len(watcher.samples) < 10:
+        while sum(t.done() for t in tasks) < 2 * LOW or watcher.count < 10:
             await asyncio.sleep(0.01)
         requested_s = time.monotonic()
+        remaining = sum(not t.done() for t in tasks)
         await asyncio.to_thread(set_limit, HIGH)
         raised_s = time.monotonic()  # the change acknowledged
         completions = await asyncio.gather(*tasks)
         ended_s = time.monotonic()
-    stop.set()
-    watching.join(timeout=10)
-    return ScenarioResult(list(completions), watcher, started_s, requested_s, raised_s, ended_s)
+    watcher.stop()
+    return ScenarioResult(
+        list(completions), watcher, started_s, requested_s, raised_s, ended_s, remaining
+    )
 
 
 def run_limit_scenario(
