@@ -58,23 +58,28 @@ async def stream_completion(
     return result
 
 
-_RUNNING = re.compile(r"^vllm:num_requests_running(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
+RUNNING = "vllm:num_requests_running"
 
 
-def running_requests(metrics_text: str) -> float:
-    """``vllm:num_requests_running`` summed over engines (a regex: the full parser is slow)."""
-    values = _RUNNING.findall(metrics_text)
-    assert values, "vllm:num_requests_running is missing from /metrics"
+def gauge_value(metrics_text: str, name: str = RUNNING) -> float:
+    """Gauge ``name`` summed over its label sets (a regex: the full parser is slow)."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.MULTILINE)
+    values = pattern.findall(metrics_text)
+    assert values, f"{name} is missing from /metrics"
     return sum(float(v) for v in values)
 
 
-def _watch(metrics_url: str, period_s: float, stop: Any, count: Any, out: Any) -> None:
+def _watch(metrics_url: str, metric: str, period_s: float, stop: Any, count: Any, out: Any) -> None:
     samples = []
     with httpx.Client(timeout=10) as client:
         while not stop.is_set():
             sent_s = time.monotonic()
             response = client.get(metrics_url)
-            samples.append((sent_s, time.monotonic(), running_requests(response.text)))
+            if metric.startswith("json:"):  # a field of a JSON answer (the proxy's admin)
+                value = float(response.json()[metric.removeprefix("json:")])
+            else:
+                value = gauge_value(response.text, metric)
+            samples.append((sent_s, time.monotonic(), value))
             count.value = len(samples)
             stop.wait(period_s)
     out.send(samples)
@@ -88,6 +93,7 @@ class RunningWatcher:
     clock across processes on Linux)."""
 
     metrics_url: str
+    metric: str = RUNNING
     period_s: float = 0.02
     samples: list[tuple[float, float, float]] = field(default_factory=list)
 
@@ -95,10 +101,8 @@ class RunningWatcher:
         context = multiprocessing.get_context("spawn")
         self._stop, self._count = context.Event(), context.Value("i", 0)
         self._receive, send = context.Pipe(duplex=False)
-        self._process = context.Process(
-            target=_watch, args=(self.metrics_url, self.period_s, self._stop, self._count, send),
-            daemon=True,
-        )  # fmt: skip
+        args = (self.metrics_url, self.metric, self.period_s, self._stop, self._count, send)
+        self._process = context.Process(target=_watch, args=args, daemon=True)
         self._process.start()
 
     @property
