@@ -16,6 +16,7 @@ from pals_core.device.cli import gpu_app
 from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS
 from pals_core.experiments.cli import experiment_app
 from pals_core.model.cli import profile_app
+from pals_core.proxy.cli import proxy as proxy_command
 from pals_core.sim.cli import app as sim_app
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(profile_app)
 app.add_typer(experiment_app, name="experiment")
 app.command("agent")(agent_command)
 app.command("fleet")(fleet_command)
+app.command("proxy")(proxy_command)
 console = Console()
 
 

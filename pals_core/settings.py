@@ -30,6 +30,14 @@ class PalsSettings(BaseSettings):
     observe_only: bool = Field(
         default=False, description="Never write GPU power limits; only read and report."
     )
+    vllm_control: str | None = Field(
+        default=None,
+        description=(
+            "The PALS vLLM plugin's control channel (unix:/path.sock or host:port), the same "
+            "value vLLM runs with; unset: the batch limit goes through engine_url (pals proxy, "
+            "sim-node). See docs/vllm.md."
+        ),
+    )
 
     # -- the node agent (`pals agent`, `pals fleet`; docs/agent.md) ------------------------------
     gateway_token: str | None = Field(

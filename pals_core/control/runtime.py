@@ -8,6 +8,7 @@ injected clock (with the simulator's clock, sleeping advances the simulation).
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pals_core.control.policy import Action, GPUReading, Observation, Policy
 from pals_core.device.gpu import GPUGroup
 from pals_core.engine.base import MAX_BATCH_LIMIT, EngineMetrics, ServingEngine
 from pals_core.errors import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,8 @@ def apply_action(action: Action, gpus: GPUGroup, engine: ServingEngine) -> None:
             limit_w = gpu.power_limit_constraints().clamp(wanted_w)
             if abs(limit_w - gpu.get_power_limit_w()) >= 0.5:
                 gpus.set_power_limit_w(position, limit_w)
-    if action.batch_limit is not None:
+    # An engine without a batch knob (vLLM without the PALS plugin) keeps its limit: cap-only.
+    if action.batch_limit is not None and engine.batch_limit_unavailable_reason() is None:
         batch = max(1, min(MAX_BATCH_LIMIT, int(action.batch_limit)))
         if batch != engine.get_batch_limit():
             engine.set_batch_limit(batch)
@@ -140,6 +144,9 @@ def run_control_loop(
     :class:`ConfigurationError` (:func:`checked_budget_w`).
     """
     cfg = config or LoopConfig()
+    no_batch_knob = engine.batch_limit_unavailable_reason()
+    if no_batch_knob is not None:
+        logger.warning("running cap-only (batch decisions are not applied): %s", no_batch_knob)
     start_s = clock.now_s()
     tick = 0
     state, qos_risk = "", False

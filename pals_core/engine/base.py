@@ -123,3 +123,9 @@ class ServingEngine(abc.ABC):
     @abc.abstractmethod
     def metrics(self) -> EngineMetrics:
         """A snapshot of the engine's counters and gauges."""
+
+    def batch_limit_unavailable_reason(self) -> str | None:
+        """None when :meth:`set_batch_limit` works; otherwise why not and how to enable it
+        (e.g. a vLLM started without the PALS plugin). Controllers then keep the batch limit
+        as it is and act with the power cap only."""
+        return None

@@ -109,3 +109,21 @@ def test_an_infinite_budget_means_no_limit() -> None:
             budget_w=lambda _t: math.inf,
         )  # fmt: skip
     assert seen == [None, None]
+
+
+class EngineWithoutBatchKnob(FakeEngine):
+    def batch_limit_unavailable_reason(self) -> str | None:
+        return "no plugin: start vLLM with --scheduler-cls ..."
+
+    def set_batch_limit(self, max_num_seqs: int) -> None:
+        raise AssertionError("the loop must not write a batch limit the engine cannot take")
+
+
+def test_an_engine_without_a_batch_knob_runs_cap_only(caplog: pytest.LogCaptureFixture) -> None:
+    gpus = [FakeGPU(0)]
+    engine = EngineWithoutBatchKnob()
+    with caplog.at_level("WARNING", logger="pals_core.control.runtime"), GPUGroup(gpus) as group:
+        run_control_loop(ScriptedPolicy((450.0,)), group, engine, FakeClock(), duration_s=1.0)
+        assert gpus[0].writes == [450.0]  # the cap still follows the policy
+    assert engine.limit == 256
+    assert "running cap-only" in caplog.text and "--scheduler-cls" in caplog.text

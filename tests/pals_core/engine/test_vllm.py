@@ -66,8 +66,9 @@ def test_errors_name_the_url() -> None:
     def not_found(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"detail": "Not Found"})
 
+    engine = _engine(not_found)
     with pytest.raises(EngineError, match=r"GET http://vllm.test:8000/pals/batch_limit .*404"):
-        _engine(not_found).get_batch_limit()
+        engine.set_batch_limit(8)
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
@@ -81,6 +82,67 @@ def test_errors_name_the_url() -> None:
     with pytest.raises(EngineError, match=r"http://vllm\.test:8000/metrics"):
         _engine(garbage).metrics()
     with pytest.raises(EngineError, match="did not answer"):
-        _engine(garbage).get_batch_limit()
+        _engine(garbage).set_batch_limit(8)
     with pytest.raises(ConfigurationError, match="base_url"):
         VLLMEngine("vllm.test:8000")
+
+
+def test_without_a_batch_knob_the_engine_says_how_to_enable_it() -> None:
+    """A stock vLLM answers 404 on /pals/batch_limit: the engine reports the fixed start-up
+    limit, explains, refuses writes, and asks again after ``reprobe_s``."""
+    server = FakeVLLM()
+    plugin_loaded = False
+
+    def stock_then_plugin(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/pals/batch_limit" and not plugin_loaded:
+            return httpx.Response(404, json={"detail": "Not Found"})
+        return server.handle(request)
+
+    client = httpx.Client(transport=httpx.MockTransport(stock_then_plugin))
+    engine = VLLMEngine(BASE, client=client, fixed_batch_limit=128, reprobe_s=0.0)
+    reason = engine.batch_limit_unavailable_reason()
+    assert reason is not None
+    assert "404" in reason and "--scheduler-cls pals_core.vllm_plugin.PalsScheduler" in reason
+    assert "pals proxy" in reason
+    assert engine.get_batch_limit() == 128
+    with pytest.raises(EngineError, match="cannot be changed"):
+        engine.set_batch_limit(16)
+    assert engine.metrics().generation_tokens_total == 100  # metrics still work
+    plugin_loaded = True
+    assert engine.batch_limit_unavailable_reason() is None
+    engine.set_batch_limit(16)
+    assert server.max_num_seqs == 16
+
+
+def test_set_batch_limit_is_clamped_to_the_engines_maximum() -> None:
+    server = FakeVLLM()
+
+    def with_maximum(request: httpx.Request) -> httpx.Response:
+        response = server.handle(request)
+        if request.url.path == "/pals/batch_limit":
+            return httpx.Response(
+                200, json={"max_num_seqs": server.max_num_seqs, "max_num_seqs_max": 32}
+            )
+        return response
+
+    engine = _engine(with_maximum)
+    assert engine.get_batch_limit() == 256
+    assert engine.max_batch_limit == 32
+    engine.set_batch_limit(100)
+    assert server.max_num_seqs == 32
+
+
+def test_control_address_over_tcp_and_errors() -> None:
+    seen: list[str] = []
+
+    def control(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"max_num_seqs": 7})
+
+    api = httpx.Client(transport=httpx.MockTransport(FakeVLLM().handle))
+    channel = httpx.Client(transport=httpx.MockTransport(control))
+    engine = VLLMEngine(BASE, control="127.0.0.1:8101", client=api, control_client=channel)
+    assert engine.get_batch_limit() == 7
+    assert seen[-1] == "http://127.0.0.1:8101/pals/batch_limit"
+    with pytest.raises(ConfigurationError, match="PALS_VLLM_CONTROL='nowhere'"):
+        VLLMEngine(BASE, control="nowhere", client=api)

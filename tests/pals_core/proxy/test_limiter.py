@@ -1,0 +1,70 @@
+"""The admission limiter: first come first served, a limit that moves, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from pals_core.errors import ConfigurationError
+from pals_core.proxy import AdmissionLimiter
+
+
+def test_fifo_admission_and_a_lowered_limit() -> None:
+    async def scenario() -> None:
+        limiter = AdmissionLimiter(2)
+        order: list[int] = []
+
+        async def request(i: int) -> None:
+            await limiter.acquire()
+            order.append(i)
+
+        await limiter.acquire()
+        await limiter.acquire()
+        waiters = [asyncio.create_task(request(i)) for i in range(3)]
+        await asyncio.sleep(0)
+        assert (limiter.active, limiter.waiting, order) == (2, 3, [])
+        limiter.set_limit(1)  # below the active count: nothing is interrupted, nobody admitted
+        limiter.release()
+        await asyncio.sleep(0)
+        assert (limiter.active, order) == (1, [])
+        limiter.release()
+        await asyncio.sleep(0)
+        assert (limiter.active, order) == (1, [0])
+        limiter.set_limit(3)  # raising admits the next ones at once, in arrival order
+        await asyncio.gather(*waiters)
+        assert (limiter.active, order) == (3, [0, 1, 2])
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_leaves_the_queue_and_holds_no_slot() -> None:
+    async def scenario() -> None:
+        limiter = AdmissionLimiter(1)
+        await limiter.acquire()
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert limiter.waiting == 0
+        # Granted and cancelled in the same turn: the slot is handed back.
+        granted = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0)
+        limiter.release()
+        granted.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await granted
+        assert limiter.active == 0
+
+    asyncio.run(scenario())
+
+
+def test_bad_limits_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="integer >= 1"):
+        AdmissionLimiter(0)
+    limiter = AdmissionLimiter(1)
+    with pytest.raises(ConfigurationError, match="got True"):
+        limiter.set_limit(True)
+    with pytest.raises(RuntimeError, match="without a matching acquire"):
+        limiter.release()
