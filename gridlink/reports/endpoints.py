@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from gridlink.api.deps import AppSettings, DbSession, Now, require
+from gridlink.api.types import INT4_MAX, BeforeId, Id
 from gridlink.auth.permissions import Permission
 from gridlink.auth.principal import Principal
 from gridlink.reports import render, service
@@ -23,10 +24,10 @@ Generator = Annotated[Principal, Depends(require(Permission.REPORTS_GENERATE))]
 def list_reports(
     session: DbSession,
     _principal: Reader,
-    event_id: Annotated[int | None, Query(ge=1, description="Reports on this event.")] = None,
-    before_id: Annotated[
-        int | None, Query(ge=1, description="Page backwards from this id.")
+    event_id: Annotated[
+        int | None, Query(ge=1, le=INT4_MAX, description="Reports on this event.")
     ] = None,
+    before_id: BeforeId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[ReportSummary]:
     """Newest first, every version (a correction lists beside the version it replaces)."""
@@ -40,7 +41,7 @@ def list_reports(
     responses={200: {"content": {"text/csv": {}, "text/html": {}}}},
 )
 def get_report(
-    report_id: int,
+    report_id: Id,
     session: DbSession,
     _principal: Reader,
     format: Annotated[ReportFormat, Query(description="json, csv or html.")] = "json",

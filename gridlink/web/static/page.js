@@ -81,11 +81,12 @@
     const ul = document.createElement("ul");
     for (const item of items) {
       const li = document.createElement("li");
-      const label = item.title || item.name || ("report " + item.id);
+      const label = item.subject + " v" + item.version + " (" + item.window_start + " to " +
+        item.window_end + ", " + item.interval_s / 60 + "-min intervals)";
       const open = document.createElement("button");
       open.type = "button";
       open.textContent = "Open";
-      open.addEventListener("click", () => openReport(list.dataset.api + "/" + item.id));
+      open.addEventListener("click", () => openReport(list.dataset.api + "/" + item.id + "?format=html"));
       li.textContent = label + " ";
       li.appendChild(open);
       ul.appendChild(li);
