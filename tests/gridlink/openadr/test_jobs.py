@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridlink.db.engine import build_sessionmaker
 from gridlink.models import (
     AuditEntry,
+    BudgetAllocations,
     BudgetVersion,
     Event,
     EventInterval,
-    NodeAllocation,
     ScheduleJob,
 )
 from gridlink.models.openadr import OpenAdrEvent, OpenAdrState
@@ -37,7 +37,7 @@ from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
 
 __all__ = ["committed_database_url", "committed_engine"]
 
-TABLES = (OpenAdrEvent, OpenAdrState, PricePoint, ScheduleJob, NodeAllocation, BudgetVersion)
+TABLES = (OpenAdrEvent, OpenAdrState, PricePoint, ScheduleJob, BudgetAllocations, BudgetVersion)
 
 
 def _wipe(engine: Engine) -> None:
