@@ -26,9 +26,13 @@ def admin_token(database_url: str) -> str:
     try:
         with build_sessionmaker(engine)() as session:
             token, _ = create_token(
-                session, role=Role.ADMIN, name="bench", node_id=None, actor=SYSTEM,
+                session,
+                role=Role.ADMIN,
+                name="bench",
+                node_id=None,
+                actor=SYSTEM,
                 now=datetime.now(UTC),
-            )  # fmt: skip
+            )
             session.commit()
     finally:
         engine.dispose()

@@ -49,26 +49,38 @@ def main() -> None:
     prof_node = build_sim_node(args.model, "H100-SXM", args.gpus, workload=SaturatingWorkload())
     limits = prof_node.gpus[0].power_limit_constraints()
     profile = run_profile_sweep(
-        prof_node.gpus, prof_node.engine, prof_node.clock,
-        caps_w=default_caps_w(limits.min_w, limits.max_w), batches=DEFAULT_BATCHES,
-        warmup_s=5.0, window_s=10.0,
+        prof_node.gpus,
+        prof_node.engine,
+        prof_node.clock,
+        caps_w=default_caps_w(limits.min_w, limits.max_w),
+        batches=DEFAULT_BATCHES,
+        warmup_s=5.0,
+        window_s=10.0,
         metadata=ProfileMetadata(prof_node.gpus[0].name, args.gpus, args.model, args.gpus),
-    )  # fmt: skip
+    )
     model = PerformanceModel.fit(profile)
     mp = model_profile(args.model)
     qos = QoSPolicy(mp.default_itl_p99_slo_s)
     config = PalsConfig()
     capacity = prof_node.max_throughput_tok_s()
     node = build_sim_node(
-        args.model, "H100-SXM", args.gpus, seed=3, device_variation_frac=0.03,
+        args.model,
+        "H100-SXM",
+        args.gpus,
+        seed=3,
+        device_variation_frac=0.03,
         workload=PoissonWorkload(0.5 * capacity / mp.chat_output_mean_tok),
-    )  # fmt: skip
+    )
     recorder = Recorder(PalsController(model, config, num_gpus=args.gpus, qos=qos))
     budget_w = 0.7 * args.gpus * limits.max_w
     run_control_loop(
-        recorder, node.gpus, node.engine, node.clock, duration_s=args.duration_s,
+        recorder,
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=args.duration_s,
         budget_w=lambda t: budget_w if (t // 60) % 2 else None,
-    )  # fmt: skip
+    )
     times_us: list[float] = []
     for _ in range(3):
         for state, obs in recorder.calls:

@@ -86,13 +86,18 @@ def main() -> None:
                 delivered_s, under_s = trial(client, nodes, limit_w, timeout_s=30.0)
                 latencies.append(under_s)
                 deliveries.append(delivered_s)
-                print(f"trial {i + 1:2d}: fleet {power_w / 1000:6.1f} kW -> limit "
-                      f"{limit_w / 1000:6.1f} kW: every node holds it after {delivered_s:.3f} s, "
-                      f"is under it after {under_s:.3f} s", flush=True)  # fmt: skip
+                print(
+                    f"trial {i + 1:2d}: fleet {power_w / 1000:6.1f} kW -> limit "
+                    f"{limit_w / 1000:6.1f} kW: every node holds it after {delivered_s:.3f} s, "
+                    f"is under it after {under_s:.3f} s",
+                    flush=True,
+                )
                 time.sleep(args.recover_s)
     print(f"nodes {args.nodes}, trials {args.trials} (load average {load_average()})")
-    print(f"delivered to every node p50 {percentile(deliveries, 50):.3f} s, "
-          f"p99 {percentile(deliveries, 99):.3f} s")  # fmt: skip
+    print(
+        f"delivered to every node p50 {percentile(deliveries, 50):.3f} s, "
+        f"p99 {percentile(deliveries, 99):.3f} s"
+    )
     print(f"latency p50 {percentile(latencies, 50):.3f} s")
     print(f"latency p99 {percentile(latencies, 99):.3f} s (goal <= 2 s)")
     print(f"latency max {max(latencies):.3f} s")

@@ -83,8 +83,10 @@ def main() -> None:
     print(f"simulation                 {sim_cores:.3f} cores")
     print(f"node ticks                 {1000 * per_tick_s:.1f} ms per tick of every node")
     print(f"network side (event loop)  {network_cores:.3f} cores")
-    print(f"projected at 10 ticks/s    {projected:.3f} cores, {1000 * projected / args.nodes:.2f} "
-          "ms per node per second")  # fmt: skip
+    print(
+        f"projected at 10 ticks/s    {projected:.3f} cores, {1000 * projected / args.nodes:.2f} "
+        "ms per node per second"
+    )
     print(f"control ticks              {ticks} ({ticks / span_s:.2f}/s; expected 10/s)")
     print(f"late ticks                 {late} ({100 * late / max(1, ticks):.1f} %)")
     print(f"telemetry rows per node-s  {rows / (args.nodes * seconds):.3f} (1.0 = every second)")

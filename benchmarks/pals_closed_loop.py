@@ -55,9 +55,13 @@ class RunResult:
 
 
 def run(
-    policy: Policy, args: argparse.Namespace, load_frac: float, budget_w: float | None,
-    capacity_tok_s: float, mismatch: float,
-) -> RunResult:  # fmt: skip
+    policy: Policy,
+    args: argparse.Namespace,
+    load_frac: float,
+    budget_w: float | None,
+    capacity_tok_s: float,
+    mismatch: float,
+) -> RunResult:
     prof = model_profile(args.model)
     rate = load_frac * capacity_tok_s / prof.chat_output_mean_tok
     fit = None
@@ -66,13 +70,22 @@ def run(
             build_sim_node(args.model, args.gpu, args.gpus).gpu_spec.name, args.gpus
         )
         fit = replace(
-            base, static_w=base.static_w * (1 + mismatch), mem_w=base.mem_w * (1 + mismatch),
-            comp_w=base.comp_w * (1 + mismatch), eff_flops=base.eff_flops / (1 + mismatch),
-        )  # fmt: skip
+            base,
+            static_w=base.static_w * (1 + mismatch),
+            mem_w=base.mem_w * (1 + mismatch),
+            comp_w=base.comp_w * (1 + mismatch),
+            eff_flops=base.eff_flops / (1 + mismatch),
+        )
     node = build_sim_node(
-        args.model, args.gpu, args.gpus, workload=PoissonWorkload(rate), seed=args.seed + 100,
-        device_variation_frac=0.03, noise_frac=0.02, fit=fit,
-    )  # fmt: skip
+        args.model,
+        args.gpu,
+        args.gpus,
+        workload=PoissonWorkload(rate),
+        seed=args.seed + 100,
+        device_variation_frac=0.03,
+        noise_frac=0.02,
+        fit=fit,
+    )
     qos = QoSPolicy(prof.default_itl_p99_slo_s)
     samples: list[Sample] = []
     snaps: list[EngineMetrics] = []
@@ -83,9 +96,14 @@ def run(
             snaps.append(node.engine.metrics())
 
     run_control_loop(
-        policy, node.gpus, node.engine, node.clock, duration_s=args.duration_s,
-        budget_w=lambda _t: budget_w, on_sample=on_sample,
-    )  # fmt: skip
+        policy,
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=args.duration_s,
+        budget_w=lambda _t: budget_w,
+        on_sample=on_sample,
+    )
     warm = [s for s in samples if s.time_s >= args.warmup_s]
     tokens = warm[-1].generation_tokens_total - warm[0].generation_tokens_total
     energy = warm[-1].energy_j - warm[0].energy_j
@@ -127,16 +145,24 @@ def main() -> None:
     args = parser.parse_args()
 
     prof_node = build_sim_node(
-        args.model, args.gpu, args.gpus, workload=SaturatingWorkload(), seed=args.seed,
+        args.model,
+        args.gpu,
+        args.gpus,
+        workload=SaturatingWorkload(),
+        seed=args.seed,
         device_variation_frac=0.03,
-    )  # fmt: skip
+    )
     limits = prof_node.gpus[0].power_limit_constraints()
     profile = run_profile_sweep(
-        prof_node.gpus, prof_node.engine, prof_node.clock,
-        caps_w=default_caps_w(limits.min_w, limits.max_w), batches=DEFAULT_BATCHES,
-        warmup_s=10.0, window_s=20.0,
+        prof_node.gpus,
+        prof_node.engine,
+        prof_node.clock,
+        caps_w=default_caps_w(limits.min_w, limits.max_w),
+        batches=DEFAULT_BATCHES,
+        warmup_s=10.0,
+        window_s=20.0,
         metadata=ProfileMetadata(prof_node.gpus[0].name, args.gpus, args.model, args.gpus),
-    )  # fmt: skip
+    )
     model = PerformanceModel.fit(profile)
     qos = QoSPolicy(model_profile(args.model).default_itl_p99_slo_s)
     capacity = build_sim_node(

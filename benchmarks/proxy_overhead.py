@@ -31,9 +31,13 @@ CHUNK = (
     b'[{"index":0,"text":" token","logprobs":null,"finish_reason":null}]}\n\n'
 )
 SMALL = json.dumps(
-    {"id": "cmpl-0", "object": "text_completion", "model": "m",
-     "choices": [{"index": 0, "text": "hello", "finish_reason": "length"}]}
-).encode()  # fmt: skip
+    {
+        "id": "cmpl-0",
+        "object": "text_completion",
+        "model": "m",
+        "choices": [{"index": 0, "text": "hello", "finish_reason": "length"}],
+    }
+).encode()
 
 
 async def upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -111,12 +115,25 @@ def main() -> None:
     up = f"http://127.0.0.1:{up_port}"
     proxy = f"http://127.0.0.1:{proxy_port}"
     here = os.path.dirname(os.path.abspath(__file__))
-    serve_up = [sys.executable, "-c",
-                f"import sys; sys.path.insert(0, {here!r}); import uvicorn, proxy_overhead; "
-                f"uvicorn.run(proxy_overhead.upstream, port={up_port}, log_level='warning', "
-                "lifespan='off')"]  # fmt: skip
-    serve_proxy = [sys.executable, "-m", "pals_core", "proxy", "--upstream", up,
-                   "--max-num-seqs", "64", "--port", str(proxy_port)]  # fmt: skip
+    serve_up = [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.insert(0, {here!r}); import uvicorn, proxy_overhead; "
+        f"uvicorn.run(proxy_overhead.upstream, port={up_port}, log_level='warning', "
+        "lifespan='off')",
+    ]
+    serve_proxy = [
+        sys.executable,
+        "-m",
+        "pals_core",
+        "proxy",
+        "--upstream",
+        up,
+        "--max-num-seqs",
+        "64",
+        "--port",
+        str(proxy_port),
+    ]
     path = "/v1/completions"
     with (
         process(serve_up, up + "/"),
@@ -134,16 +151,22 @@ def main() -> None:
     med_proxied_ms = statistics.median(proxied) * 1e3
     per_token_direct_us = statistics.median(direct_stream) / args.tokens * 1e6
     per_token_proxied_us = statistics.median(proxied_stream) / args.tokens * 1e6
-    print(f"non-streamed request, median of {args.requests}: direct {med_direct_ms:.2f} ms, "
-          f"proxied {med_proxied_ms:.2f} ms -> the proxy adds {med_proxied_ms - med_direct_ms:.2f}"
-          " ms per request")  # fmt: skip
+    print(
+        f"non-streamed request, median of {args.requests}: direct {med_direct_ms:.2f} ms, "
+        f"proxied {med_proxied_ms:.2f} ms -> the proxy adds {med_proxied_ms - med_direct_ms:.2f}"
+        " ms per request"
+    )
     q = statistics.quantiles
-    print(f"  p99: direct {q(direct, n=100)[98] * 1e3:.2f} ms, proxied "
-          f"{q(proxied, n=100)[98] * 1e3:.2f} ms")  # fmt: skip
+    print(
+        f"  p99: direct {q(direct, n=100)[98] * 1e3:.2f} ms, proxied "
+        f"{q(proxied, n=100)[98] * 1e3:.2f} ms"
+    )
     added_us = per_token_proxied_us - per_token_direct_us
-    print(f"streamed tokens ({args.tokens} per stream, median of {args.streams} streams): direct "
-          f"{per_token_direct_us:.1f} us/token, proxied {per_token_proxied_us:.1f} us/token -> "
-          f"the proxy adds {added_us:.1f} us per token")  # fmt: skip
+    print(
+        f"streamed tokens ({args.tokens} per stream, median of {args.streams} streams): direct "
+        f"{per_token_direct_us:.1f} us/token, proxied {per_token_proxied_us:.1f} us/token -> "
+        f"the proxy adds {added_us:.1f} us per token"
+    )
 
 
 if __name__ == "__main__":

@@ -86,9 +86,16 @@ def enrol_node(
     created = node is None
     if node is None:
         node = Node(
-            name=name, gpu_type="pending", gpu_count=1, min_power_w=0.0, max_power_w=0.0,
-            last_seen_at=None, status=NodeStatus.OFFLINE, created_at=now, updated_at=now,
-        )  # fmt: skip
+            name=name,
+            gpu_type="pending",
+            gpu_count=1,
+            min_power_w=0.0,
+            max_power_w=0.0,
+            last_seen_at=None,
+            status=NodeStatus.OFFLINE,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(node)
         session.flush()
         audit.record(session, actor, "node.enrol", "node", node.id, after={"name": name}, at=now)

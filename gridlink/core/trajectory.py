@@ -2,8 +2,9 @@
 
 The planner gives segments with a GPU budget; each segment's budget is split by the allocator,
 and each node's shares are joined into its own piecewise-constant trajectory (what the gateway
-stores as one allocation matrix per budget version and streams to the node). Budgets repeat across segments (the
-same limit before and after an event), so each distinct budget is allocated once.
+stores as one allocation matrix per budget version and streams to the node). Budgets repeat
+across segments (the same limit before and after an event), so each distinct budget is
+allocated once.
 """
 
 from __future__ import annotations

@@ -94,9 +94,11 @@ def _run(
         control=control,
     )
     port = serve_metrics(
-        lambda: nodes, spool, settings.metrics_host,
+        lambda: nodes,
+        spool,
+        settings.metrics_host,
         settings.metrics_port if metrics_port is None else metrics_port,
-    )  # fmt: skip
+    )
     err_console.print(
         f"pals: {len(nodes)} node(s) following {url}; metrics on "
         f"http://{settings.metrics_host}:{port}/metrics (Ctrl-C stops)"
@@ -139,9 +141,15 @@ def agent(
     control = ControlThread([node], node.config.tick_s, time.monotonic)
     try:
         code = _run(
-            [node], control, settings, url=url, tokens={}, default_token=token,
-            metrics_port=metrics_port, spool_path=settings.data_dir / "agent-spool.db",
-        )  # fmt: skip
+            [node],
+            control,
+            settings,
+            url=url,
+            tokens={},
+            default_token=token,
+            metrics_port=metrics_port,
+            spool_path=settings.data_dir / "agent-spool.db",
+        )
     finally:
         node.gpus.close()  # puts the caps back (NVML also on signals)
     raise typer.Exit(code)
@@ -188,11 +196,13 @@ def _real_node(
     qos = QoSPolicy(itl_p99_slo_s=settings.itl_p99_slo_s)
     follower = BudgetFollower(
         FollowerConfig(
-            min_power_w=spec.min_power_w, max_power_w=spec.max_power_w,
-            lead_s=settings.budget_lead_s, lease_s=settings.lease_s,
+            min_power_w=spec.min_power_w,
+            max_power_w=spec.max_power_w,
+            lead_s=settings.budget_lead_s,
+            lease_s=settings.lease_s,
             failsafe_w=settings.failsafe_w,
         )
-    )  # fmt: skip
+    )
     loop = LoopConfig(period_s=settings.control_period_s, tick_s=settings.control_period_s / 5)
     policy = PalsController(model, num_gpus=len(group), qos=qos)
     return NodeControl(
@@ -227,11 +237,15 @@ def fleet(
     try:
         per_node = _read_tokens(tokens) if tokens is not None else {}
         options = FleetOptions(
-            name_prefix=prefix, load_frac=load, seed=seed,
+            name_prefix=prefix,
+            load_frac=load,
+            seed=seed,
             profile_dir=settings.data_dir / "fleet-profiles",
             loop=LoopConfig(settings.control_period_s, settings.control_period_s / 5),
-            lead_s=settings.budget_lead_s, lease_s=settings.lease_s, failsafe_w=settings.failsafe_w,
-        )  # fmt: skip
+            lead_s=settings.budget_lead_s,
+            lease_s=settings.lease_s,
+            failsafe_w=settings.failsafe_w,
+        )
         err_console.print("pals fleet: profiling each node type (cached after the first run) ...")
         types = parse_spec(nodes)
         missing = [f"{prefix}-{i + 1:03d}" for i in range(len(types))]
@@ -243,9 +257,15 @@ def fleet(
         raise _fail(str(err)) from err
     control = ControlThread(built, options.loop.tick_s, now_s)
     code = _run(
-        built, control, settings, url=url, tokens=per_node, default_token=token,
-        metrics_port=metrics_port, spool_path=settings.data_dir / f"fleet-{prefix}-spool.db",
-    )  # fmt: skip
+        built,
+        control,
+        settings,
+        url=url,
+        tokens=per_node,
+        default_token=token,
+        metrics_port=metrics_port,
+        spool_path=settings.data_dir / f"fleet-{prefix}-spool.db",
+    )
     raise typer.Exit(code)
 
 

@@ -118,18 +118,26 @@ def build_fleet(
         capacity_tok_s = max(p.throughput_tok_s for p in model.profile.points)
         rate_req_s = options.load_frac * capacity_tok_s / catalog.chat_output_mean_tok
         sim = build_sim_node(
-            node_type.model, GPU_TYPE, node_type.num_gpus,
-            workload=PoissonWorkload(rate_req_s), seed=options.seed * 10_007 + i,
-            device_variation_frac=0.03, noise_frac=0.02, clock=clock,
-        )  # fmt: skip
+            node_type.model,
+            GPU_TYPE,
+            node_type.num_gpus,
+            workload=PoissonWorkload(rate_req_s),
+            seed=options.seed * 10_007 + i,
+            device_variation_frac=0.03,
+            noise_frac=0.02,
+            clock=clock,
+        )
         qos = QoSPolicy(itl_p99_slo_s=catalog.default_itl_p99_slo_s)
         spec = node_spec(f"{options.name_prefix}-{i + 1:03d}", sim.gpus, model)
         follower = BudgetFollower(
             FollowerConfig(
-                min_power_w=spec.min_power_w, max_power_w=spec.max_power_w,
-                lead_s=options.lead_s, lease_s=options.lease_s, failsafe_w=options.failsafe_w,
+                min_power_w=spec.min_power_w,
+                max_power_w=spec.max_power_w,
+                lead_s=options.lead_s,
+                lease_s=options.lease_s,
+                failsafe_w=options.failsafe_w,
             )
-        )  # fmt: skip
+        )
         policy = PalsController(model, num_gpus=node_type.num_gpus, qos=qos)
         nodes.append(
             NodeControl(

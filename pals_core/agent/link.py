@@ -177,8 +177,12 @@ class NodeLink:
             field = err.field if isinstance(err, TrajectoryError) else "data"
             log.warning(
                 "%s: refused trajectory (event id %s), field %s: %s; keeping version %s",
-                self._name, event.event_id, field, err, self.node.status.version_id,
-            )  # fmt: skip
+                self._name,
+                event.event_id,
+                field,
+                err,
+                self.node.status.version_id,
+            )
             return
         if self.node.accept_trajectory(trajectory, self._wall_s(), any_version=first_of_connection):
             self.last_event_id = str(trajectory.version_id)

@@ -120,10 +120,15 @@ def _measure_period(
         mean_cap_w=sum(limits) / len(limits),
     )
     state = replace(
-        state, demand=update_demand(state.demand, metrics, cfg.demand), decide_time_s=obs.time_s,
-        decide_energy_j=energy, running_sum=0.0, running_n=0, metrics_time_s=metrics.timestamp_s,
+        state,
+        demand=update_demand(state.demand, metrics, cfg.demand),
+        decide_time_s=obs.time_s,
+        decide_energy_j=energy,
+        running_sum=0.0,
+        running_n=0,
+        metrics_time_s=metrics.timestamp_s,
         metrics_seen_s=metrics_seen_s,
-    )  # fmt: skip
+    )
     return state, period
 
 
@@ -168,15 +173,21 @@ def _learn_corrections(
     if steady and period.mean_running >= 1.0 and period.served_tok_s > 0:
         pred = model.predict(mean_cap, period.mean_running)
         ts = log_ewma(
-            state.throughput_scale, period.served_tok_s / pred.throughput_tok_s, dt_s,
-            cfg.correction_tau_s, cfg.throughput_scale_bounds,
-        )  # fmt: skip
+            state.throughput_scale,
+            period.served_tok_s / pred.throughput_tok_s,
+            dt_s,
+            cfg.correction_tau_s,
+            cfg.throughput_scale_bounds,
+        )
         ps = state.power_scale
         if total_power < 0.95 * sum(limits) and pred.power_w < 0.95 * sum(limits):
             ps = log_ewma(
-                ps, total_power / pred.power_w, dt_s, cfg.correction_tau_s,
+                ps,
+                total_power / pred.power_w,
+                dt_s,
+                cfg.correction_tau_s,
                 cfg.power_scale_bounds,
-            )  # fmt: skip
+            )
         state = replace(state, throughput_scale=ts, power_scale=ps)
     trim_before_w = state.cap_trim_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
@@ -350,9 +361,11 @@ def pals_decide(
         abs(a - b) >= 0.5 for a, b in zip(caps, period.limits_w, strict=True)
     )
     state = replace(
-        state, mode=mode, target_tok_s=target,
+        state,
+        mode=mode,
+        target_tok_s=target,
         last_change_s=obs.time_s if changed else state.last_change_s,
-    )  # fmt: skip
+    )
     return state, Action(caps, batch, state=mode.value, qos_risk=not feasible)
 
 

@@ -106,9 +106,13 @@ def pals_guard(
         factor = (allowed / measured) if measured > 0 else 1.0
         scale = clamp(new.budget_scale * factor, (0.7, 1.0))
         new = replace(
-            new, budget_scale=scale, mode=Mode.FAILSAFE, healthy_periods=0,
-            last_cut_s=obs.time_s, last_change_s=obs.time_s,
-        )  # fmt: skip
+            new,
+            budget_scale=scale,
+            mode=Mode.FAILSAFE,
+            healthy_periods=0,
+            last_cut_s=obs.time_s,
+            last_change_s=obs.time_s,
+        )
         caps = fit_caps(obs, [c * factor for c in limits], allowed_total_w(obs, new, cfg))
         return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=True)
     return new, None

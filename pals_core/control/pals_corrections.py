@@ -124,9 +124,12 @@ def update_itl_trim(
     if spent:
         lo = max(lo, 0.0)  # the QoS budget is spent: no probing below the plan
     return replace(
-        state, cap_trim_w=min(max(trim, lo), hi), itl_ref=hist, itl_ref_time_s=obs.time_s,
+        state,
+        cap_trim_w=min(max(trim, lo), hi),
+        itl_ref=hist,
+        itl_ref_time_s=obs.time_s,
         itl_hold_until_s=hold_until_s,
-    )  # fmt: skip
+    )
 
 
 def clamp(x: float, bounds: tuple[float, float]) -> float:

@@ -176,10 +176,13 @@ class VLLMEngine(ServingEngine):
             wanted = min(wanted, self._max_batch_limit)
         answered = self._batch_state(
             self._request(
-                self._control, self._control_url, "POST", BATCH_LIMIT_PATH,
+                self._control,
+                self._control_url,
+                "POST",
+                BATCH_LIMIT_PATH,
                 json={"max_num_seqs": wanted},
             )
-        )  # fmt: skip
+        )
         if answered != wanted:
             raise EngineError(
                 f"POST {self._control_url}{BATCH_LIMIT_PATH} set max_num_seqs={answered}, "

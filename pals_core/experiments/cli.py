@@ -96,9 +96,13 @@ def paper(
     for name, variant in variant_matrices.items():
         console.print(f"variant {name}")
         done = run_paper(
-            variant, output / "variants" / name, jobs=jobs, progress=progress,
-            command=f"variant {name}", pals_overrides=overrides or None,
-        )  # fmt: skip
+            variant,
+            output / "variants" / name,
+            jobs=jobs,
+            progress=progress,
+            command=f"variant {name}",
+            pals_overrides=overrides or None,
+        )
         add_variant(result.results_path, name, done.summary)
     runs = json.loads(result.results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())

@@ -89,9 +89,13 @@ def oracle_search(
         for cap_w in cap_grid_w(min_cap_w, max_cap_w, matrix.oracle_cap_step_w):
             result = run_scenario(horizon, "oracle-static", fixed=FixedConfig(cap_w, batch))
             found = OracleCandidate(
-                cap_w, batch, result.tokens_per_j, result.peak_power_w,
-                result.qos_violated, result.qos_windows,
-            )  # fmt: skip
+                cap_w,
+                batch,
+                result.tokens_per_j,
+                result.peak_power_w,
+                result.qos_violated,
+                result.qos_windows,
+            )
             candidates.append(found)
             if _meets_qos(found):
                 if found.tokens_per_j < best_clean * (1.0 - SEARCH_STOP_FRAC):

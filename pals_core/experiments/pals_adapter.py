@@ -39,9 +39,13 @@ def profile_path(output_dir: Path, node: NodeConfig, matrix: Matrix, physics: st
     from pals_core.sim import simulator_fingerprint
 
     sweep = repr(
-        (matrix.profile_caps_frac, matrix.profile_batches, matrix.profile_warmup_s,
-         matrix.profile_window_s)
-    )  # fmt: skip
+        (
+            matrix.profile_caps_frac,
+            matrix.profile_batches,
+            matrix.profile_warmup_s,
+            matrix.profile_window_s,
+        )
+    )
     key = hashlib.sha256(f"{simulator_fingerprint(physics)}|{sweep}".encode()).hexdigest()[:12]
     return output_dir / "profiles" / f"{node.key}-{physics}-{key}.json"
 

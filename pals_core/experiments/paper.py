@@ -50,9 +50,14 @@ def _oracle_task(
     (node, load), over its seeds' unconstrained scenarios."""
     first = scenarios[0]
     handle = build_node(
-        first.node, load_frac=first.load_frac, seed=first.seed, physics=first.physics,
-        slo=first.slo, device_speed=first.device_speed, device_power=first.device_power,
-    )  # fmt: skip
+        first.node,
+        load_frac=first.load_frac,
+        seed=first.seed,
+        physics=first.physics,
+        slo=first.slo,
+        device_speed=first.device_speed,
+        device_power=first.device_power,
+    )
     limits = handle.gpus[0].power_limit_constraints()
     budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
     return oracle_picks(
@@ -69,9 +74,13 @@ def _run_task(
     pals_overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     return run_scenario(
-        scenario, controller, fixed=fixed, profile_path=profile, keep_series=keep_series,
+        scenario,
+        controller,
+        fixed=fixed,
+        profile_path=profile,
+        keep_series=keep_series,
         pals_overrides=pals_overrides,
-    )  # fmt: skip
+    )
 
 
 class _InlineExecutor(Executor):

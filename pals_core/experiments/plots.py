@@ -96,9 +96,12 @@ def plot_efficiency_vs_load(runs: Sequence[dict[str, Any]], output_dir: Path) ->
                 loads = sorted(points)
                 means = [float(np.mean(points[x])) for x in loads]
                 ax.plot(
-                    [x * 100 for x in loads], means, marker="o", label=controller,
+                    [x * 100 for x in loads],
+                    means,
+                    marker="o",
+                    label=controller,
                     color=COLORS.get(controller),
-                )  # fmt: skip
+                )
             ax.set_title(node, fontsize=9)
             ax.set_xlabel("offered load (% of capacity)")
             ax.set_ylabel("tok/J")

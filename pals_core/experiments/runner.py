@@ -153,9 +153,12 @@ def make_policy(
         from pals_core.experiments.pals_adapter import build_pals
 
         return build_pals(
-            profile_path, node=node.identity, itl_slo_s=qos.itl_p99_slo_s,
-            ttft_slo_s=qos.ttft_p99_slo_s, overrides=pals_overrides,
-        )  # fmt: skip
+            profile_path,
+            node=node.identity,
+            itl_slo_s=qos.itl_p99_slo_s,
+            ttft_slo_s=qos.ttft_p99_slo_s,
+            overrides=pals_overrides,
+        )
     raise ConfigurationError(
         f"unknown controller {controller!r}; allowed: {', '.join(CONTROLLERS)}"
     )
@@ -180,11 +183,16 @@ def run_scenario(
     """Run ``controller`` (or an explicit ``policy``) for the scenario's duration and measure."""
     wall_start = time.perf_counter()
     node = build_node(
-        scenario.node, load_frac=scenario.load_frac, seed=scenario.seed,
-        device_variation_frac=DEVICE_VARIATION_FRAC, noise_frac=NOISE_FRAC,
-        physics=scenario.physics, slo=scenario.slo, device_speed=scenario.device_speed,
+        scenario.node,
+        load_frac=scenario.load_frac,
+        seed=scenario.seed,
+        device_variation_frac=DEVICE_VARIATION_FRAC,
+        noise_frac=NOISE_FRAC,
+        physics=scenario.physics,
+        slo=scenario.slo,
+        device_speed=scenario.device_speed,
         device_power=scenario.device_power,
-    )  # fmt: skip
+    )
     if policy is None:
         policy = make_policy(
             controller, node, fixed=fixed, profile_path=profile_path, pals_overrides=pals_overrides
@@ -198,9 +206,15 @@ def run_scenario(
     qos = qos_policy(node)
     recorder = _Recorder(node, scenario.warmup_s, qos.window_s)
     run_control_loop(
-        policy, node.gpus, node.engine, node.clock, duration_s=scenario.duration_s,
-        budget_w=budget_w, config=LOOP, on_sample=recorder.on_sample,
-    )  # fmt: skip
+        policy,
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=scenario.duration_s,
+        budget_w=budget_w,
+        config=LOOP,
+        on_sample=recorder.on_sample,
+    )
     recorder.close(scenario.duration_s, budget_w(scenario.duration_s))
     series = recorder.series()
     eff = efficiency(series, scenario.warmup_s)

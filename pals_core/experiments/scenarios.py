@@ -167,18 +167,33 @@ class Matrix:
                     for kind, frac in budgets:
                         out.append(
                             Scenario(
-                                node, load, kind, frac, seed, self.static_duration_s,
-                                self.warmup_s, self.physics, self.slo,
+                                node,
+                                load,
+                                kind,
+                                frac,
+                                seed,
+                                self.static_duration_s,
+                                self.warmup_s,
+                                self.physics,
+                                self.slo,
                             )
-                        )  # fmt: skip
+                        )
                 if self.dynamic_duration_s > 0:
                     for load in self.dynamic_load_fracs:
                         out.append(
                             Scenario(
-                                node, load, "dynamic", None, seed, self.dynamic_duration_s,
-                                self.warmup_s, self.physics, self.slo, self.regulation_base_frac,
+                                node,
+                                load,
+                                "dynamic",
+                                None,
+                                seed,
+                                self.dynamic_duration_s,
+                                self.warmup_s,
+                                self.physics,
+                                self.slo,
+                                self.regulation_base_frac,
                             )
-                        )  # fmt: skip
+                        )
         for seed in self.seeds:
             out += self._mismatched(seed)
         return out
@@ -188,13 +203,21 @@ class Matrix:
             return []
         return [
             Scenario(
-                self.mismatch_node, self.mismatch_load_frac,
-                "none" if frac is None else "static", frac, seed, self.static_duration_s,
-                self.warmup_s, self.physics, self.slo, device_speed=speed, device_power=power,
+                self.mismatch_node,
+                self.mismatch_load_frac,
+                "none" if frac is None else "static",
+                frac,
+                seed,
+                self.static_duration_s,
+                self.warmup_s,
+                self.physics,
+                self.slo,
+                device_speed=speed,
+                device_power=power,
             )
             for speed, power in self.mismatches
             for frac in self.mismatch_budget_fracs
-        ]  # fmt: skip
+        ]
 
 
 DENSE_SMALL = NodeConfig("llama-3.1-8b", "H100-SXM", 1)

@@ -119,10 +119,13 @@ def build_node(
     if (device_speed, device_power) != (1.0, 1.0):
         base = model_profile(config.model).deployment(config.gpu, config.num_gpus)
         fit = replace(
-            base, eff_flops=base.eff_flops * device_speed,
-            eff_bandwidth=base.eff_bandwidth * device_speed, static_w=base.static_w * device_power,
-            mem_w=base.mem_w * device_power, comp_w=base.comp_w * device_power,
-        )  # fmt: skip
+            base,
+            eff_flops=base.eff_flops * device_speed,
+            eff_bandwidth=base.eff_bandwidth * device_speed,
+            static_w=base.static_w * device_power,
+            mem_w=base.mem_w * device_power,
+            comp_w=base.comp_w * device_power,
+        )
     node = build_sim_node(
         model=config.model,
         gpu=config.gpu,

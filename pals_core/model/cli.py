@@ -79,9 +79,13 @@ def run(
         from pals_core.sim import SaturatingWorkload, build_sim_node
 
         node = build_sim_node(
-            model=model, gpu=gpu, num_gpus=gpus, workload=SaturatingWorkload(), seed=seed,
+            model=model,
+            gpu=gpu,
+            num_gpus=gpus,
+            workload=SaturatingWorkload(),
+            seed=seed,
             device_variation_frac=device_variation,
-        )  # fmt: skip
+        )
         limits = node.gpus[0].power_limit_constraints()
         caps_w = (
             [float(c) for c in parse_list(caps, "--caps", float)]
@@ -90,14 +94,23 @@ def run(
         )
         batch_list = [int(b) for b in parse_list(batches, "--batches", int)]
         metadata = ProfileMetadata(
-            gpu_name=node.gpus[0].name, num_gpus=gpus, model=model, tensor_parallel=gpus,
-            engine="vllm-sim", engine_version="sim", notes=f"simulated node, seed {seed}, "
+            gpu_name=node.gpus[0].name,
+            num_gpus=gpus,
+            model=model,
+            tensor_parallel=gpus,
+            engine="vllm-sim",
+            engine_version="sim",
+            notes=f"simulated node, seed {seed}, "
             f"device variation {device_variation}, SaturatingWorkload",
-        )  # fmt: skip
+        )
         with Progress(
-            TextColumn("[bold]profiling"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-        ) as progress:  # fmt: skip
+            TextColumn("[bold]profiling"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
             task = progress.add_task("", total=len(caps_w) * len(batch_list))
 
             def on_point(done: int, total: int, point: object) -> None:
@@ -106,9 +119,16 @@ def run(
                 progress.update(task, completed=done, description=f"cap {cap:.0f} W batch {batch}")
 
             profile = run_profile_sweep(
-                node.gpus, node.engine, node.clock, caps_w=caps_w, batches=batch_list,
-                warmup_s=warmup_s, window_s=window_s, metadata=metadata, progress=on_point,
-            )  # fmt: skip
+                node.gpus,
+                node.engine,
+                node.clock,
+                caps_w=caps_w,
+                batches=batch_list,
+                warmup_s=warmup_s,
+                window_s=window_s,
+                metadata=metadata,
+                progress=on_point,
+            )
     except PalsError as err:
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err

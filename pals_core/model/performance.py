@@ -123,9 +123,11 @@ class PerformanceModel:
         cap_span = (caps[0], caps[-1])
         log_span = (math.log(batches[0]), math.log(batches[-1]))
         x = _features(
-            np.array([p.cap_w for p in points]), np.array([float(p.batch) for p in points]),
-            cap_span, log_span,
-        )  # fmt: skip
+            np.array([p.cap_w for p in points]),
+            np.array([float(p.batch) for p in points]),
+            cap_span,
+            log_span,
+        )
         n_caps = max(2, round((caps[-1] - caps[0]) / CAP_STEP_W) + 1)
         grid_caps = np.linspace(caps[0], caps[-1], n_caps)
         grid_batches = np.unique(

@@ -34,12 +34,25 @@ Send = Callable[[Message], Awaitable[None]]
 BATCH_LIMIT_PATH = "/pals/batch_limit"
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the HTTP client sets itself.
 _REQUEST_DROP = {
-    b"host", b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-    b"transfer-encoding", b"upgrade", b"content-length",
-}  # fmt: skip
+    b"host",
+    b"connection",
+    b"keep-alive",
+    b"proxy-connection",
+    b"te",
+    b"trailer",
+    b"transfer-encoding",
+    b"upgrade",
+    b"content-length",
+}
 _RESPONSE_DROP = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
-}  # fmt: skip
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+}
 
 
 def _json_response(status: int, body: object) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -165,13 +178,22 @@ class ProxyApp:
     def _own_metrics(self) -> bytes:
         lines = []
         for name, doc, value in (
-            ("pals:batch_limit", "PALS: max_num_seqs in force (the proxy's limit).",
-             self.limiter.limit),
-            ("pals:proxy_active_requests", "PALS proxy: requests admitted upstream.",
-             self.limiter.active),
-            ("pals:proxy_waiting_requests", "PALS proxy: requests queued in the proxy.",
-             self.limiter.waiting),
-        ):  # fmt: skip
+            (
+                "pals:batch_limit",
+                "PALS: max_num_seqs in force (the proxy's limit).",
+                self.limiter.limit,
+            ),
+            (
+                "pals:proxy_active_requests",
+                "PALS proxy: requests admitted upstream.",
+                self.limiter.active,
+            ),
+            (
+                "pals:proxy_waiting_requests",
+                "PALS proxy: requests queued in the proxy.",
+                self.limiter.waiting,
+            ),
+        ):
             lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge", f"{name} {value}"]
         return ("\n".join(lines) + "\n").encode()
 
@@ -227,9 +249,12 @@ class ProxyApp:
                 (k, v) for k, v in upstream.headers.raw if k.decode().lower() not in _RESPONSE_DROP
             ]
             await send(
-                {"type": "http.response.start", "status": upstream.status_code,
-                 "headers": response_headers}
-            )  # fmt: skip
+                {
+                    "type": "http.response.start",
+                    "status": upstream.status_code,
+                    "headers": response_headers,
+                }
+            )
             async for chunk in upstream.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -168,9 +168,11 @@ class ControlServer:
         server.set_limit = set_limit
         self._server = server
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="pals-control",
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="pals-control",
             daemon=True,
-        )  # fmt: skip
+        )
 
     def start(self) -> None:
         self._thread.start()

@@ -46,8 +46,11 @@ class _BatchLimitMixin:
         self._pals_control.start()
         logger.info(
             "PALS: batch limit %d (of %d) settable on %s %s",
-            self._pals_limit(), self._pals_capacity(), address, "/pals/batch_limit",
-        )  # fmt: skip
+            self._pals_limit(),
+            self._pals_capacity(),
+            address,
+            "/pals/batch_limit",
+        )
 
     def _pals_limit(self) -> int:
         return int(getattr(self, self._pals_layout.admission_attribute))

@@ -21,9 +21,15 @@ def test_timestamps_round_trip_as_aware_utc(db_session: Session) -> None:
     plus_two = timezone(timedelta(hours=2))
     ts = datetime(2026, 7, 1, 14, 0, tzinfo=plus_two)
     db_session.add(
-        TelemetrySample(node_id=node.id, ts=ts, power_w=4000.0, throughput_tok_s=9000.0,
-                        power_cap_w=600.0, batch_limit=128)
-    )  # fmt: skip
+        TelemetrySample(
+            node_id=node.id,
+            ts=ts,
+            power_w=4000.0,
+            throughput_tok_s=9000.0,
+            power_cap_w=600.0,
+            batch_limit=128,
+        )
+    )
     db_session.flush()
     db_session.expire_all()
     stored = db_session.scalars(select(TelemetrySample)).one()
@@ -37,9 +43,15 @@ def test_naive_datetimes_are_refused(db_session: Session) -> None:
     db_session.add(node)
     db_session.flush()
     db_session.add(
-        TelemetrySample(node_id=node.id, ts=datetime(2026, 7, 1, 12, 0), power_w=1.0,
-                        throughput_tok_s=1.0, power_cap_w=None, batch_limit=None)
-    )  # fmt: skip
+        TelemetrySample(
+            node_id=node.id,
+            ts=datetime(2026, 7, 1, 12, 0),
+            power_w=1.0,
+            throughput_tok_s=1.0,
+            power_cap_w=None,
+            batch_limit=None,
+        )
+    )
     with pytest.raises(StatementError, match="naive datetime"):
         db_session.flush()
 

@@ -50,8 +50,11 @@ def test_a_bad_sample_id_is_refused_naming_the_field(api: Api) -> None:
     node = api.register_node("a")
     sample = _batch(api, range(1))[0] | {"sample_id": "no spaces allowed"}
     answer = api.request(
-        "POST", f"/v1/nodes/{node['id']}/telemetry", role="node", node_id=node["id"],
+        "POST",
+        f"/v1/nodes/{node['id']}/telemetry",
+        role="node",
+        node_id=node["id"],
         json={"samples": [sample]},
-    )  # fmt: skip
+    )
     assert answer.status_code == 422
     assert "sample_id" in answer.text

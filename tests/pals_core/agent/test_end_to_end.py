@@ -208,9 +208,13 @@ def test_lease_failsafe_then_resume(
     gateway.start()
     try:
         with running_fleet(
-            "llama-3.1-8b@1", gateway.base_url, tokens, tmp_path,
-            lease_s=3.0, profile_dir=profile_dir,
-        ) as fleet:  # fmt: skip
+            "llama-3.1-8b@1",
+            gateway.base_url,
+            tokens,
+            tmp_path,
+            lease_s=3.0,
+            profile_dir=profile_dir,
+        ) as fleet:
             node = fleet.nodes[0]
             assert fleet.wait(lambda: _online(fleet), 30)
             limit_w = node.spec.min_power_w + 250.0

@@ -13,11 +13,15 @@ from pals_core.errors import ConfigurationError
 
 def test_specs() -> None:
     assert parse_spec("3") == [
-        NodeType("llama-3.1-8b", 1), NodeType("qwen3-30b-a3b", 2), NodeType("llama-3.1-70b", 4)
-    ]  # fmt: skip
+        NodeType("llama-3.1-8b", 1),
+        NodeType("qwen3-30b-a3b", 2),
+        NodeType("llama-3.1-70b", 4),
+    ]
     assert parse_spec("2xllama-3.1-8b@1, qwen3-30b-a3b@2") == [
-        NodeType("llama-3.1-8b", 1), NodeType("llama-3.1-8b", 1), NodeType("qwen3-30b-a3b", 2)
-    ]  # fmt: skip
+        NodeType("llama-3.1-8b", 1),
+        NodeType("llama-3.1-8b", 1),
+        NodeType("qwen3-30b-a3b", 2),
+    ]
     for bad in ("0", "llama-3.1-8b", "qwen3-30b-a3b@3", "2xnope@1", "5000"):
         with pytest.raises(ConfigurationError, match="--nodes"):
             parse_spec(bad)

@@ -24,9 +24,11 @@ def test_a_bad_trajectory_is_refused_and_the_last_good_one_stays(
     node = sim_node_control()
     http = httpx.AsyncClient()
     link = NodeLink(
-        node, GatewayClient("http://127.0.0.1:9", None, http), TelemetrySpool(":memory:"),
+        node,
+        GatewayClient("http://127.0.0.1:9", None, http),
+        TelemetrySpool(":memory:"),
         LinkConfig(),
-    )  # fmt: skip
+    )
     link._take(4, allocation_event(1, 400.0))
     with caplog.at_level(logging.WARNING):
         link._take(4, allocation_event(2, -3.0))
@@ -65,8 +67,9 @@ def test_a_refused_token_exits_with_code_3(tmp_path: Path, monkeypatch: pytest.M
 def test_bad_fleet_specs_are_refused_naming_the_option() -> None:
     for spec in ("0", "3xgpt-9@1", "llama-3.1-8b@3", "lots"):
         result = CliRunner().invoke(
-            app, ["fleet", "--gateway", "http://127.0.0.1:9", "--nodes", spec],
+            app,
+            ["fleet", "--gateway", "http://127.0.0.1:9", "--nodes", spec],
             env={"PALS_GATEWAY_TOKEN": "x"},
-        )  # fmt: skip
+        )
         assert result.exit_code == 2, (spec, result.output)
         assert "--nodes" in result.output

@@ -56,9 +56,13 @@ def test_the_spool_is_bounded_counts_drops_and_survives_a_restart(tmp_path: Path
     recorder = TelemetryRecorder(QoSPolicy(itl_p99_slo_s=0.1), run_id="r")
     for second in range(12):
         recorder.record(
-            1_800_000_000.0 + second, energy_j=second * 100.0, metrics=_metrics(second, 0),
-            power_limits_w=(300.0,), batch_limit=8, mode="m",
-        )  # fmt: skip
+            1_800_000_000.0 + second,
+            energy_j=second * 100.0,
+            metrics=_metrics(second, 0),
+            power_limits_w=(300.0,),
+            batch_limit=8,
+            mode="m",
+        )
     samples = recorder.take()
     assert len(samples) == 11
     path = tmp_path / "spool.db"

@@ -10,15 +10,21 @@ from pals_core.engine.base import ITL_BUCKETS_S, TTFT_BUCKETS_S, EngineMetrics, 
 CFG = DemandConfig()
 
 
-def snap(t: float, gen: int, arrived: int, done: int, running: int = 20,
-         waiting: int = 0) -> EngineMetrics:  # fmt: skip
+def snap(
+    t: float, gen: int, arrived: int, done: int, running: int = 20, waiting: int = 0
+) -> EngineMetrics:
     return EngineMetrics(
-        timestamp_s=t, generation_tokens_total=gen, prompt_tokens_total=0,
-        num_requests_running=running, num_requests_waiting=waiting, request_success_total=done,
+        timestamp_s=t,
+        generation_tokens_total=gen,
+        prompt_tokens_total=0,
+        num_requests_running=running,
+        num_requests_waiting=waiting,
+        request_success_total=done,
         time_to_first_token_seconds=Histogram.empty(TTFT_BUCKETS_S),
-        inter_token_latency_seconds=Histogram.empty(ITL_BUCKETS_S), kv_cache_usage_perc=0.0,
+        inter_token_latency_seconds=Histogram.empty(ITL_BUCKETS_S),
+        kv_cache_usage_perc=0.0,
         requests_arrived_total=arrived,
-    )  # fmt: skip
+    )
 
 
 def steady(rate_req_s: float, out_tok: int, seconds: float, waiting: int = 0) -> DemandState:
@@ -59,9 +65,13 @@ def test_arrivals_override_a_throttled_generation_rate() -> None:
         t = last.timestamp_s + 0.5 * k
         state = update_demand(
             state,
-            snap(t, last.generation_tokens_total + 1000 * k, last.requests_arrived_total + 5 * k,
-                 last.request_success_total + int(2.5 * k)),
+            snap(
+                t,
+                last.generation_tokens_total + 1000 * k,
+                last.requests_arrived_total + 5 * k,
+                last.request_success_total + int(2.5 * k),
+            ),
             CFG,
-        )  # fmt: skip
+        )
     assert state.gen_rate_tok_s < 2600
     assert state.estimate_tok_s(CFG) > 3200

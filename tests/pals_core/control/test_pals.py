@@ -24,21 +24,36 @@ def model() -> PerformanceModel:
     return PerformanceModel.fit(synthetic_profile())
 
 
-def metrics(t: float, gen: int, arrived: int = 0, done: int = 0, running: int = 32,
-            waiting: int = 0) -> EngineMetrics:  # fmt: skip
+def metrics(
+    t: float, gen: int, arrived: int = 0, done: int = 0, running: int = 32, waiting: int = 0
+) -> EngineMetrics:
     return EngineMetrics(
-        timestamp_s=t, generation_tokens_total=gen, prompt_tokens_total=0,
-        num_requests_running=running, num_requests_waiting=waiting, request_success_total=done,
+        timestamp_s=t,
+        generation_tokens_total=gen,
+        prompt_tokens_total=0,
+        num_requests_running=running,
+        num_requests_waiting=waiting,
+        request_success_total=done,
         time_to_first_token_seconds=Histogram.empty(TTFT_BUCKETS_S),
-        inter_token_latency_seconds=Histogram.empty(ITL_BUCKETS_S), kv_cache_usage_perc=0.1,
+        inter_token_latency_seconds=Histogram.empty(ITL_BUCKETS_S),
+        kv_cache_usage_perc=0.1,
         requests_arrived_total=arrived,
-    )  # fmt: skip
+    )
 
 
-def obs(t: float, *, budget: float | None = None, target: float | None = None,
-        power: tuple[float, ...] = (400.0,), energy: tuple[float, ...] | None = None,
-        limits: tuple[float, ...] | None = None, gen: int = 0, batch: int = 256,
-        running: int = 32, waiting: int = 0) -> Observation:  # fmt: skip
+def obs(
+    t: float,
+    *,
+    budget: float | None = None,
+    target: float | None = None,
+    power: tuple[float, ...] = (400.0,),
+    energy: tuple[float, ...] | None = None,
+    limits: tuple[float, ...] | None = None,
+    gen: int = 0,
+    batch: int = 256,
+    running: int = 32,
+    waiting: int = 0,
+) -> Observation:
     n = len(power)
     limits = limits or (700.0,) * n
     energy = energy if energy is not None else tuple(p * t for p in power)
@@ -46,8 +61,9 @@ def obs(t: float, *, budget: float | None = None, target: float | None = None,
         GPUReading(power_w=p, energy_j=e, power_limit_w=lim, min_limit_w=200.0, max_limit_w=700.0)
         for p, e, lim in zip(power, energy, limits, strict=True)
     )
-    return Observation(t, budget, target, gpus, metrics(t, gen, running=running, waiting=waiting),
-                       batch)  # fmt: skip
+    return Observation(
+        t, budget, target, gpus, metrics(t, gen, running=running, waiting=waiting), batch
+    )
 
 
 def test_decision_is_pure(model: PerformanceModel) -> None:
@@ -180,13 +196,24 @@ def sim_model() -> PerformanceModel:
     from pals_core.model import ProfileMetadata, run_profile_sweep
     from pals_core.sim import SaturatingWorkload, build_sim_node
 
-    node = build_sim_node("llama-3.1-8b", "H100-SXM", 1, workload=SaturatingWorkload(), seed=1,
-                          device_variation_frac=0.03)  # fmt: skip
+    node = build_sim_node(
+        "llama-3.1-8b",
+        "H100-SXM",
+        1,
+        workload=SaturatingWorkload(),
+        seed=1,
+        device_variation_frac=0.03,
+    )
     profile = run_profile_sweep(
-        node.gpus, node.engine, node.clock, caps_w=[200.0, 274.0, 374.0, 512.0, 700.0],
-        batches=[8, 16, 32, 64, 128, 256], warmup_s=5.0, window_s=10.0,
+        node.gpus,
+        node.engine,
+        node.clock,
+        caps_w=[200.0, 274.0, 374.0, 512.0, 700.0],
+        batches=[8, 16, 32, 64, 128, 256],
+        warmup_s=5.0,
+        window_s=10.0,
         metadata=ProfileMetadata(node.gpus[0].name, 1, "llama-3.1-8b", 1),
-    )  # fmt: skip
+    )
     return PerformanceModel.fit(profile)
 
 
@@ -206,12 +233,26 @@ def closed_loop(
     probe = build_sim_node("llama-3.1-8b", "H100-SXM", 1, seed=7, device_variation_frac=0.03)
     fit = mp.deployment(probe.gpu_spec.name, 1)
     k = 1.0 + mismatch
-    fit = replace(fit, static_w=fit.static_w * k, mem_w=fit.mem_w * k, comp_w=fit.comp_w * k,
-                  eff_flops=fit.eff_flops / k, eff_bandwidth=fit.eff_bandwidth / k)  # fmt: skip
+    fit = replace(
+        fit,
+        static_w=fit.static_w * k,
+        mem_w=fit.mem_w * k,
+        comp_w=fit.comp_w * k,
+        eff_flops=fit.eff_flops / k,
+        eff_bandwidth=fit.eff_bandwidth / k,
+    )
     capacity = build_sim_node("llama-3.1-8b", "H100-SXM", 1, seed=7, fit=fit).max_throughput_tok_s()
     rate = load_frac * capacity / mp.chat_output_mean_tok
-    node = build_sim_node("llama-3.1-8b", "H100-SXM", 1, workload=PoissonWorkload(rate), seed=7,
-                          device_variation_frac=0.03, noise_frac=0.02, fit=fit)  # fmt: skip
+    node = build_sim_node(
+        "llama-3.1-8b",
+        "H100-SXM",
+        1,
+        workload=PoissonWorkload(rate),
+        seed=7,
+        device_variation_frac=0.03,
+        noise_frac=0.02,
+        fit=fit,
+    )
     qos = QoSPolicy(mp.default_itl_p99_slo_s)
     ctrl = policy or PalsController(model, num_gpus=1, qos=qos)
     samples: list[Sample] = []
@@ -222,8 +263,15 @@ def closed_loop(
         if round(s.time_s * 10) % 50 == 0:
             snaps.append(node.engine.metrics())
 
-    run_control_loop(ctrl, node.gpus, node.engine, node.clock, duration_s=duration_s,
-                     budget_w=budget_w, on_sample=on_sample)  # fmt: skip
+    run_control_loop(
+        ctrl,
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=duration_s,
+        budget_w=budget_w,
+        on_sample=on_sample,
+    )
     return samples, snaps, rate * mp.chat_output_mean_tok
 
 
@@ -287,27 +335,53 @@ def test_multi_gpu_and_moe_nodes_keep_a_moving_budget(name: str, num_gpus: int) 
     from pals_core.model import ProfileMetadata, run_profile_sweep
     from pals_core.sim import PoissonWorkload, SaturatingWorkload, build_sim_node, model_profile
 
-    prof_node = build_sim_node(name, "H100-SXM", num_gpus, workload=SaturatingWorkload(), seed=1,
-                               device_variation_frac=0.03)  # fmt: skip
+    prof_node = build_sim_node(
+        name,
+        "H100-SXM",
+        num_gpus,
+        workload=SaturatingWorkload(),
+        seed=1,
+        device_variation_frac=0.03,
+    )
     profile = run_profile_sweep(
-        prof_node.gpus, prof_node.engine, prof_node.clock, caps_w=[200.0, 330.0, 480.0, 700.0],
-        batches=[8, 32, 128, 256], warmup_s=4.0, window_s=6.0,
+        prof_node.gpus,
+        prof_node.engine,
+        prof_node.clock,
+        caps_w=[200.0, 330.0, 480.0, 700.0],
+        batches=[8, 32, 128, 256],
+        warmup_s=4.0,
+        window_s=6.0,
         metadata=ProfileMetadata(prof_node.gpus[0].name, num_gpus, name, num_gpus),
-    )  # fmt: skip
+    )
     mp = model_profile(name)
     rate = 0.5 * prof_node.max_throughput_tok_s() / mp.chat_output_mean_tok
-    node = build_sim_node(name, "H100-SXM", num_gpus, workload=PoissonWorkload(rate), seed=4,
-                          device_variation_frac=0.03, noise_frac=0.02)  # fmt: skip
-    ctrl = PalsController(PerformanceModel.fit(profile), num_gpus=num_gpus,
-                          qos=QoSPolicy(mp.default_itl_p99_slo_s))  # fmt: skip
+    node = build_sim_node(
+        name,
+        "H100-SXM",
+        num_gpus,
+        workload=PoissonWorkload(rate),
+        seed=4,
+        device_variation_frac=0.03,
+        noise_frac=0.02,
+    )
+    ctrl = PalsController(
+        PerformanceModel.fit(profile), num_gpus=num_gpus, qos=QoSPolicy(mp.default_itl_p99_slo_s)
+    )
     max_w = 700.0 * num_gpus
 
     def budget(t: float) -> float:
         return 0.8 * max_w if t < 30.0 else (0.45 * max_w if t < 45.0 else 0.7 * max_w)
 
     samples: list[Sample] = []
-    run_control_loop(ctrl, node.gpus, node.engine, node.clock, duration_s=60.0, budget_w=budget,
-                     on_sample=samples.append)  # fmt: skip
+    run_control_loop(
+        ctrl,
+        node.gpus,
+        node.engine,
+        node.clock,
+        duration_s=60.0,
+        budget_w=budget,
+        on_sample=samples.append,
+    )
     assert {s.state for s in samples} <= {"warmup", "tracking", "degraded", "failsafe"}
     for a, b in pairwise(samples):
         assert len(a.power_limits_w) == num_gpus
@@ -406,15 +480,28 @@ def test_target_rises_slowly_without_a_queue_and_at_once_with_one(model: Perform
 Caps = tuple[float, ...]
 
 
-def _settle(ctrl: PalsController, target: float, running: int, t0: float, periods: int,
-            limits: Caps, waiting: int = 0) -> tuple[float, Caps]:  # fmt: skip
+def _settle(
+    ctrl: PalsController,
+    target: float,
+    running: int,
+    t0: float,
+    periods: int,
+    limits: Caps,
+    waiting: int = 0,
+) -> tuple[float, Caps]:
     t = t0
     for k in range(periods):
         t = t0 + 0.5 * k
         action = ctrl.decide(
-            obs(t, target=target, gen=int(target * t), limits=limits, running=running,
-                waiting=waiting)
-        )  # fmt: skip
+            obs(
+                t,
+                target=target,
+                gen=int(target * t),
+                limits=limits,
+                running=running,
+                waiting=waiting,
+            )
+        )
         assert action.power_limits_w is not None
         limits = action.power_limits_w
     return t, limits
@@ -486,9 +573,11 @@ def test_the_cap_stays_above_a_recent_itl_edge_until_the_memory_lapses(
     # An excess showed at 450 W a moment ago; the loop would like to go far lower.
     edge_w = 450.0
     ctrl.state = replace(
-        ctrl.state, cap_trim_w=-350.0, itl_edge_cap_w=edge_w,
+        ctrl.state,
+        cap_trim_w=-350.0,
+        itl_edge_cap_w=edge_w,
         itl_edge_until_s=t + cfg.itl_edge_memory_s,
-    )  # fmt: skip
+    )
     t, limits = _settle(ctrl, 3000.0, 37, t + 0.5, 40, (edge_w + cfg.itl_edge_margin_w,))
     assert limits[0] >= edge_w + cfg.itl_edge_margin_w - 1e-6
     # Once the memory lapses the loop may take the cap lower again.
@@ -532,8 +621,13 @@ def test_cap_only_and_batch_only_read_the_energy_counters_not_the_power_sample()
     from pals_core.control.baselines import BatchOnlyPolicy, CapOnlyPolicy
 
     def reading(t: float, energy_j: float, power_w: float) -> Observation:
-        gpu = GPUReading(power_w=power_w, energy_j=energy_j, power_limit_w=480.0,
-                         min_limit_w=200.0, max_limit_w=700.0)  # fmt: skip
+        gpu = GPUReading(
+            power_w=power_w,
+            energy_j=energy_j,
+            power_limit_w=480.0,
+            min_limit_w=200.0,
+            max_limit_w=700.0,
+        )
         return replace(obs(t, budget=500.0), gpus=(gpu,))
 
     for policy in (CapOnlyPolicy(), BatchOnlyPolicy()):

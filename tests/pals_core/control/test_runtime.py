@@ -63,9 +63,14 @@ def test_loop_decides_each_period_guards_between_and_clamps() -> None:
     samples: list[Sample] = []
     with GPUGroup(gpus) as group:
         run_control_loop(
-            policy, group, engine, FakeClock(), duration_s=2.0,
-            budget_w=lambda t: 900.0 if t < 1.0 else 600.0, on_sample=samples.append,
-        )  # fmt: skip
+            policy,
+            group,
+            engine,
+            FakeClock(),
+            duration_s=2.0,
+            budget_w=lambda t: 900.0 if t < 1.0 else 600.0,
+            on_sample=samples.append,
+        )
         assert [g.limit_w for g in gpus] == [200.0, 450.0]  # clamped, never below the minimum
         assert gpus[0].writes == [200.0] and gpus[1].writes == [450.0]  # written once
     assert [g.limit_w for g in gpus] == [700.0, 700.0]  # restored on exit
@@ -90,9 +95,13 @@ def test_a_nan_zero_or_negative_budget_is_refused_naming_the_time(bad: float) ->
         pytest.raises(ConfigurationError, match=r"power budget at t=0\.5 s"),
     ):
         run_control_loop(
-            ScriptedPolicy((300.0,)), group, FakeEngine(), FakeClock(), duration_s=1.0,
+            ScriptedPolicy((300.0,)),
+            group,
+            FakeEngine(),
+            FakeClock(),
+            duration_s=1.0,
             budget_w=lambda t: 500.0 if t < 0.5 else bad,
-        )  # fmt: skip
+        )
 
 
 def test_an_infinite_budget_means_no_limit() -> None:
@@ -105,9 +114,13 @@ def test_an_infinite_budget_means_no_limit() -> None:
 
     with GPUGroup([FakeGPU(0)]) as group:
         run_control_loop(
-            Recording((300.0,)), group, FakeEngine(), FakeClock(), duration_s=1.0,
+            Recording((300.0,)),
+            group,
+            FakeEngine(),
+            FakeClock(),
+            duration_s=1.0,
             budget_w=lambda _t: math.inf,
-        )  # fmt: skip
+        )
     assert seen == [None, None]
 
 

@@ -26,9 +26,16 @@ class FakeVLLM:
         if request.url.path == "/metrics":
             self.generated += 100
             m = EngineMetrics(
-                0.0, self.generated, 10, 2, 0, 1,
-                Histogram.empty(TTFT_BUCKETS_S), Histogram.empty(ITL_BUCKETS_S), 0.1,
-            )  # fmt: skip
+                0.0,
+                self.generated,
+                10,
+                2,
+                0,
+                1,
+                Histogram.empty(TTFT_BUCKETS_S),
+                Histogram.empty(ITL_BUCKETS_S),
+                0.1,
+            )
             return httpx.Response(200, text=render_metrics(m, "m").replace("pals:", "other:"))
         if request.url.path == "/pals/batch_limit":
             if request.method == "POST":

@@ -47,9 +47,12 @@ def _identity(profile: Profile) -> NodeIdentity:
 
 @pytest.mark.parametrize(
     ("field", "value", "named"),
-    [("model", "llama-3.1-70b", "model"), ("gpu_name", "NVIDIA A100-SXM4-80GB", "GPU type"),
-     ("num_gpus", 4, "GPU count")],
-)  # fmt: skip
+    [
+        ("model", "llama-3.1-70b", "model"),
+        ("gpu_name", "NVIDIA A100-SXM4-80GB", "GPU type"),
+        ("num_gpus", 4, "GPU count"),
+    ],
+)
 def test_build_pals_refuses_a_profile_of_another_node(
     tmp_path: Path, field: str, value: object, named: str
 ) -> None:
@@ -84,9 +87,12 @@ def test_the_profile_cache_is_keyed_by_the_simulator_and_the_sweep(tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("item", "message"),
-    [("nope=1", "unknown PalsConfig field"), ("itl_setpoint", "FIELD=VALUE"),
-     ("itl_setpoint=abc", "Python literal")],
-)  # fmt: skip
+    [
+        ("nope=1", "unknown PalsConfig field"),
+        ("itl_setpoint", "FIELD=VALUE"),
+        ("itl_setpoint=abc", "Python literal"),
+    ],
+)
 def test_the_paper_command_refuses_a_bad_setting_before_running(
     item: str, message: str, tmp_path: Path
 ) -> None:
@@ -101,9 +107,12 @@ def test_the_paper_command_refuses_a_bad_setting_before_running(
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--slo", "loose"], "unknown SLO level 'loose'"), (["--node", "nope"], "unknown node"),
-     (["--variant", "nope"], "unknown variant 'nope'")],
-)  # fmt: skip
+    [
+        (["--slo", "loose"], "unknown SLO level 'loose'"),
+        (["--node", "nope"], "unknown node"),
+        (["--variant", "nope"], "unknown variant 'nope'"),
+    ],
+)
 def test_the_paper_command_refuses_a_bad_slo_node_or_variant_before_running(
     args: list[str], message: str, tmp_path: Path
 ) -> None:

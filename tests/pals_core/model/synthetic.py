@@ -19,10 +19,17 @@ def saturated(cap_w: float, batch: int, speed: float = 1.0) -> ProfilePoint:
     step_s = (0.006 + 0.00012 * batch / clock) / speed
     itl_p50_s = step_s
     return ProfilePoint(
-        cap_w=cap_w, batch=batch, throughput_tok_s=batch / step_s * 0.97, power_w=power_w,
-        power_per_gpu_w=(power_w,), itl_p50_s=itl_p50_s, itl_p99_s=itl_p50_s * 2.2,
-        ttft_p99_s=0.5, mean_running=float(batch), saturated=True,
-    )  # fmt: skip
+        cap_w=cap_w,
+        batch=batch,
+        throughput_tok_s=batch / step_s * 0.97,
+        power_w=power_w,
+        power_per_gpu_w=(power_w,),
+        itl_p50_s=itl_p50_s,
+        itl_p99_s=itl_p50_s * 2.2,
+        ttft_p99_s=0.5,
+        mean_running=float(batch),
+        saturated=True,
+    )
 
 
 def synthetic_profile(

@@ -13,11 +13,28 @@ runner = CliRunner()
 
 def test_profile_run_and_evaluate_on_the_simulator(tmp_path: Path) -> None:
     out = tmp_path / "p.json"
-    result = runner.invoke(app, [
-        "profile", "run", "--sim", "--model", "llama-3.1-8b", "--gpus", "1",
-        "--caps", "250,450,700", "--batches", "8,32,128", "--warmup-s", "3", "--window-s", "5",
-        "--output", str(out),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "profile",
+            "run",
+            "--sim",
+            "--model",
+            "llama-3.1-8b",
+            "--gpus",
+            "1",
+            "--caps",
+            "250,450,700",
+            "--batches",
+            "8,32,128",
+            "--warmup-s",
+            "3",
+            "--window-s",
+            "5",
+            "--output",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     profile = Profile.load(out)
     assert len(profile.points) == 9 and profile.metadata.model == "llama-3.1-8b"
@@ -27,8 +44,9 @@ def test_profile_run_and_evaluate_on_the_simulator(tmp_path: Path) -> None:
 
 
 def test_profile_run_refuses_bad_input(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["profile", "run", "--sim", "--caps", "abc", "-o",
-                                 str(tmp_path / "p.json")])  # fmt: skip
+    result = runner.invoke(
+        app, ["profile", "run", "--sim", "--caps", "abc", "-o", str(tmp_path / "p.json")]
+    )
     assert result.exit_code == 2 and "--caps must be a comma-separated list" in result.output
     result = runner.invoke(app, ["profile", "run", "-o", str(tmp_path / "p.json")])
     assert result.exit_code == 2 and "Only --sim" in result.output

@@ -15,8 +15,9 @@ def model() -> PerformanceModel:
 
 
 def request(load: float, max_cap: float = 700.0, **kw: float) -> PlanRequest:
-    return PlanRequest(load_tok_s=load, max_cap_w=max_cap, min_cap_w=200.0, itl_p99_slo_s=SLO_S,
-                       **kw)  # type: ignore[arg-type]  # fmt: skip
+    return PlanRequest(
+        load_tok_s=load, max_cap_w=max_cap, min_cap_w=200.0, itl_p99_slo_s=SLO_S, **kw
+    )  # type: ignore[arg-type]
 
 
 def test_plan_is_the_least_power_cap_that_serves_the_load(model: PerformanceModel) -> None:
@@ -39,8 +40,10 @@ def test_plan_is_the_least_power_cap_that_serves_the_load(model: PerformanceMode
 
 
 def test_more_load_needs_more_power(model: PerformanceModel) -> None:
-    powers = [plan_operating_point(model.table, request(x)).predicted_power_w
-              for x in (1000.0, 2500.0, 4000.0, 5500.0)]  # fmt: skip
+    powers = [
+        plan_operating_point(model.table, request(x)).predicted_power_w
+        for x in (1000.0, 2500.0, 4000.0, 5500.0)
+    ]
     assert powers == sorted(powers)
 
 

@@ -16,17 +16,28 @@ from pals_core.sim import SaturatingWorkload, build_sim_node
 
 
 def sweep(seed: int = 3) -> Profile:
-    node = build_sim_node("llama-3.1-8b", "H100-SXM", 1, workload=SaturatingWorkload(), seed=seed,
-                          device_variation_frac=0.03)  # fmt: skip
+    node = build_sim_node(
+        "llama-3.1-8b",
+        "H100-SXM",
+        1,
+        workload=SaturatingWorkload(),
+        seed=seed,
+        device_variation_frac=0.03,
+    )
     node.gpus.set_power_limit_w(0, 650.0)
     node.engine.set_batch_limit(100)
     done: list[int] = []
     profile = run_profile_sweep(
-        node.gpus, node.engine, node.clock, caps_w=[200.0, 274.0, 374.0, 512.0, 700.0],
-        batches=[8, 16, 32, 64, 128, 256], warmup_s=5.0, window_s=10.0,
+        node.gpus,
+        node.engine,
+        node.clock,
+        caps_w=[200.0, 274.0, 374.0, 512.0, 700.0],
+        batches=[8, 16, 32, 64, 128, 256],
+        warmup_s=5.0,
+        window_s=10.0,
         metadata=ProfileMetadata("?", 1, "llama-3.1-8b", 1),
         progress=lambda k, total, _p: done.append(k),
-    )  # fmt: skip
+    )
     assert done == list(range(1, 31))
     assert node.gpus[0].get_power_limit_w() == 650.0 and node.engine.get_batch_limit() == 100
     return profile
@@ -72,5 +83,11 @@ def test_model_from_one_device_predicts_another(profile: Profile) -> None:
 def test_sweep_refuses_caps_outside_the_gpu_range() -> None:
     node = build_sim_node("llama-3.1-8b", "H100-SXM", 1, workload=SaturatingWorkload())
     with pytest.raises(ConfigurationError, match="caps_w value 800"):
-        run_profile_sweep(node.gpus, node.engine, node.clock, caps_w=[800.0], batches=[8],
-                          metadata=ProfileMetadata("?", 1, "m", 1))  # fmt: skip
+        run_profile_sweep(
+            node.gpus,
+            node.engine,
+            node.clock,
+            caps_w=[800.0],
+            batches=[8],
+            metadata=ProfileMetadata("?", 1, "m", 1),
+        )

@@ -112,9 +112,13 @@ def test_every_gpu_holds_even_the_minimum_cap(model: str, num_gpus: int) -> None
     # the fitted serving floor of some deployments is above the 200 W minimum cap: its busy
     # part is clocked logic and falls with the clock, so the cap holds (never above once settled)
     node = build_sim_node(
-        model=model, num_gpus=num_gpus, workload=SaturatingWorkload(), batch_limit=256, seed=3,
+        model=model,
+        num_gpus=num_gpus,
+        workload=SaturatingWorkload(),
+        batch_limit=256,
+        seed=3,
         device_variation_frac=0.03,
-    )  # fmt: skip
+    )
     node.clock.sleep(10.0)
     min_w = node.gpus[0].power_limit_constraints().min_w
     node.gpus.set_power_limits_w([min_w] * num_gpus)

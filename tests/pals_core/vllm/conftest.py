@@ -51,17 +51,22 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def vllm_server(
-    request: pytest.FixtureRequest, vllm_python: Path, tiny_model: Path, log_dir: Path,
+    request: pytest.FixtureRequest,
+    vllm_python: Path,
+    tiny_model: Path,
+    log_dir: Path,
     control_dir: Path,
-) -> Iterator[servers.Server]:  # fmt: skip
+) -> Iterator[servers.Server]:
     """One vLLM per test module, with the PALS plugin when the module sets ``WITH_PLUGIN``
     (its channel at ``servers.control_address``), ``--max-num-seqs`` ``START_MAX_NUM_SEQS``."""
     plugin = getattr(request.module, "WITH_PLUGIN", False)
     server = servers.start_vllm(
-        vllm_python, tiny_model, log_dir / f"vllm-{request.module.__name__.rsplit('.')[-1]}.log",
+        vllm_python,
+        tiny_model,
+        log_dir / f"vllm-{request.module.__name__.rsplit('.')[-1]}.log",
         max_num_seqs=request.module.START_MAX_NUM_SEQS,
         control=servers.control_address(control_dir) if plugin else None,
-    )  # fmt: skip
+    )
     yield server
     server.stop()
 
@@ -70,9 +75,19 @@ def vllm_server(
 def sim_node(log_dir: Path) -> Iterator[servers.Server]:
     """A ``pals sim-node`` whose GPUs stand in for the GPUs vLLM would run on."""
     server = servers.start_pals(
-        ["sim-node", "--model", "llama-3.1-8b", "--gpu", "H100-SXM", "--load", "poisson",
-         "--rate", "4"],
-        log_dir / "sim-node.log", "/health",
-    )  # fmt: skip
+        [
+            "sim-node",
+            "--model",
+            "llama-3.1-8b",
+            "--gpu",
+            "H100-SXM",
+            "--load",
+            "poisson",
+            "--rate",
+            "4",
+        ],
+        log_dir / "sim-node.log",
+        "/health",
+    )
     yield server
     server.stop()

@@ -27,14 +27,22 @@ def profile_pals(folder: Path, max_batch: int) -> Policy:
     gpu = handle.gpus[0]
     limits = gpu.power_limit_constraints()
     profile = run_profile_sweep(
-        handle.gpus, handle.engine, handle.clock,
+        handle.gpus,
+        handle.engine,
+        handle.clock,
         caps_w=sorted({max(limits.min_w, f * limits.max_w) for f in (0.4, 0.6, 0.8, 1.0)}),
-        batches=list(PROFILE_BATCHES), warmup_s=2.0, window_s=4.0,
+        batches=list(PROFILE_BATCHES),
+        warmup_s=2.0,
+        window_s=4.0,
         metadata=ProfileMetadata(
-            gpu_name=gpu.name, num_gpus=1, model=NODE.model, tensor_parallel=1,
-            engine="vllm-sim", notes="test profile",
+            gpu_name=gpu.name,
+            num_gpus=1,
+            model=NODE.model,
+            tensor_parallel=1,
+            engine="vllm-sim",
+            notes="test profile",
         ),
-    )  # fmt: skip
+    )
     path = folder / "profile.json"
     profile.save(path)
     return build_pals(
@@ -71,9 +79,15 @@ def run_pals_against(
     load.start()
     try:
         run_control_loop(
-            policy, gpus, engine, RealClock(), duration_s=duration_s, budget_w=budget_w,
-            config=LoopConfig(period_s=1.0, tick_s=0.5), on_sample=follow_schedule,
-        )  # fmt: skip
+            policy,
+            gpus,
+            engine,
+            RealClock(),
+            duration_s=duration_s,
+            budget_w=budget_w,
+            config=LoopConfig(period_s=1.0, tick_s=0.5),
+            on_sample=follow_schedule,
+        )
     finally:
         load.stop()
         gpus.close()

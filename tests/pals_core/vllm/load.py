@@ -33,9 +33,14 @@ async def stream_completion(
     """One streamed ``/v1/completions`` request, checked chunk by chunk as an OpenAI client
     would read it."""
     body = {
-        "model": SERVED_MODEL, "prompt": prompt, "max_tokens": max_tokens, "stream": True,
-        "ignore_eos": True, "temperature": 0.0, "stream_options": {"include_usage": True},
-    }  # fmt: skip
+        "model": SERVED_MODEL,
+        "prompt": prompt,
+        "max_tokens": max_tokens,
+        "stream": True,
+        "ignore_eos": True,
+        "temperature": 0.0,
+        "stream_options": {"include_usage": True},
+    }
     result = Completion()
     async with client.stream("POST", base_url + "/v1/completions", json=body) as response:
         assert response.status_code == 200, await response.aread()

@@ -91,9 +91,13 @@ def start(
 ) -> Server:
     log = log_path.open("wb")
     process = subprocess.Popen(
-        list(argv), stdout=log, stderr=subprocess.STDOUT, env=dict(env), cwd=REPO,
+        list(argv),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=dict(env),
+        cwd=REPO,
         start_new_session=True,
-    )  # fmt: skip
+    )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     return server if ready_path == "" else wait_ready(server, ready_path)
 
@@ -127,11 +131,24 @@ def start_vllm(
         "OMP_NUM_THREADS": "1",
     }
     argv = [
-        str(python), "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-        "--served-model-name", SERVED_MODEL, "--max-model-len", "256",
-        "--max-num-seqs", str(max_num_seqs), "--dtype", "float32",
-        "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
+        str(python),
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model),
+        "--served-model-name",
+        SERVED_MODEL,
+        "--max-model-len",
+        "256",
+        "--max-num-seqs",
+        str(max_num_seqs),
+        "--dtype",
+        "float32",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     if control is not None:
         env["PALS_VLLM_CONTROL"] = control
         argv += ["--scheduler-cls", "pals_core.vllm_plugin.PalsScheduler"]

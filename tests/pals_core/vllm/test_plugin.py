@@ -77,11 +77,16 @@ def test_engine_parses_the_real_metrics(vllm_server: servers.Server, engine: VLL
     after = engine.metrics()
     text = httpx.get(vllm_server.base_url + "/metrics").text
     for name in (
-        prometheus.GENERATION_TOKENS + "_total", prometheus.PROMPT_TOKENS + "_total",
-        prometheus.RUNNING, prometheus.WAITING, prometheus.REQUEST_SUCCESS + "_total",
-        prometheus.TTFT + "_bucket", prometheus.ITL + "_bucket", prometheus.KV_CACHE_USAGE,
+        prometheus.GENERATION_TOKENS + "_total",
+        prometheus.PROMPT_TOKENS + "_total",
+        prometheus.RUNNING,
+        prometheus.WAITING,
+        prometheus.REQUEST_SUCCESS + "_total",
+        prometheus.TTFT + "_bucket",
+        prometheus.ITL + "_bucket",
+        prometheus.KV_CACHE_USAGE,
         prometheus.PROMPT_TOKENS_PER_REQUEST + "_sum",
-    ):  # fmt: skip
+    ):
         assert f"\n{name}{{" in text, f"vLLM's /metrics has no {name}"
     assert after.generation_tokens_total - before.generation_tokens_total == 3 * 8
     assert after.request_success_total - before.request_success_total == 3

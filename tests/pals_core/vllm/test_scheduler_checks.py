@@ -48,14 +48,19 @@ def test_start_up_checks(vllm_python: Path) -> None:
     import json
 
     result = subprocess.run(
-        [str(vllm_python), "-c", PROBE], capture_output=True, text=True, timeout=300,
+        [str(vllm_python), "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"PYTHONPATH": str(servers.REPO), "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
-    )  # fmt: skip
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["version"] == servers.VLLM_VERSION
     assert (out["async_base"], out["sync_base"]) == ("AsyncScheduler", "Scheduler")
-    assert out["old"].startswith("UnsupportedVLLMVersionError: the PALS scheduler plugin does not "
-                                 "support vLLM 0.11.0; supported: 0.32.x")  # fmt: skip
+    assert out["old"].startswith(
+        "UnsupportedVLLMVersionError: the PALS scheduler plugin does not "
+        "support vLLM 0.11.0; supported: 0.32.x"
+    )
     assert "needs PALS_VLLM_CONTROL" in out["no_control"]
     assert "data_parallel_size=2" in out["data_parallel"]

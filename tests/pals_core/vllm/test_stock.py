@@ -23,8 +23,9 @@ START_MAX_NUM_SEQS = 32
 def proxy(vllm_server: servers.Server, log_dir: Path) -> Iterator[servers.Server]:
     server = servers.start_pals(
         ["proxy", "--upstream", vllm_server.base_url, "--max-num-seqs", "32"],
-        log_dir / "proxy.log", "/pals/batch_limit",
-    )  # fmt: skip
+        log_dir / "proxy.log",
+        "/pals/batch_limit",
+    )
     yield server
     server.stop()
 
@@ -43,9 +44,11 @@ def test_the_engine_detects_a_vllm_without_the_plugin(
 
 
 def test_the_controller_runs_cap_only_against_it(
-    vllm_server: servers.Server, sim_node: servers.Server, tmp_path: Path,
+    vllm_server: servers.Server,
+    sim_node: servers.Server,
+    tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
-) -> None:  # fmt: skip
+) -> None:
     engine = VLLMEngine(vllm_server.base_url, fixed_batch_limit=START_MAX_NUM_SEQS)
     policy = profile_pals(tmp_path, START_MAX_NUM_SEQS)
     with caplog.at_level("WARNING", logger="pals_core.control.runtime"):
