@@ -59,7 +59,14 @@ def _check_token(request: Request, expected: str | None) -> None:
         raise AuthenticationError("notification without the subscription's bearer token")
 
 
-@router.get("/notifications", response_class=PlainTextResponse)
+_ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+_WEBHOOK_ERRORS: dict[int | str, dict[str, Any]] = {  # JSON errors, also on the plain-text echo
+    401: {"content": _ERROR_JSON, "description": "No or a wrong subscription bearer token."},
+    404: {"content": _ERROR_JSON, "description": "The webhook is off (no webhook token set)."},
+}
+
+
+@router.get("/notifications", response_class=PlainTextResponse, responses=_WEBHOOK_ERRORS)
 @router.get("/notifications/echo", response_class=PlainTextResponse, include_in_schema=False)
 def echo(settings: AppSettings, echo: Annotated[str, Query(max_length=4096)]) -> str:
     """The VTN's callback check: answer 200 with the ``echo`` value as the body."""
@@ -68,7 +75,7 @@ def echo(settings: AppSettings, echo: Annotated[str, Query(max_length=4096)]) ->
     return echo
 
 
-@router.post("/notifications", response_model=NotificationAccepted)
+@router.post("/notifications", response_model=NotificationAccepted, responses=_WEBHOOK_ERRORS)
 def notification(
     body: Annotated[dict[str, Any], Body()],
     request: Request,

@@ -20,7 +20,16 @@ Reader = Annotated[Principal, Depends(require(Permission.REPORTS_READ))]
 Generator = Annotated[Principal, Depends(require(Permission.REPORTS_GENERATE))]
 
 
-@router.get("", response_model=list[ReportSummary])
+@router.get(
+    "",
+    response_model=list[ReportSummary],
+    responses={
+        404: {
+            "description": "No such event (event_id).",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}},
+        }
+    },
+)
 def list_reports(
     session: DbSession,
     _principal: Reader,
