@@ -44,6 +44,11 @@ done
 PALS_METRICS_PORT=${PALS_METRICS_PORT:-0} "$BIN/pals" fleet --gateway "$URL" --nodes "$NODES" \
     --tokens "$TOKENS" &
 pids+=($!)
-echo "run: gateway on $URL (API docs: $URL/docs) with $NODES simulated nodes; Ctrl-C stops"
-echo "run: admin token for the API: $BIN/gridlink token create --role admin"
+SIGN_IN="$DATA/page-token.txt"  # one manager token for the facility page, made once
+if [ ! -s "$SIGN_IN" ]; then
+    "$BIN/gridlink" token create --role manager --name facility-page 2>/dev/null | tail -n 1 >"$SIGN_IN"
+fi
+echo "run: the facility page: $URL/ (sign in with the manager token: $(cat "$SIGN_IN"))"
+echo "run: API docs at $URL/docs; $NODES simulated nodes behind the gateway; Ctrl-C stops"
+echo "run: more tokens: $BIN/gridlink token create --role admin|manager|auditor"
 wait -n || true
