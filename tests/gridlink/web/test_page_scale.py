@@ -25,6 +25,29 @@ HISTORY = timedelta(days=7)
 SAMPLE_EVERY = timedelta(minutes=1)
 
 
+def seed_past_curtailments(database_url: str, now: datetime, *, days: int) -> None:
+    """One two-hour curtailment a day before ``now``, stored through the curtailment service as
+    it stood when each was scheduled (the API refuses curtailments that ended long ago)."""
+    from sqlalchemy.orm import Session
+
+    from gridlink.auth.principal import SYSTEM
+    from gridlink.curtailments.schemas import CurtailmentCreate
+    from gridlink.curtailments.service import create_curtailment
+    from gridlink.settings import GridlinkSettings
+
+    engine = build_engine(database_url)
+    settings = GridlinkSettings(database_url=database_url)
+    try:
+        with Session(engine) as session:
+            for day in range(days):
+                start = now - timedelta(days=day + 1, hours=2)
+                data = CurtailmentCreate(start=start, duration_s=7200, reduction_pct=20)
+                create_curtailment(session, data, actor=SYSTEM, now=start, settings=settings)
+            session.commit()
+    finally:
+        engine.dispose()
+
+
 def seed_week(gateway: Gateway) -> int:
     """200 nodes registered through the API; a week of telemetry generated in the database."""
     headers = {"Authorization": f"Bearer {gateway.tokens['admin']}"}
@@ -40,10 +63,10 @@ def seed_week(gateway: Gateway) -> int:
             }
             client.post("/v1/nodes", json=body).raise_for_status()
         now = datetime.now(UTC)
-        for day in range(7):  # one two-hour curtailment a day, all in the past
-            start = now - timedelta(days=day + 1, hours=2)
-            body = {"start": start.isoformat(), "duration_s": 7200, "reduction_pct": 20}
-            client.post("/v1/curtailments", json=body).raise_for_status()
+        # One two-hour curtailment a day over the week. The API refuses curtailments that ended
+        # over an hour ago, so the past ones go straight into the database (the history a week of
+        # operation would have left); tomorrow's through the API.
+        seed_past_curtailments(gateway.database_url, now, days=7)
         upcoming = {
             "start": (now + timedelta(hours=3)).isoformat(),
             "duration_s": 3600,

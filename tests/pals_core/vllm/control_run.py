@@ -15,6 +15,7 @@ from pals_core.experiments.pals_adapter import build_pals
 from pals_core.experiments.scenarios import NodeConfig
 from pals_core.experiments.simnode import build_node
 from pals_core.model import ProfileMetadata, run_profile_sweep
+from pals_core.model.profile import NodeIdentity
 from tests.pals_core.vllm.load import BackgroundLoad
 
 NODE = NodeConfig("llama-3.1-8b", "H100-SXM", 1)  # what `pals sim-node` serves in the fixture
@@ -47,7 +48,7 @@ def profile_pals(folder: Path, max_batch: int) -> Policy:
     profile.save(path)
     return build_pals(
         path,
-        num_gpus=1,
+        node=NodeIdentity(gpu_name=gpu.name, num_gpus=1, model=NODE.model),
         itl_slo_s=0.1,
         overrides={"min_batch": 1, "default_batch": max_batch, "max_batch": max_batch},
     )
