@@ -206,7 +206,13 @@ def _real_node(
     loop = LoopConfig(period_s=settings.control_period_s, tick_s=settings.control_period_s / 5)
     policy = PalsController(model, num_gpus=len(group), qos=qos)
     return NodeControl(
-        spec, group, VLLMEngine(settings.engine_url), policy, follower, TelemetryRecorder(qos), loop
+        spec,
+        group,
+        VLLMEngine(settings.engine_url, control=settings.vllm_control),
+        policy,
+        follower,
+        TelemetryRecorder(qos),
+        loop,
     )
 
 
