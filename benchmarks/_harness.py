@@ -157,6 +157,11 @@ def create_tokens(url: str, specs: list[tuple[str, int | None]]) -> list[str]:
         engine.dispose()
 
 
+def admin_token(url: str) -> str:
+    """An admin bearer token, created directly in the database."""
+    return create_tokens(url, [("admin", None)])[0]
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process in MB (Linux /proc); NaN elsewhere."""
     try:
