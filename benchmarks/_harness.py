@@ -162,6 +162,11 @@ def admin_token(url: str) -> str:
     return create_tokens(url, [("admin", None)])[0]
 
 
+def node_tokens(url: str, node_ids: list[int]) -> dict[int, str]:
+    """A node bearer token per node, created directly in the database."""
+    return dict(zip(node_ids, create_tokens(url, [("node", n) for n in node_ids]), strict=True))
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process in MB (Linux /proc); NaN elsewhere."""
     try:

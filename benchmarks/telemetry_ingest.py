@@ -26,18 +26,13 @@ import psycopg
 from _harness import (
     admin_token,
     cpu_seconds,
-    create_tokens,
     gateway_process,
     libpq,
     load_average,
+    node_tokens,
     percentile,
     scratch_database,
 )
-
-
-def make_tokens(url: str, node_ids: list[int]) -> dict[int, str]:
-    """A node token per node."""
-    return dict(zip(node_ids, create_tokens(url, [("node", i) for i in node_ids]), strict=True))
 
 
 def bodies(count: int, batch: int, start: datetime) -> list[bytes]:
@@ -158,7 +153,7 @@ def main() -> None:
                 )
                 response.raise_for_status()
                 node_ids.append(response.json()["id"])
-            tokens = make_tokens(url, node_ids)
+            tokens = node_tokens(url, node_ids)
             load = load_average()
             cpu_before = cpu_seconds(gateway.pid)
             accepted, elapsed_s, latencies = asyncio.run(run(gateway.base_url, tokens, args))
