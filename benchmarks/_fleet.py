@@ -1,5 +1,5 @@
-"""Shared by the fleet benchmarks: an admin token on a scratch database, and a simulated fleet
-(``pals_core.agent``) running in this process against a gateway subprocess."""
+"""Shared by the fleet benchmarks: a simulated fleet (``pals_core.agent``) running in this process
+against a gateway subprocess."""
 
 from __future__ import annotations
 
@@ -7,36 +7,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from pals_core.agent.fleet import FleetOptions, build_fleet, parse_spec
 from pals_core.agent.link import LinkConfig
 from pals_core.agent.runner import Agent, ControlThread
 from pals_core.agent.spool import TelemetrySpool
-
-
-def admin_token(database_url: str) -> str:
-    from gridlink.auth.principal import SYSTEM
-    from gridlink.auth.service import create_token
-    from gridlink.db.engine import build_engine, build_sessionmaker
-    from gridlink.models import Role
-
-    engine = build_engine(database_url)
-    try:
-        with build_sessionmaker(engine)() as session:
-            token, _ = create_token(
-                session,
-                role=Role.ADMIN,
-                name="bench",
-                node_id=None,
-                actor=SYSTEM,
-                now=datetime.now(UTC),
-            )
-            session.commit()
-    finally:
-        engine.dispose()
-    return token
 
 
 @contextmanager

@@ -157,6 +157,16 @@ def create_tokens(url: str, specs: list[tuple[str, int | None]]) -> list[str]:
         engine.dispose()
 
 
+def admin_token(url: str) -> str:
+    """An admin bearer token, created directly in the database."""
+    return create_tokens(url, [("admin", None)])[0]
+
+
+def node_tokens(url: str, node_ids: list[int]) -> dict[int, str]:
+    """A node bearer token per node, created directly in the database."""
+    return dict(zip(node_ids, create_tokens(url, [("node", n) for n in node_ids]), strict=True))
+
+
 def rss_mb(pid: int) -> float:
     """Resident set size of a process in MB (Linux /proc); NaN elsewhere."""
     try:

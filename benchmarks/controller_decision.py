@@ -13,12 +13,13 @@ import argparse
 import statistics
 import time
 
+from _profile import profile_sim_node
+
 from pals_core.control.pals import PalsConfig, PalsController, pals_decide
 from pals_core.control.policy import Action, Observation
 from pals_core.control.qos import QoSPolicy
 from pals_core.control.runtime import run_control_loop
-from pals_core.model import PerformanceModel, ProfileMetadata, run_profile_sweep
-from pals_core.model.cli import DEFAULT_BATCHES, default_caps_w
+from pals_core.model import PerformanceModel
 from pals_core.sim import PoissonWorkload, SaturatingWorkload, build_sim_node, model_profile
 
 
@@ -48,16 +49,7 @@ def main() -> None:
 
     prof_node = build_sim_node(args.model, "H100-SXM", args.gpus, workload=SaturatingWorkload())
     limits = prof_node.gpus[0].power_limit_constraints()
-    profile = run_profile_sweep(
-        prof_node.gpus,
-        prof_node.engine,
-        prof_node.clock,
-        caps_w=default_caps_w(limits.min_w, limits.max_w),
-        batches=DEFAULT_BATCHES,
-        warmup_s=5.0,
-        window_s=10.0,
-        metadata=ProfileMetadata(prof_node.gpus[0].name, args.gpus, args.model, args.gpus),
-    )
+    profile = profile_sim_node(prof_node, args.model, args.gpus, warmup_s=5.0, window_s=10.0)
     model = PerformanceModel.fit(profile)
     mp = model_profile(args.model)
     qos = QoSPolicy(mp.default_itl_p99_slo_s)

@@ -18,8 +18,14 @@ from datetime import UTC, datetime
 
 import httpx
 
-from benchmarks._fleet import admin_token, running_fleet, wait_online
-from benchmarks._harness import gateway_process, load_average, percentile, scratch_database
+from benchmarks._fleet import running_fleet, wait_online
+from benchmarks._harness import (
+    admin_token,
+    gateway_process,
+    load_average,
+    percentile,
+    scratch_database,
+)
 from pals_core.agent.node import NodeControl
 
 

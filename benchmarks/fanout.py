@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,9 +37,11 @@ from _harness import (
     gateway_process,
     libpq,
     load_average,
+    node_tokens,
     percentile,
     scratch_database,
 )
+from _telemetry_load import telemetry_load
 
 T0 = datetime.now(UTC).replace(microsecond=0)
 
@@ -90,34 +93,6 @@ def publish_version(conninfo: str, node_ids: list[int], power_w: float) -> tuple
         t_commit = time.time()
         conn.commit()
     return version_id, t_commit
-
-
-def node_tokens(url: str, node_ids: list[int]) -> dict[int, str]:
-    """A node token per node: each subscriber authenticates as its own node."""
-    from gridlink.auth.principal import SYSTEM
-    from gridlink.auth.service import create_token
-    from gridlink.db.engine import build_engine, build_sessionmaker
-    from gridlink.models import Role
-
-    engine = build_engine(url)
-    try:
-        with build_sessionmaker(engine)() as session:
-            now = datetime.now(UTC)
-            tokens = {
-                node_id: create_token(
-                    session,
-                    role=Role.NODE,
-                    name=f"n{node_id}",
-                    node_id=node_id,
-                    actor=SYSTEM,
-                    now=now,
-                )[0]
-                for node_id in node_ids
-            }
-            session.commit()
-            return tokens
-    finally:
-        engine.dispose()
 
 
 # -- subscriber process ----------------------------------------------------------------------
@@ -200,63 +175,10 @@ def worker_main(args: argparse.Namespace) -> None:
     print(json.dumps(result), flush=True)
 
 
-# -- telemetry load --------------------------------------------------------------------------
-
-
-def telemetry_load(
-    base_url: str,
-    tokens: dict[int, str],
-    samples_per_s: float,
-    batch: int,
-    stop: threading.Event,
-    latencies_ms: list[float],
-    threads: int = 4,
-) -> list[threading.Thread]:
-    """``samples_per_s`` telemetry samples per second in batches of ``batch``, spread over the
-    nodes and ``threads`` senders; each request's latency goes to ``latencies_ms``."""
-    interval_s = threads * batch / samples_per_s
-    nodes = list(tokens)
-
-    def send(k: int) -> None:
-        with httpx.Client(base_url=base_url, timeout=30, trust_env=False) as http:
-            i = k
-            next_at = time.monotonic()
-            while not stop.is_set():
-                node_id = nodes[i % len(nodes)]
-                now = datetime.now(UTC)
-                body = {
-                    "samples": [
-                        {
-                            "ts": (now - timedelta(milliseconds=batch - j)).isoformat(),
-                            "power_w": 450.0 + j % 50,
-                            "throughput_tok_s": 1000.0,
-                        }
-                        for j in range(batch)
-                    ]
-                }
-                t0 = time.perf_counter()
-                response = http.post(
-                    f"/v1/nodes/{node_id}/telemetry",
-                    json=body,
-                    headers={"Authorization": f"Bearer {tokens[node_id]}"},
-                )
-                latencies_ms.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 201:
-                    raise RuntimeError(f"telemetry: {response.status_code} {response.text[:200]}")
-                i += threads
-                next_at += interval_s
-                stop.wait(max(0.0, next_at - time.monotonic()))
-
-    senders = [threading.Thread(target=send, args=(k,), daemon=True) for k in range(threads)]
-    for sender in senders:
-        sender.start()
-    return senders
-
-
 # -- driver ----------------------------------------------------------------------------------
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=20)
@@ -272,89 +194,124 @@ def main() -> None:
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--tokens-file", help=argparse.SUPPRESS)
     parser.add_argument("--duration-s", type=float, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.worker:
-        worker_main(args)
-        return
+    return parser.parse_args()
 
-    _raise_fd_limit(args.subscribers + 200)
-    with (
-        scratch_database("gridlink_bench_fanout") as url,
-        tempfile.TemporaryDirectory() as scratch_dir,
-    ):
-        conninfo = libpq(url)
-        node_ids = seed(conninfo, args.subscribers)
-        env = {"GRIDLINK_SCHEDULER_ENABLED": "false", "GRIDLINK_STREAM_LIFETIME_S": "600"}
-        with gateway_process(url, **env) as gateway:
-            base_url = gateway.base_url
-            duration_s = args.rounds * args.interval_s + 5.0
-            tokens = node_tokens(url, node_ids)
-            token_files = []
-            for w in range(args.workers):
-                path = os.path.join(scratch_dir, f"tokens-{w}.json")
-                with open(path, "w") as f:
-                    json.dump({n: tokens[n] for n in node_ids[w :: args.workers]}, f)
-                token_files.append(path)
-            workers = [
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        __file__,
-                        "--worker",
-                        "--base-url",
-                        base_url,
-                        "--tokens-file",
-                        token_files[w],
-                        "--duration-s",
-                        str(duration_s),
-                    ],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                for w in range(args.workers)
-            ]
-            t_connect = time.monotonic()
-            for worker in workers:
-                assert worker.stdout is not None
-                if worker.stdout.readline().strip() != "READY":
-                    raise RuntimeError("subscribers did not get ready")
-            connect_s = time.monotonic() - t_connect
-            commits: dict[int, float] = {}
-            cpu_before = cpu_seconds(gateway.pid)
-            worker_cpu_before = sum(cpu_seconds(w.pid) for w in workers)
-            load_before = load_average()
-            stop, telemetry_ms = threading.Event(), []
-            senders = []
-            if args.telemetry_rate > 0:
-                senders = telemetry_load(
-                    base_url, tokens, args.telemetry_rate, args.telemetry_batch, stop, telemetry_ms
-                )
-                time.sleep(2.0)  # let the load settle before the first round
-                telemetry_ms.clear()
-            t_rounds = time.monotonic()
-            for i in range(args.rounds):
-                version_id, t_commit = publish_version(conninfo, node_ids, 500.0 - i)
-                commits[version_id] = t_commit
-                time.sleep(args.interval_s)
-            rounds_s = time.monotonic() - t_rounds
-            stop.set()
-            for sender in senders:
-                sender.join(timeout=30)
-            gateway_cpu_ms = (cpu_seconds(gateway.pid) - cpu_before) * 1000 / args.rounds
-            worker_cpu_ms = (
-                (sum(cpu_seconds(w.pid) for w in workers) - worker_cpu_before) * 1000 / args.rounds
-            )
-            receipts: dict[str, list[float]] = {}
-            for worker in workers:
-                assert worker.stdout is not None
-                for key, times in json.loads(worker.stdout.readline()).items():
-                    receipts.setdefault(key, []).extend(times)
-                worker.wait(timeout=60)
 
+def _start_subscribers(
+    args: argparse.Namespace,
+    base_url: str,
+    tokens: dict[int, str],
+    node_ids: list[int],
+    scratch_dir: str,
+) -> tuple[list[subprocess.Popen[str]], float]:
+    """The subscriber processes (nodes split evenly), once every stream is connected, and the
+    seconds that took."""
+    duration_s = args.rounds * args.interval_s + 5.0
+    token_files = []
+    for w in range(args.workers):
+        path = os.path.join(scratch_dir, f"tokens-{w}.json")
+        with open(path, "w") as f:
+            json.dump({n: tokens[n] for n in node_ids[w :: args.workers]}, f)
+        token_files.append(path)
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                "--base-url",
+                base_url,
+                "--tokens-file",
+                token_files[w],
+                "--duration-s",
+                str(duration_s),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(args.workers)
+    ]
+    t_connect = time.monotonic()
+    for worker in workers:
+        assert worker.stdout is not None
+        if worker.stdout.readline().strip() != "READY":
+            raise RuntimeError("subscribers did not get ready")
+    return workers, time.monotonic() - t_connect
+
+
+@dataclass
+class _Rounds:
+    commits: dict[int, float] = field(default_factory=dict)
+    """Budget version id -> time just before its COMMIT."""
+    seconds: float = 0.0
+    gateway_cpu_ms: float = 0.0
+    """Per round."""
+    worker_cpu_ms: float = 0.0
+    load_before: str = ""
+    telemetry_ms: list[float] = field(default_factory=list)
+
+
+def _publish_rounds(
+    args: argparse.Namespace,
+    gateway_pid: int,
+    base_url: str,
+    conninfo: str,
+    node_ids: list[int],
+    tokens: dict[int, str],
+    workers: list[subprocess.Popen[str]],
+) -> _Rounds:
+    """Commit a budget version every ``interval_s`` (with telemetry load meanwhile if asked),
+    measuring the gateway's and the subscribers' CPU."""
+    rounds = _Rounds()
+    cpu_before = cpu_seconds(gateway_pid)
+    worker_cpu_before = sum(cpu_seconds(w.pid) for w in workers)
+    rounds.load_before = load_average()
+    stop = threading.Event()
+    senders = []
+    if args.telemetry_rate > 0:
+        senders = telemetry_load(
+            base_url, tokens, args.telemetry_rate, args.telemetry_batch, stop, rounds.telemetry_ms
+        )
+        time.sleep(2.0)  # let the load settle before the first round
+        rounds.telemetry_ms.clear()
+    t_rounds = time.monotonic()
+    for i in range(args.rounds):
+        version_id, t_commit = publish_version(conninfo, node_ids, 500.0 - i)
+        rounds.commits[version_id] = t_commit
+        time.sleep(args.interval_s)
+    rounds.seconds = time.monotonic() - t_rounds
+    stop.set()
+    for sender in senders:
+        sender.join(timeout=30)
+    rounds.gateway_cpu_ms = (cpu_seconds(gateway_pid) - cpu_before) * 1000 / args.rounds
+    rounds.worker_cpu_ms = (
+        (sum(cpu_seconds(w.pid) for w in workers) - worker_cpu_before) * 1000 / args.rounds
+    )
+    return rounds
+
+
+def _collect_receipts(workers: list[subprocess.Popen[str]]) -> dict[str, list[float]]:
+    """Budget version id -> the times its subscribers had it, from every subscriber process."""
+    receipts: dict[str, list[float]] = {}
+    for worker in workers:
+        assert worker.stdout is not None
+        for key, times in json.loads(worker.stdout.readline()).items():
+            receipts.setdefault(key, []).extend(times)
+        worker.wait(timeout=60)
+    return receipts
+
+
+def _report(
+    args: argparse.Namespace,
+    node_ids: list[int],
+    rounds: _Rounds,
+    receipts: dict[str, list[float]],
+    connect_s: float,
+) -> None:
     deliveries: list[float] = []
     round_max: list[float] = []
     missing = 0
-    for version_id, t_commit in commits.items():
+    for version_id, t_commit in rounds.commits.items():
         got = receipts.get(str(version_id), [])
         missing += len(node_ids) - len(got)
         latencies = [(t - t_commit) * 1000 for t in got]
@@ -362,13 +319,15 @@ def main() -> None:
         if len(got) == len(node_ids):
             round_max.append(max(latencies))
     print(
-        f"subscribers: {len(node_ids)} in {args.workers} process(es)  rounds: {len(commits)}  "
-        f"interval: {args.interval_s}s"
+        f"subscribers: {len(node_ids)} in {args.workers} process(es)  "
+        f"rounds: {len(rounds.commits)}  interval: {args.interval_s}s"
     )
-    print(f"machine: {os.cpu_count()} cores, load average {load_before} (1/5/15 min) at start")
     print(
-        f"CPU per round: gateway {gateway_cpu_ms:.0f} ms, subscribers {worker_cpu_ms:.0f} ms "
-        "(includes idle heartbeats and the interval's housekeeping)"
+        f"machine: {os.cpu_count()} cores, load average {rounds.load_before} (1/5/15 min) at start"
+    )
+    print(
+        f"CPU per round: gateway {rounds.gateway_cpu_ms:.0f} ms, subscribers "
+        f"{rounds.worker_cpu_ms:.0f} ms (includes idle heartbeats and the interval's housekeeping)"
     )
     print(f"all {len(node_ids)} streams connected with their trajectory in {connect_s:.2f} s")
     print(f"deliveries: {len(deliveries)}  missing: {missing}")
@@ -377,10 +336,11 @@ def main() -> None:
         f"p50 {percentile(deliveries, 50):.1f}  p99 {percentile(deliveries, 99):.1f}  "
         f"max {max(deliveries):.1f}"
     )
+    telemetry_ms = rounds.telemetry_ms
     if telemetry_ms:
         sent = len(telemetry_ms) * args.telemetry_batch
         print(
-            f"telemetry meanwhile: {sent / rounds_s:.0f} samples/s in {len(telemetry_ms)} "
+            f"telemetry meanwhile: {sent / rounds.seconds:.0f} samples/s in {len(telemetry_ms)} "
             f"requests of {args.telemetry_batch}; request ms: p50 "
             f"{percentile(telemetry_ms, 50):.1f}  p99 {percentile(telemetry_ms, 99):.1f}  "
             f"max {max(telemetry_ms):.1f}"
@@ -391,6 +351,31 @@ def main() -> None:
             f"p50 {percentile(round_max, 50):.1f}  p99 {percentile(round_max, 99):.1f}  "
             f"max {max(round_max):.1f}"
         )
+
+
+def main() -> None:
+    args = _parse_args()
+    if args.worker:
+        worker_main(args)
+        return
+    _raise_fd_limit(args.subscribers + 200)
+    with (
+        scratch_database("gridlink_bench_fanout") as url,
+        tempfile.TemporaryDirectory() as scratch_dir,
+    ):
+        conninfo = libpq(url)
+        node_ids = seed(conninfo, args.subscribers)
+        env = {"GRIDLINK_SCHEDULER_ENABLED": "false", "GRIDLINK_STREAM_LIFETIME_S": "600"}
+        with gateway_process(url, **env) as gateway:
+            tokens = node_tokens(url, node_ids)
+            workers, connect_s = _start_subscribers(
+                args, gateway.base_url, tokens, node_ids, scratch_dir
+            )
+            rounds = _publish_rounds(
+                args, gateway.pid, gateway.base_url, conninfo, node_ids, tokens, workers
+            )
+            receipts = _collect_receipts(workers)
+    _report(args, node_ids, rounds, receipts, connect_s)
 
 
 if __name__ == "__main__":

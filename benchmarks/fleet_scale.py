@@ -21,8 +21,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from benchmarks._fleet import admin_token, running_fleet, wait_online
-from benchmarks._harness import cpu_seconds, gateway_process, load_average, scratch_database
+from benchmarks._fleet import running_fleet, wait_online
+from benchmarks._harness import (
+    admin_token,
+    cpu_seconds,
+    gateway_process,
+    load_average,
+    scratch_database,
+)
 
 TICK_S = 0.1
 

@@ -22,8 +22,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
-from _harness import gateway_process, libpq, load_average, scratch_database
-from telemetry_ingest import admin_token
+from _harness import admin_token, gateway_process, libpq, load_average, scratch_database
 
 
 def seed(url: str, nodes: int, days: int) -> int:

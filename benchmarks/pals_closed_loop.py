@@ -18,14 +18,15 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from itertools import pairwise
 
+from _profile import profile_sim_node
+
 from pals_core.control.baselines import CapOnlyPolicy
 from pals_core.control.pals import PalsConfig, PalsController
 from pals_core.control.policy import Action, Observation, Policy
 from pals_core.control.qos import QoSPolicy, evaluate_window
 from pals_core.control.runtime import Sample, run_control_loop
 from pals_core.engine.base import EngineMetrics
-from pals_core.model import PerformanceModel, ProfileMetadata, run_profile_sweep
-from pals_core.model.cli import DEFAULT_BATCHES, default_caps_w
+from pals_core.model import PerformanceModel
 from pals_core.sim import PoissonWorkload, SaturatingWorkload, build_sim_node, model_profile
 
 
@@ -153,16 +154,7 @@ def main() -> None:
         device_variation_frac=0.03,
     )
     limits = prof_node.gpus[0].power_limit_constraints()
-    profile = run_profile_sweep(
-        prof_node.gpus,
-        prof_node.engine,
-        prof_node.clock,
-        caps_w=default_caps_w(limits.min_w, limits.max_w),
-        batches=DEFAULT_BATCHES,
-        warmup_s=10.0,
-        window_s=20.0,
-        metadata=ProfileMetadata(prof_node.gpus[0].name, args.gpus, args.model, args.gpus),
-    )
+    profile = profile_sim_node(prof_node, args.model, args.gpus, warmup_s=10.0, window_s=20.0)
     model = PerformanceModel.fit(profile)
     qos = QoSPolicy(model_profile(args.model).default_itl_p99_slo_s)
     capacity = build_sim_node(

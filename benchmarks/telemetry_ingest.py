@@ -23,55 +23,16 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
-from _harness import cpu_seconds, gateway_process, libpq, load_average, percentile, scratch_database
-
-
-def make_tokens(url: str, node_ids: list[int]) -> dict[int, str]:
-    from gridlink.auth.principal import SYSTEM
-    from gridlink.auth.service import create_token
-    from gridlink.db.engine import build_engine, build_sessionmaker
-    from gridlink.models import Role
-
-    engine = build_engine(url)
-    try:
-        with build_sessionmaker(engine)() as session:
-            tokens = {}
-            for node_id in node_ids:
-                tokens[node_id], _ = create_token(
-                    session,
-                    role=Role.NODE,
-                    name=f"bench-{node_id}",
-                    node_id=node_id,
-                    actor=SYSTEM,
-                    now=datetime.now(UTC),
-                )
-            session.commit()
-            return tokens
-    finally:
-        engine.dispose()
-
-
-def admin_token(url: str) -> str:
-    from gridlink.auth.principal import SYSTEM
-    from gridlink.auth.service import create_token
-    from gridlink.db.engine import build_engine, build_sessionmaker
-    from gridlink.models import Role
-
-    engine = build_engine(url)
-    try:
-        with build_sessionmaker(engine)() as session:
-            token, _ = create_token(
-                session,
-                role=Role.ADMIN,
-                name="bench",
-                node_id=None,
-                actor=SYSTEM,
-                now=datetime.now(UTC),
-            )
-            session.commit()
-            return token
-    finally:
-        engine.dispose()
+from _harness import (
+    admin_token,
+    cpu_seconds,
+    gateway_process,
+    libpq,
+    load_average,
+    node_tokens,
+    percentile,
+    scratch_database,
+)
 
 
 def bodies(count: int, batch: int, start: datetime) -> list[bytes]:
@@ -192,7 +153,7 @@ def main() -> None:
                 )
                 response.raise_for_status()
                 node_ids.append(response.json()["id"])
-            tokens = make_tokens(url, node_ids)
+            tokens = node_tokens(url, node_ids)
             load = load_average()
             cpu_before = cpu_seconds(gateway.pid)
             accepted, elapsed_s, latencies = asyncio.run(run(gateway.base_url, tokens, args))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError
+from starlette.types import ExceptionHandler
 
 from gridlink.errors import (
     AllocationError,
@@ -55,8 +56,7 @@ def validation_detail(loc: list[str | int], msg: str, kind: str = "value_error")
     return [{"type": kind, "loc": loc, "msg": msg}]
 
 
-async def gridlink_error_handler(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, GridlinkError)
+async def gridlink_error_handler(_request: Request, exc: GridlinkError) -> JSONResponse:
     code = status_for(exc)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     detail: object
@@ -78,9 +78,10 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-async def request_validation_handler(_request: Request, exc: Exception) -> JSONResponse:
+async def request_validation_handler(
+    _request: Request, exc: RequestValidationError
+) -> JSONResponse:
     """FastAPI's validation errors without the offending input (never echoed back)."""
-    assert isinstance(exc, RequestValidationError)
     detail = []
     for error in exc.errors():
         item: dict[str, Any] = {
@@ -110,7 +111,11 @@ async def data_error_handler(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(GridlinkError, gridlink_error_handler)
-    app.add_exception_handler(RequestValidationError, request_validation_handler)
+    # Starlette types every handler as taking any Exception, but calls each one only with an
+    # instance of the class it is registered for: what these handlers' signatures say.
+    app.add_exception_handler(GridlinkError, cast(ExceptionHandler, gridlink_error_handler))
+    app.add_exception_handler(
+        RequestValidationError, cast(ExceptionHandler, request_validation_handler)
+    )
     app.add_exception_handler(IntegrityError, integrity_error_handler)
     app.add_exception_handler(DataError, data_error_handler)

@@ -10,39 +10,16 @@ from typing import Any
 from sqlalchemy import Integer, Table, cast, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import FunctionElement
 
-from gridlink.db.base import UTCDateTime
+from gridlink.db.functions import minute_floor
 from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
 
 
-class minute_floor(FunctionElement[datetime]):
-    """``ts`` truncated to its minute, in each dialect's own way."""
-
-    type = UTCDateTime()
-    inherit_cache = True
-    name = "minute_floor"
-
-
-@compiles(minute_floor, "postgresql")
-def _minute_floor_pg(element: minute_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date_trunc('minute', {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(minute_floor, "sqlite")
-def _minute_floor_sqlite(element: minute_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    # UTCDateTime stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) on SQLite.
-    return f"strftime('%Y-%m-%d %H:%M:00.000000', {compiler.process(element.clauses, **kw)})"
-
-
 def _samples_table() -> Table:
-    """The Core table: a Core executemany skips the ORM's per-row bulk-insert bookkeeping."""
-    table = TelemetrySample.__table__
-    assert isinstance(table, Table)
-    return table
+    """The Core table: a Core executemany skips the ORM's per-row bulk-insert bookkeeping.
+    (``__table__`` is typed as any selectable; the metadata holds it as the ``Table`` it is.)"""
+    return TelemetrySample.metadata.tables[TelemetrySample.__tablename__]
 
 
 def bulk_insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:

@@ -11,32 +11,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Float, func, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+from sqlalchemy.sql.expression import ColumnElement
 
+from gridlink.db.functions import epoch_s
 from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
-
-
-class epoch_s(FunctionElement[float]):
-    """Seconds since 1970-01-01 UTC of a ``UTCDateTime`` column, in each dialect's own way."""
-
-    type = Float()
-    inherit_cache = True
-    name = "epoch_s"
-
-
-@compiles(epoch_s, "postgresql")
-def _epoch_pg(element: epoch_s, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"extract(epoch from {compiler.process(element.clauses, **kw)})"
-
-
-@compiles(epoch_s, "sqlite")
-def _epoch_sqlite(element: epoch_s, compiler: SQLCompiler, **kw: Any) -> str:
-    # UTCDateTime stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC) on SQLite.
-    return f"((julianday({compiler.process(element.clauses, **kw)}) - 2440587.5) * 86400.0)"
 
 
 @dataclass(frozen=True)

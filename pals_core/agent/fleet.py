@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pals_core.agent.node import NodeControl, node_spec
 from pals_core.agent.telemetry import TelemetryRecorder
@@ -22,6 +23,9 @@ from pals_core.agent.trajectory import BudgetFollower, FollowerConfig
 from pals_core.control.qos import QoSPolicy
 from pals_core.control.runtime import LoopConfig
 from pals_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pals_core.sim import SimClock
 
 DEFAULT_MIX: tuple[tuple[str, int], ...] = (
     ("llama-3.1-8b", 1),
@@ -147,10 +151,7 @@ def build_fleet(
     return nodes, _paced(clock)
 
 
-def _paced(clock: object) -> Callable[[], float]:
-    from pals_core.sim import SimClock
-
-    assert isinstance(clock, SimClock)
+def _paced(clock: SimClock) -> Callable[[], float]:
     wall0, sim0 = time.monotonic(), clock.now_s()
 
     def now_s() -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -12,6 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pals_core.errors import ConfigurationError, PalsError
+
+if TYPE_CHECKING:
+    from pals_core.clock import Clock
+    from pals_core.device.gpu import GPUGroup
+    from pals_core.engine.base import ServingEngine
+    from pals_core.model.profile import Profile, ProfileMetadata
 
 profile_app = typer.Typer(
     name="profile",
@@ -66,7 +72,6 @@ def run(
 ) -> None:
     """Sweep caps x batch limits under a saturating load and save the profile."""
     from pals_core.model.profile import ProfileMetadata
-    from pals_core.model.sweep import run_profile_sweep
 
     if not sim:
         console.print(
@@ -103,37 +108,64 @@ def run(
             notes=f"simulated node, seed {seed}, "
             f"device variation {device_variation}, SaturatingWorkload",
         )
-        with Progress(
-            TextColumn("[bold]profiling"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("", total=len(caps_w) * len(batch_list))
-
-            def on_point(done: int, total: int, point: object) -> None:
-                cap = getattr(point, "cap_w", 0.0)
-                batch = getattr(point, "batch", 0)
-                progress.update(task, completed=done, description=f"cap {cap:.0f} W batch {batch}")
-
-            profile = run_profile_sweep(
-                node.gpus,
-                node.engine,
-                node.clock,
-                caps_w=caps_w,
-                batches=batch_list,
-                warmup_s=warmup_s,
-                window_s=window_s,
-                metadata=metadata,
-                progress=on_point,
-            )
+        profile = _sweep_with_progress(
+            node.gpus,
+            node.engine,
+            node.clock,
+            caps_w=caps_w,
+            batches=batch_list,
+            warmup_s=warmup_s,
+            window_s=window_s,
+            metadata=metadata,
+        )
     except PalsError as err:
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err
     profile.save(output)
     console.print(f"saved {len(profile.points)} points to {output}")
+
+
+def _sweep_with_progress(
+    gpus: GPUGroup,
+    engine: ServingEngine,
+    clock: Clock,
+    *,
+    caps_w: list[float],
+    batches: list[int],
+    warmup_s: float,
+    window_s: float,
+    metadata: ProfileMetadata,
+) -> Profile:
+    """:func:`run_profile_sweep` over ``caps_w`` x ``batches`` with a progress bar naming the
+    point being measured."""
+    from pals_core.model.sweep import run_profile_sweep
+
+    with Progress(
+        TextColumn("[bold]profiling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("", total=len(caps_w) * len(batches))
+
+        def on_point(done: int, total: int, point: object) -> None:
+            cap = getattr(point, "cap_w", 0.0)
+            batch = getattr(point, "batch", 0)
+            progress.update(task, completed=done, description=f"cap {cap:.0f} W batch {batch}")
+
+        return run_profile_sweep(
+            gpus,
+            engine,
+            clock,
+            caps_w=caps_w,
+            batches=batches,
+            warmup_s=warmup_s,
+            window_s=window_s,
+            metadata=metadata,
+            progress=on_point,
+        )
 
 
 @profile_app.command("evaluate")

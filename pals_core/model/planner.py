@@ -90,7 +90,51 @@ def _first_at_least(values: FloatArray, threshold: float) -> tuple[IntArray, Boo
     return ok.argmax(axis=1), ok.any(axis=1)
 
 
-def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
+@dataclass(frozen=True, slots=True)
+class _Grid:
+    """The table rows the cap range allows and the columns within ``max_batch``, corrected by
+    the learned scales."""
+
+    caps_w: FloatArray
+    """All the table's caps (the infeasible plan may reach past the allowed rows)."""
+    row_caps: FloatArray
+    rows: IntArray
+    batches: FloatArray
+    last: int
+    """The largest batch column."""
+    thr: FloatArray
+    power: FloatArray
+    itl: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class _Operating:
+    """Per row: where the load settles, T(cap, n) = load (linear between columns)."""
+
+    col: IntArray
+    """The first column whose throughput reaches the load."""
+    reach: BoolArray
+    power: FloatArray
+    batch: FloatArray
+    itl_ok: BoolArray
+    """Whether the load is reached and the ITL p99 at ``batch`` plus the burst margin is met."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """Per row: the batch-limit columns."""
+
+    best: float
+    """The largest capacity among the rows whose operating point meets the ITL SLO."""
+    needed: float
+    """The capacity the load needs with headroom (within reach)."""
+    want_col: IntArray
+    itl_col: IntArray
+    """The largest column whose ITL p99 with the batch full meets the SLO."""
+    lim_col: IntArray
+
+
+def _allowed_grid(table: OperatingTable, req: PlanRequest) -> _Grid:
     caps = table.caps_w
     lo = int(np.searchsorted(caps, req.min_cap_w - 1e-9))
     hi = int(np.searchsorted(caps, req.max_cap_w + 1e-9))
@@ -99,86 +143,134 @@ def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
         hi = lo + 1
     bcols = table.batches <= req.max_batch
     batches = table.batches[bcols]
-    last = len(batches) - 1
     row_caps = caps[lo:hi]
-    rows = np.arange(hi - lo)
-    thr = table.throughput_tok_s[lo:hi][:, bcols] * req.throughput_scale
-    # Node power never exceeds the sum of the caps, whatever the correction says.
-    power = np.minimum(
-        table.power_w[lo:hi][:, bcols] * req.power_scale, row_caps[:, None] * table.num_gpus
+    return _Grid(
+        caps_w=caps,
+        row_caps=row_caps,
+        rows=np.arange(hi - lo),
+        batches=batches,
+        last=len(batches) - 1,
+        thr=table.throughput_tok_s[lo:hi][:, bcols] * req.throughput_scale,
+        # Node power never exceeds the sum of the caps, whatever the correction says.
+        power=np.minimum(
+            table.power_w[lo:hi][:, bcols] * req.power_scale, row_caps[:, None] * table.num_gpus
+        ),
+        itl=table.itl_p99_s[lo:hi][:, bcols] * req.itl_scale,
     )
-    itl = table.itl_p99_s[lo:hi][:, bcols] * req.itl_scale
-    load = req.load_tok_s
 
-    # Operating concurrency where T(cap, n) = load (linear between columns), its power and ITL.
-    op_col, reach = _first_at_least(thr, load)
+
+def _operating_points(g: _Grid, req: PlanRequest) -> _Operating:
+    """Operating concurrency where T(cap, n) = load (linear between columns), its power and
+    ITL."""
+    load = req.load_tok_s
+    rows = g.rows
+    op_col, reach = _first_at_least(g.thr, load)
     prev = np.maximum(op_col - 1, 0)
-    t_hi, t_lo = thr[rows, op_col], thr[rows, prev]
+    t_hi, t_lo = g.thr[rows, op_col], g.thr[rows, prev]
     frac = np.where(t_hi > t_lo, (load - t_lo) / np.maximum(t_hi - t_lo, 1e-12), 1.0)
     frac = np.clip(np.where(op_col == 0, 1.0, frac), 0.0, 1.0)
-    op_power = power[rows, prev] + frac * (power[rows, op_col] - power[rows, prev])
-    op_batch = batches[prev] + frac * (batches[op_col] - batches[prev])
-    burst_col = np.minimum(np.searchsorted(batches, op_batch * (1.0 + req.burst_margin)), last)
-    itl_at_op = itl[rows, burst_col]
-    op_itl_ok = reach & (itl_at_op <= req.itl_p99_slo_s)
+    op_power = g.power[rows, prev] + frac * (g.power[rows, op_col] - g.power[rows, prev])
+    op_batch = g.batches[prev] + frac * (g.batches[op_col] - g.batches[prev])
+    burst_col = np.minimum(np.searchsorted(g.batches, op_batch * (1.0 + req.burst_margin)), g.last)
+    itl_at_op = g.itl[rows, burst_col]
+    return _Operating(
+        col=op_col,
+        reach=reach,
+        power=op_power,
+        batch=op_batch,
+        itl_ok=reach & (itl_at_op <= req.itl_p99_slo_s),
+    )
 
-    # Batch limit per row: capacity for the load with headroom (a must), then up to the load x
-    # (1 + batch_headroom) as far as the ITL SLO allows with the batch full. The limit is the
-    # ITL guard during bursts: a full batch at a low clock is what breaks the ITL p99.
+
+def _batch_limits(g: _Grid, op: _Operating, req: PlanRequest) -> _Limits:
+    """Batch limit per row: capacity for the load with headroom (a must), then up to the load x
+    (1 + batch_headroom) as far as the ITL SLO allows with the batch full. The limit is the ITL
+    guard during bursts: a full batch at a low clock is what breaks the ITL p99."""
+    load = req.load_tok_s
+    thr, last = g.thr, g.last
     capacity_max = thr[:, last]
-    best = float(capacity_max[op_itl_ok].max()) if op_itl_ok.any() else 0.0
+    best = float(capacity_max[op.itl_ok].max()) if op.itl_ok.any() else 0.0
     needed = min(load * (1.0 + req.headroom), best * CAPACITY_TOLERANCE)
     cap_col, cap_ok = _first_at_least(thr, needed)
     cap_col = np.where(cap_ok, cap_col, last)
     want = min(load * (1.0 + req.batch_headroom), best * CAPACITY_TOLERANCE)
     want_col, want_ok = _first_at_least(thr, want)
     want_col = np.where(want_ok, want_col, last)
-    itl_col = np.maximum((itl <= req.itl_p99_slo_s).sum(axis=1) - 1, 0)
-    min_col = min(int(np.searchsorted(batches, req.min_batch - 1e-9)), last)
+    itl_col = np.maximum((g.itl <= req.itl_p99_slo_s).sum(axis=1) - 1, 0)
+    min_col = min(int(np.searchsorted(g.batches, req.min_batch - 1e-9)), last)
     lim_col = np.maximum(np.maximum(cap_col, np.minimum(want_col, itl_col)), min_col)
+    return _Limits(best=best, needed=needed, want_col=want_col, itl_col=itl_col, lim_col=lim_col)
 
-    feasible = op_itl_ok & (capacity_max >= needed) & (best >= load)
-    if feasible.any():
-        cost = np.where(feasible, op_power, np.inf)
-        r = int(np.argmin(cost))
-        # Marginal tok/J test: full headroom may sit just past a flat stretch of the capacity
-        # curve (capacity hardly grows with the cap once the cap stops binding), where a few %
-        # of headroom cost a large step in cap and power. Half the headroom is then accepted
-        # when it saves at least ``marginal_saving`` of the power.
-        half = op_itl_ok & (capacity_max >= min(load * (1.0 + req.headroom / 2), needed))
-        r_half = int(np.argmin(np.where(half, op_power, np.inf)))
-        if op_power[r_half] < op_power[r] * (1.0 - req.marginal_saving):
-            r = r_half
-            feasible = half
-            cost = np.where(half, op_power, np.inf)
-        if req.current_cap_w is not None:
-            cur = int(np.clip(np.searchsorted(row_caps, req.current_cap_w), 0, len(rows) - 1))
-            if feasible[cur] and cost[cur] <= cost[r] * (1.0 + req.switch_margin):
-                r = cur
-        col = int(lim_col[r])
-        if batches[col] >= BATCH_SNAP * batches[last] and itl_col[r] == last:  # no 241 for 256
-            col = last
-        return Plan(
-            cap_w=float(row_caps[r]),
-            batch_limit=round(float(batches[col])),
-            feasible=True,
-            predicted_power_w=float(op_power[r]),
-            predicted_capacity_tok_s=float(thr[r, col]),
-            operating_batch=float(op_batch[r]),
-            itl_ok=True,
-        )
-    # Infeasible: the most throughput the budget allows. The highest cap is also the fastest
-    # clock, so the lowest ITL at any load; the largest batch gives the most capacity.
-    r = len(rows) - 1
-    cap = max(float(row_caps[r]), min(req.max_cap_w, float(caps[-1])))
-    full_col, full_reach = _first_at_least(thr[r : r + 1], load * (1.0 + req.headroom))
-    col = int(max(min(itl_col[r], want_col[r]), full_col[0])) if full_reach[0] else last
+
+def _cheapest_feasible_row(
+    g: _Grid, op: _Operating, lim: _Limits, feasible: BoolArray, req: PlanRequest
+) -> int:
+    """The row serving the load at least power, with two refinements."""
+    cost = np.where(feasible, op.power, np.inf)
+    r = int(np.argmin(cost))
+    # Marginal tok/J test: full headroom may sit just past a flat stretch of the capacity
+    # curve (capacity hardly grows with the cap once the cap stops binding), where a few %
+    # of headroom cost a large step in cap and power. Half the headroom is then accepted
+    # when it saves at least ``marginal_saving`` of the power.
+    capacity_max = g.thr[:, g.last]
+    load = req.load_tok_s
+    half = op.itl_ok & (capacity_max >= min(load * (1.0 + req.headroom / 2), lim.needed))
+    r_half = int(np.argmin(np.where(half, op.power, np.inf)))
+    if op.power[r_half] < op.power[r] * (1.0 - req.marginal_saving):
+        r = r_half
+        feasible = half
+        cost = np.where(half, op.power, np.inf)
+    # Hysteresis: the cap in force stays while it is feasible and nearly as cheap.
+    if req.current_cap_w is not None:
+        cur = int(np.clip(np.searchsorted(g.row_caps, req.current_cap_w), 0, len(g.rows) - 1))
+        if feasible[cur] and cost[cur] <= cost[r] * (1.0 + req.switch_margin):
+            r = cur
+    return r
+
+
+def _feasible_plan(g: _Grid, op: _Operating, lim: _Limits, r: int) -> Plan:
+    col = int(lim.lim_col[r])
+    last = g.last
+    if g.batches[col] >= BATCH_SNAP * g.batches[last] and lim.itl_col[r] == last:  # BATCH_SNAP
+        col = last
+    return Plan(
+        cap_w=float(g.row_caps[r]),
+        batch_limit=round(float(g.batches[col])),
+        feasible=True,
+        predicted_power_w=float(op.power[r]),
+        predicted_capacity_tok_s=float(g.thr[r, col]),
+        operating_batch=float(op.batch[r]),
+        itl_ok=True,
+    )
+
+
+def _infeasible_plan(g: _Grid, op: _Operating, lim: _Limits, req: PlanRequest) -> Plan:
+    """The most throughput the budget allows. The highest cap is also the fastest clock, so the
+    lowest ITL at any load; the largest batch gives the most capacity."""
+    r = len(g.rows) - 1
+    last = g.last
+    cap = max(float(g.row_caps[r]), min(req.max_cap_w, float(g.caps_w[-1])))
+    full_col, full_reach = _first_at_least(g.thr[r : r + 1], req.load_tok_s * (1.0 + req.headroom))
+    col = int(max(min(lim.itl_col[r], lim.want_col[r]), full_col[0])) if full_reach[0] else last
     return Plan(
         cap_w=cap,
-        batch_limit=round(float(batches[col])),
+        batch_limit=round(float(g.batches[col])),
         feasible=False,
-        predicted_power_w=float(power[r, col] if not reach[r] else op_power[r]),
-        predicted_capacity_tok_s=float(thr[r, col]),
-        operating_batch=float(batches[col] if not reach[r] else op_batch[r]),
-        itl_ok=bool(op_itl_ok[r]),
+        predicted_power_w=float(g.power[r, col] if not op.reach[r] else op.power[r]),
+        predicted_capacity_tok_s=float(g.thr[r, col]),
+        operating_batch=float(g.batches[col] if not op.reach[r] else op.batch[r]),
+        itl_ok=bool(op.itl_ok[r]),
     )
+
+
+def plan_operating_point(table: OperatingTable, req: PlanRequest) -> Plan:
+    """The cheapest (cap, batch limit) that serves ``req.load_tok_s`` within the ITL SLO, or
+    the most throughput the cap range allows (``feasible=False``)."""
+    g = _allowed_grid(table, req)
+    op = _operating_points(g, req)
+    lim = _batch_limits(g, op, req)
+    capacity_max = g.thr[:, g.last]
+    feasible = op.itl_ok & (capacity_max >= lim.needed) & (lim.best >= req.load_tok_s)
+    if feasible.any():
+        return _feasible_plan(g, op, lim, _cheapest_feasible_row(g, op, lim, feasible, req))
+    return _infeasible_plan(g, op, lim, req)

@@ -7,20 +7,18 @@ from pals_core.sim.engine import SimEngine
 from pals_core.sim.fingerprint import simulator_fingerprint
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.hardware import GPU_NAMES, GPUSpec, gpu_spec
+from pals_core.sim.lengths import LogNormalLengths, RequestLengths, chat_lengths
 from pals_core.sim.models import MODEL_NAMES, DeploymentFit, ModelProfile, model_profile
 from pals_core.sim.node import SimNode, build_sim_node
 from pals_core.sim.request import SimRequest
+from pals_core.sim.trace import TraceWorkload
 from pals_core.sim.workload import (
     Arrival,
     BurstyWorkload,
     DiurnalWorkload,
-    LogNormalLengths,
     PoissonWorkload,
-    RequestLengths,
     SaturatingWorkload,
-    TraceWorkload,
     Workload,
-    chat_lengths,
 )
 
 __all__ = [

@@ -33,7 +33,8 @@ from pals_core.engine.base import (
 from pals_core.errors import ConfigurationError
 from pals_core.sim.engine_metrics import EngineStats, Hist, RequestTimes
 from pals_core.sim.gpu import SimGPU
-from pals_core.sim.physics import StepCoefficients, solve_clock, wait_energy_j
+from pals_core.sim.lockstep import LockstepGPUs
+from pals_core.sim.physics import StepCoefficients
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
 
@@ -52,7 +53,6 @@ class SimEngine(ServingEngine):
     ) -> None:
         if not max_num_batched_tokens >= 1:
             raise ConfigurationError("max_num_batched_tokens must be >= 1")
-        self._gpus = list(gpus)
         self._lock = lock if lock is not None else threading.RLock()
         self._coef = coefficients
         self._workload = workload
@@ -87,25 +87,7 @@ class SimEngine(ServingEngine):
         self._itl = Hist(ITL_BUCKETS_S)
         self._request_times = RequestTimes()
         self._log: list[tuple[float, int]] | None = None
-        g0 = self._gpus[0]
-        self._uniform = all(
-            g.power == g0.power and g.speed_factor == g0.speed_factor for g in self._gpus
-        )
-        # cap state: while no GPU is settling and all caps are equal, one solve serves all
-        self._states_equal = self._uniform
-        self._settle_until_s = -float("inf")
-        self._shared_target_w: float | None = None
-        for gpu in self._gpus:
-            gpu.on_cap_change = self._on_cap_change
-        self._on_cap_change()
-
-    def _on_cap_change(self) -> None:
-        gpus = self._gpus
-        self._settle_until_s = max(g._settle_end_s for g in gpus)
-        caps = {g.get_power_limit_w() for g in gpus}
-        self._shared_target_w = (
-            gpus[0].target_w(self._settle_until_s) if self._uniform and len(caps) == 1 else None
-        )
+        self._gpus = LockstepGPUs(gpus)
 
     # -- ServingEngine ---------------------------------------------------------------------
     def get_batch_limit(self) -> int:
@@ -185,8 +167,7 @@ class SimEngine(ServingEngine):
                 next_s = min(target_s, self._workload.peek_next_s())
                 if next_s <= self._t:  # nothing admissible now: wait for the caller
                     next_s = target_s
-                for gpu in self._gpus:
-                    gpu.commit(next_s, gpu.idle_w, 1.0)  # idle draw differs by device
+                self._gpus.idle_until(next_s)
                 self._t = next_s
                 continue
             if not self._jump_decode_steps(target_s):
@@ -269,42 +250,8 @@ class SimEngine(ServingEngine):
         assert self._inflight is not None
         n_dec, ctx, n_pf, running, _ = self._inflight
         now = self._t
-        gpus = self._gpus
-        fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, n_pf)
-        if now >= self._settle_until_s:
-            boundary = target_s
-            shared = self._shared_target_w
-        else:
-            boundary = min(target_s, *(g.next_cap_change_s(now) for g in gpus))
-            shared = None
-        if shared is not None:
-            g0 = gpus[0]
-            sf = g0.speed_factor
-            f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
-            end_s = now + self._left * t_step
-            done = end_s <= boundary
-            if not done:
-                end_s = boundary
-                self._left -= (boundary - now) / t_step
-            power_w = g0.power.floor_w + e / t_step
-            g0.commit(end_s, power_w, f)
-            if self._states_equal:  # identical GPUs, identical history: share the result
-                for gpu in gpus[1:]:
-                    gpu.copy_state(g0)
-            else:
-                for gpu in gpus[1:]:
-                    gpu.commit(end_s, power_w, f)
-        else:
-            solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now)
-            end_s = now + self._left * t_step
-            done = end_s <= boundary
-            if not done:
-                end_s = boundary
-                self._left -= (boundary - now) / t_step
-            for gpu, (f, e) in zip(gpus, solved, strict=True):
-                gpu.commit(end_s, gpu.power.floor_w + e / t_step, f)
-            if len(gpus) > 1 and (not self._uniform or len(set(solved)) > 1):
-                self._states_equal = False
+        work = self._coef.work(n_dec, ctx, n_pf)
+        end_s, self._left, done = self._gpus.run_step(work, now, self._left, target_s)
         dt = end_s - now
         self._busy_s += dt
         self._running_seq_s += running * dt
@@ -326,56 +273,35 @@ class SimEngine(ServingEngine):
             return False
         n_dec, ctx, _, running, _ = inflight
         now = self._t
-        if now < self._settle_until_s or (self._waiting and running < self._limit):
+        if self._gpus.settling(now) or (self._waiting and running < self._limit):
             return False
-        s = self._step
-        k_max = (self._heap[0][0] - s) if self._heap else 1 << 30
-        k_max = min(k_max, (self._kv_capacity - self._kv_used) // n_dec - 1)
-        if k_max < 2:
+        max_steps = self._decode_steps_before_change(n_dec)
+        if max_steps < 2:
             return False
-        gpus = self._gpus
-        sf_max = max(g.speed_factor for g in gpus)
-        fixed_s, mem_s, cmp_s = self._coef.work(n_dec, ctx, 0)
+        work = self._coef.work(n_dec, ctx, 0)
         dmem_s = self._coef.kv_s_per_token * n_dec
         arrival_s = self._workload.peek_next_s()
-        ends: list[float] = []
-        t = now
-        step_s = fixed_s + sf_max * (mem_s + cmp_s)
-        dstep_s = sf_max * dmem_s
-        for _ in range(k_max):
-            if t + step_s > target_s:
-                break
-            t += step_s
-            ends.append(t)
-            step_s += dstep_s
-            if t >= arrival_s:
-                break
+        ends = self._gpus.decode_step_ends(now, work, dmem_s, max_steps, target_s, arrival_s)
         k = len(ends)
         if k < 2:
             return False
-        # full clock on every GPU at the first and last step (power is monotone in between)
-        last_mem_s = mem_s + (k - 1) * dmem_s
-        for g in gpus:
-            pc, sf = g.power, g.speed_factor
-            budget_w = g.target_w(now) - pc.static_w
-            for m in (mem_s, last_mem_s):
-                own_s = fixed_s + sf * (m + cmp_s)
-                if sf * (pc.mem_w * m + pc.comp_w * cmp_s) > budget_w * own_s:
-                    return False
-        duration_s = t - now
+        _, mem_s, cmp_s = work
+        if not self._gpus.full_clock_holds(now, work, mem_s + (k - 1) * dmem_s):
+            return False
+        end_s = ends[-1]
         mem_sum_s = k * mem_s + dmem_s * k * (k - 1) / 2
-        if self._states_equal:
-            g0 = gpus[0]
-            pc = g0.power
-            energy_j = g0.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
-            g0.commit(t, pc.static_w + energy_j / duration_s, 1.0)
-            for gpu in gpus[1:]:
-                gpu.copy_state(g0)
-        else:
-            for g in gpus:
-                pc = g.power
-                energy_j = g.speed_factor * (pc.mem_w * mem_sum_s + pc.comp_w * cmp_s * k)
-                g.commit(t, pc.static_w + energy_j / duration_s, 1.0)
+        self._gpus.commit_decode_stretch(end_s, end_s - now, mem_sum_s, cmp_s, k)
+        self._record_decode_stretch(ends, n_dec, running)
+        return True
+
+    def _decode_steps_before_change(self, n_dec: int) -> int:
+        """How many decode steps may run before the next completion or KV-cache overflow,
+        less one (the step that changes things runs on its own)."""
+        k_max = (self._heap[0][0] - self._step) if self._heap else 1 << 30
+        return min(k_max, (self._kv_capacity - self._kv_used) // n_dec - 1)
+
+    def _record_decode_stretch(self, ends: list[float], n_dec: int, running: int) -> None:
+        """Account a stretch of decode steps ending at ``ends``: ITLs, tokens, KV, busy time."""
         itl = self._itl
         log = self._log
         prev = self._last_step_end_s
@@ -386,33 +312,19 @@ class SimEngine(ServingEngine):
             prev = end
         for r in self._tracked.values():
             r._times.extend(ends)  # type: ignore[union-attr]
+        k = len(ends)
+        end_s = ends[-1]
+        duration_s = end_s - self._t
         grown = k * n_dec
         self._gen_tokens += grown
         self._ctx_sum += grown
         self._kv_used += grown
         self._busy_s += duration_s
         self._running_seq_s += running * duration_s
-        self._last_step_end_s = t
-        self._step = s + k
-        self._t = t
+        self._last_step_end_s = end_s
+        self._step += k
+        self._t = end_s
         self._inflight = None
-        return True
-
-    def _solve_each(
-        self, fixed_s: float, mem_s: float, cmp_s: float, now: float
-    ) -> tuple[list[tuple[float, float]], float]:
-        own = []
-        t_step = 0.0
-        for gpu in self._gpus:
-            sf = gpu.speed_factor
-            f, t, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, gpu.target_w(now))
-            own.append((f, t, e))
-            t_step = max(t_step, t)
-        solved = [
-            (f, e + wait_energy_j(f, t_step - t, gpu.power))
-            for gpu, (f, t, e) in zip(self._gpus, own, strict=True)
-        ]
-        return solved, t_step
 
     def _finish_step(self, end_s: float) -> None:
         assert self._inflight is not None

@@ -16,8 +16,8 @@ from pals_core.sim import fitted_constants as fc
 from pals_core.sim import sensor
 from pals_core.sim.dvfs import check_physics, dvfs_params
 from pals_core.sim.hardware import GPU_NAMES, gpu_spec
+from pals_core.sim.lengths import chat_lengths
 from pals_core.sim.models import MODEL_NAMES, model_profile
-from pals_core.sim.workload import chat_lengths
 
 MODEL_REVISION = 2
 """1: the landed simulator; 2: per-GPU DVFS with voltage floor and bandwidth knee, NVML sensor."""

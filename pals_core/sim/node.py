@@ -16,9 +16,10 @@ from pals_core.sim.dvfs import DEFAULT_PHYSICS, DVFS, check_physics, dvfs_params
 from pals_core.sim.engine import SimEngine
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.hardware import GPUSpec, gpu_spec
+from pals_core.sim.lengths import chat_lengths
 from pals_core.sim.models import DeploymentFit, ModelProfile, model_profile
 from pals_core.sim.physics import PowerCoefficients, StepCoefficients
-from pals_core.sim.workload import PoissonWorkload, SaturatingWorkload, Workload, chat_lengths
+from pals_core.sim.workload import PoissonWorkload, SaturatingWorkload, Workload
 
 DEFAULT_BATCH_LIMIT = DEFAULT_MAX_NUM_SEQS
 _VARIATION_CLIP_SIGMAS = 2.5

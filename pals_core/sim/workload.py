@@ -1,28 +1,36 @@
-"""Request arrival processes and request-length distributions for the simulated engine.
+"""Request arrival processes for the simulated engine.
 
 A workload is a stream of :class:`Arrival` in time order. The engine asks ``peek_next_s()`` for
 the next arrival time and ``pop()`` when it comes due; a saturating workload (the calibration
-benchmarks' ``request_rate=inf``) instead keeps the engine's queue full.
-
-Lengths: chat prompts and outputs are right-skewed, so both are lognormal. The output mean is the
-model's own verbosity (ML.ENERGY ``avg_output_len`` for lm-arena-chat: Llama ~400, Qwen3 ~900);
-the prompt mean is the lm-arena-chat prompt length inferred by the fitting script.
+benchmarks' ``request_rate=inf``) instead keeps the engine's queue full. Request lengths are drawn
+from :mod:`pals_core.sim.lengths`; a recorded trace is replayed by :mod:`pals_core.sim.trace`.
 Random numbers are drawn in blocks to keep the per-request cost tiny.
 """
 
 from __future__ import annotations
 
 import abc
-import csv
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from pals_core.errors import ConfigurationError, TraceFormatError
+from pals_core.errors import ConfigurationError
+from pals_core.sim.lengths import LogNormalLengths, RequestLengths, chat_lengths
+
+__all__ = [
+    "Arrival",
+    "BurstyWorkload",
+    "DiurnalWorkload",
+    "LogNormalLengths",
+    "PoissonWorkload",
+    "RequestLengths",
+    "SaturatingWorkload",
+    "Workload",
+    "chat_lengths",
+]
 
 _BLOCK = 512
 
@@ -36,45 +44,6 @@ class Arrival:
     arrival_s: float
     prompt_tokens: int
     output_tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class LogNormalLengths:
-    """A lognormal token count with the given mean, clipped to ``[min_tok, max_tok]``."""
-
-    mean_tok: float
-    sigma: float = 1.0
-    min_tok: int = 1
-    max_tok: int = 8192
-
-    def __post_init__(self) -> None:
-        if not self.mean_tok >= 1:
-            raise ConfigurationError(f"mean_tok must be >= 1, got {self.mean_tok}")
-        if not self.sigma >= 0:
-            raise ConfigurationError(f"sigma must be >= 0, got {self.sigma}")
-        if not 1 <= self.min_tok <= self.max_tok:
-            raise ConfigurationError("need 1 <= min_tok <= max_tok")
-
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        mu = math.log(self.mean_tok) - 0.5 * self.sigma**2
-        draws = np.rint(rng.lognormal(mu, self.sigma, n))
-        return np.clip(draws, self.min_tok, self.max_tok).astype(np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class RequestLengths:
-    prompt: LogNormalLengths
-    output: LogNormalLengths
-
-
-def chat_lengths(
-    output_mean_tok: float, prompt_mean_tok: float, output_sigma: float = 0.8
-) -> RequestLengths:
-    """Chat-like lengths (lm-arena-chat shape): lognormal prompts and outputs."""
-    return RequestLengths(
-        prompt=LogNormalLengths(prompt_mean_tok, sigma=1.0, max_tok=8192),
-        output=LogNormalLengths(output_mean_tok, sigma=output_sigma, max_tok=8192),
-    )
 
 
 class Workload(abc.ABC):
@@ -318,84 +287,3 @@ class SaturatingWorkload(Workload):
 
     def pop(self) -> Arrival:
         return self._make(self._now_s())
-
-
-_TRACE_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
-
-
-class TraceWorkload(Workload):
-    """Replays a CSV trace ``arrival_s,prompt_tokens,output_tokens`` (optional header line with
-    exactly those names). Arrival times are relative to when the node starts and must not
-    decrease. A malformed file is refused with the line and column at fault."""
-
-    def __init__(self, path: str | Path) -> None:
-        super().__init__(None)
-        self.path = Path(path)
-        self._rows = _read_trace(self.path)
-        self._i = 0
-
-    def peek_next_s(self) -> float:
-        if self._i >= len(self._rows):
-            return math.inf
-        return self._start_s + self._rows[self._i][0]
-
-    def pop(self) -> Arrival:
-        offset_s, prompt, output = self._rows[self._i]
-        self._i += 1
-        return Arrival(self._start_s + offset_s, prompt, output)
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
-def _read_trace(path: Path) -> list[tuple[float, int, int]]:
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise TraceFormatError(f"cannot read trace file {path}: {err}") from err
-    rows: list[tuple[float, int, int]] = []
-    last_s = 0.0
-    for line_no, fields in enumerate(csv.reader(text.splitlines()), start=1):
-        if not fields or all(not f.strip() for f in fields):
-            continue
-        if line_no == 1 and tuple(f.strip() for f in fields) == _TRACE_COLUMNS:
-            continue
-        if len(fields) != 3:
-            raise TraceFormatError(
-                f"{path}: line {line_no}: expected 3 columns "
-                f"({', '.join(_TRACE_COLUMNS)}), got {len(fields)}"
-            )
-        arrival_s = _parse(path, line_no, 1, fields[0], float)
-        if not (math.isfinite(arrival_s) and arrival_s >= 0):
-            _bad(path, line_no, 1, fields[0], "a finite number of seconds >= 0")
-        if arrival_s < last_s:
-            _bad(path, line_no, 1, fields[0], f"a time >= the previous arrival ({last_s})")
-        prompt = _parse(path, line_no, 2, fields[1], int)
-        output = _parse(path, line_no, 3, fields[2], int)
-        if prompt < 1:
-            _bad(path, line_no, 2, fields[1], "an integer >= 1")
-        if output < 1:
-            _bad(path, line_no, 3, fields[2], "an integer >= 1")
-        rows.append((arrival_s, prompt, output))
-        last_s = arrival_s
-    if not rows:
-        raise TraceFormatError(
-            f"{path}: no requests (expected lines of {', '.join(_TRACE_COLUMNS)})"
-        )
-    return rows
-
-
-def _parse[T: (int, float)](path: Path, line: int, col: int, raw: str, kind: type[T]) -> T:
-    try:
-        return kind(raw.strip())
-    except ValueError:
-        what = "an integer >= 1" if kind is int else "a number of seconds"
-        _bad(path, line, col, raw, what)
-        raise  # unreachable
-
-
-def _bad(path: Path, line: int, col: int, raw: str, allowed: str) -> None:
-    raise TraceFormatError(
-        f"{path}: line {line}, column {col} ({_TRACE_COLUMNS[col - 1]}): "
-        f"expected {allowed}, got {raw.strip()!r}"
-    )

@@ -36,6 +36,17 @@ def settings(database_url: str) -> GridlinkSettings:
     )
 
 
+def measured_settings(database_url: str) -> GridlinkSettings:
+    """The baseline measured over the last 15 minutes of telemetry."""
+    return GridlinkSettings(
+        database_url=database_url,
+        facility_max_kw=100.0,
+        facility_overhead_kw=10.0,
+        baseline_mode="measured",
+        baseline_window_min=15,
+    )
+
+
 def add_node(session: Session, name: str, tier: int = 1) -> Node:
     node = Node(
         name=name,
@@ -143,13 +154,7 @@ def test_under_using_node_gives_its_share_away(
 def test_measured_baseline_comes_from_recent_telemetry(
     db_session: Session, database_url: str
 ) -> None:
-    settings = GridlinkSettings(
-        database_url=database_url,
-        facility_max_kw=100.0,
-        facility_overhead_kw=10.0,
-        baseline_mode="measured",
-        baseline_window_min=15,
-    )
+    settings = measured_settings(database_url)
     a = add_node(db_session, "a")
     for minute in range(15):
         db_session.add(
@@ -220,14 +225,7 @@ def test_offline_nodes_get_no_allocation(db_session: Session, settings: Gridlink
 def test_measured_baseline_is_frozen_during_an_event(
     db_session: Session, database_url: str
 ) -> None:
-    settings = GridlinkSettings(
-        database_url=database_url,
-        facility_max_kw=100.0,
-        facility_overhead_kw=10.0,
-        baseline_mode="measured",
-        baseline_window_min=15,
-        node_offline_after_s=3600.0,
-    )
+    settings = measured_settings(database_url).model_copy(update={"node_offline_after_s": 3600.0})
     a = add_node(db_session, "a")
 
     def report(at: datetime, power_w: float) -> None:

@@ -6,6 +6,7 @@ at a lower cap and a larger batch; each GPU draws ``idle + k * sqrt(running)`` u
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import deque
 
@@ -20,7 +21,7 @@ from pals_core.engine.base import (
     ServingEngine,
 )
 from pals_core.experiments.scenarios import NodeConfig
-from pals_core.experiments.simnode import SimNodeHandle, node_handle
+from pals_core.experiments.simnode import SimNodeHandle, build_node, node_handle
 from pals_core.experiments.slos import LatencySLO
 
 OUTPUT_TOKENS = 100
@@ -146,19 +147,12 @@ FAKE_SLO = LatencySLO(ttft_p99_s=2.0, tpot_p99_s=0.1, source="test")
 
 
 def build_fake_node(
-    config: NodeConfig,
-    *,
-    load_frac: float,
-    seed: int,
-    device_variation_frac: float = 0.0,
-    noise_frac: float = 0.0,
-    saturating: bool = False,
-    physics: str = "nominal",
-    slo: str = "relaxed",
-    device_speed: float = 1.0,
-    device_power: float = 1.0,
+    config: NodeConfig, *, load_frac: float, seed: int, **options: object
 ) -> SimNodeHandle:
-    """The fake node behind the same handle as the simulator's (:func:`node_handle`)."""
+    """The fake node behind the same handle as the simulator's (:func:`node_handle`). The
+    simulator's other options are checked by name against :func:`build_node` (an unknown one
+    fails as it would there) and change nothing here."""
+    inspect.signature(build_node).bind(config, load_frac=load_frac, seed=seed, **options)
     capacity = 256 / (STEP_S * 2)
     node = FakeNode(config.num_gpus, load_frac * capacity / OUTPUT_TOKENS, seed)
     return node_handle(
