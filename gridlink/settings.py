@@ -264,6 +264,11 @@ class GridlinkSettings(BaseSettings):
     openadr_report_interval_s: float = Field(
         default=60.0, gt=0, description="Period of the job that posts due reports."
     )
+    openadr_report_baseline: Literal["model", "high_x_of_y", "pre_event", "contracted"] = Field(
+        default="model",
+        description="Audit-report baseline behind BASELINE and DELTA_USAGE in OpenADR reports "
+        "(docs/openadr.md; fallback: the pre-event average).",
+    )
     openadr_page_limit: int = Field(
         default=50, ge=1, le=50, description="Page size of list requests (the spec caps it at 50)."
     )

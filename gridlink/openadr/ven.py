@@ -26,8 +26,10 @@ from gridlink.openadr import registration, service
 from gridlink.openadr.auth import TokenSource
 from gridlink.openadr.backoff import Backoff
 from gridlink.openadr.errors import VtnError
+from gridlink.openadr.figures import interval_figures
 from gridlink.openadr.mapping import EventRejected, map_event
-from gridlink.openadr.reports import BaselineSource, PreEventAverageBaseline, build_report
+from gridlink.openadr.reports import REPORTABLE, build_report, interval_windows
+from gridlink.openadr.schedule import ReportSlot, due_slots
 from gridlink.openadr.vtn import VtnClient
 from gridlink.prices.recompute import recompute_and_publish
 from gridlink.settings import GridlinkSettings
@@ -50,7 +52,6 @@ class OpenAdrVen:
         *,
         clock: Clock = _utcnow,
         transport: httpx.BaseTransport | None = None,
-        baseline: BaselineSource | None = None,
     ) -> None:
         if not settings.openadr_vtn_url:
             raise ValueError("openadr_vtn_url is required when the OpenADR VEN is enabled")
@@ -70,9 +71,6 @@ class OpenAdrVen:
         )
         self.vtn = VtnClient(
             self._http, settings.openadr_vtn_url, self.tokens, settings.openadr_page_limit
-        )
-        self._baseline = baseline or PreEventAverageBaseline(
-            settings, settings.baseline_window_min * 60.0
         )
         self.poll_backoff = Backoff(
             settings.openadr_poll_interval_s, settings.openadr_backoff_max_s
@@ -173,57 +171,85 @@ class OpenAdrVen:
     def _report_one(
         self, session: Session, record: OpenAdrEvent, now: datetime, targets: frozenset[str]
     ) -> int:
-        descriptors = record.raw.get("reportDescriptors") or []
-        if not descriptors:
-            record.report_done = True
-            return 0
+        """Post the reports of ``record`` that are due (``schedule``); the event is done once
+        it has ended and every report it asks for is posted (or refused, or empty)."""
+        descriptors = [
+            d
+            for d in record.raw.get("reportDescriptors") or []
+            if isinstance(d, dict) and d.get("payloadType") in REPORTABLE
+        ]
         ctx = service.context(
             self._settings, received_at=record.first_seen_at, now=now, targets=targets
         )
         try:
-            mapped = map_event(record.raw, ctx)
+            windows = list(map_event(record.raw, ctx).windows) if descriptors else []
         except EventRejected:
-            record.report_done = True
-            return 0
-        windows = list(mapped.windows)
+            windows = []
         if record.state is OpenAdrEventState.DELETED:  # it ended when the VTN deleted it
             cutoff = record.last_seen_at
             windows = [replace(w, end=min(w.end, cutoff)) for w in windows if w.start < cutoff]
-        if not windows or max(w.end for w in windows) > now:
-            return 0  # startInterval -1: report once the last interval has ended
+        if not windows:
+            record.report_done = True
+            return 0
+        intervals = interval_windows(windows)
+        posted_keys = {str(p.get("slot")) for p in record.reports_posted if p.get("slot")}
+        posted = 0
+        for slot in due_slots(descriptors, intervals, now=now, posted=posted_keys):
+            posted += self._post_slot(session, record, slot, intervals, descriptors, now)
+        if max(end for _, _, end in intervals) <= now:
+            record.report_done = True  # ended, and every slot is due: all handled above
+        session.flush()
+        return posted
+
+    def _post_slot(
+        self,
+        session: Session,
+        record: OpenAdrEvent,
+        slot: ReportSlot,
+        intervals: list[tuple[int, datetime, datetime]],
+        descriptors: list[dict[str, Any]],
+        now: datetime,
+    ) -> int:
+        """Post one report; raises a retryable VtnError (nothing recorded) to try again later."""
+        chosen = intervals[slot.first : slot.last + 1]
+        figures = interval_figures(
+            session,
+            self._settings,
+            event_id=record.event_id,
+            event_start=intervals[0][1],
+            intervals=chosen,
+        )
         body = build_report(
             session,
             vtn_event_id=record.vtn_event_id,
-            descriptors=descriptors,
-            windows=windows,
+            descriptors=[d for d in descriptors if d["payloadType"] in slot.payload_types],
+            intervals=chosen,
+            figures=figures,
             resource_name=self._settings.openadr_facility_resource,
             client_name=self._settings.openadr_ven_name,
-            baseline=self._baseline,
             settings=self._settings,
         )
+        entry: dict[str, Any] = {"slot": slot.key, "at": now.isoformat(), "report_id": None}
+        result = 0
         if body is None:
-            log.info("OpenADR event %s: nothing to report", record.vtn_event_id)
-            record.report_done = True
-            return 0
-        try:
-            answer = self.vtn.request("POST", "/reports", json=body)
-        except VtnError as err:
-            if err.retryable:
-                raise  # not done: the next run posts it
-            log.error("OpenADR event %s: the VTN refused the report: %s", record.vtn_event_id, err)
-            record.report_done = True
-            return 0
-        record.report_done = True
-        report_id = answer.get("id") if isinstance(answer, dict) else None
-        record.reports_posted = [
-            *record.reports_posted,
-            {
-                "report_id": report_id,
-                "at": now.isoformat(),
-                "payload_types": sorted(
-                    {p["type"] for i in body["resources"][0]["intervals"] for p in i["payloads"]}
-                ),
-            },
-        ]
+            log.info("OpenADR event %s: nothing to report for %s", record.vtn_event_id, slot.key)
+            entry["outcome"] = "nothing to report"
+        else:
+            try:
+                answer = self.vtn.request("POST", "/reports", json=body)
+            except VtnError as err:
+                if err.retryable:
+                    raise  # not recorded: the next run posts it
+                log.error("OpenADR event %s: report refused: %s", record.vtn_event_id, err)
+                entry["outcome"] = f"refused: {err}"[:300]
+            else:
+                entry["report_id"] = answer.get("id") if isinstance(answer, dict) else None
+                entry["outcome"] = "posted"
+                result = 1
+            entry["payload_types"] = sorted(
+                {p["type"] for i in body["resources"][0]["intervals"] for p in i["payloads"]}
+            )
+            entry["baselines"] = sorted({f.source for f in figures})
+        record.reports_posted = [*record.reports_posted, entry]
         session.flush()
-        return 1
+        return result
