@@ -225,6 +225,11 @@ class GridlinkSettings(BaseSettings):
         description="How the token request authenticates: HTTP Basic, or client_id/secret in "
         "the form body.",
     )
+    openadr_bearer_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token issued out of band, for VTNs without a token endpoint "
+        "(used instead of client credentials).",
+    )
     openadr_token_scope: str | None = Field(
         default=None, description="OAuth2 scope sent with the token request (none by default)."
     )
@@ -349,6 +354,8 @@ class GridlinkSettings(BaseSettings):
             raise ValueError("openadr_vtn_url is required when openadr_enabled is true")
         if (self.openadr_client_id is None) != (self.openadr_client_secret is None):
             raise ValueError("set both openadr_client_id and openadr_client_secret, or neither")
+        if self.openadr_bearer_token is not None and self.openadr_client_id is not None:
+            raise ValueError("set openadr_bearer_token or the client credentials, not both")
         if self.price_policy == "thresholds" and not self.price_thresholds:
             raise ValueError("price_policy 'thresholds' needs price_thresholds")
         if self.price_policy == "economic" and self.price_token_value_per_mtok <= 0:

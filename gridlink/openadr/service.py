@@ -230,6 +230,23 @@ def delete_vtn_event(session: Session, vtn_event_id: str, *, now: datetime) -> b
     return cancelled is not None or changed
 
 
+ENDED = "ended; no longer listed by the VTN"
+
+
+def _has_ended(
+    record: OpenAdrEvent, *, now: datetime, settings: GridlinkSettings, targets: frozenset[str]
+) -> bool:
+    """Whether every interval of an accepted event is over (an open-ended one never is)."""
+    if record.state is not OpenAdrEventState.ACCEPTED:
+        return False
+    ctx = context(settings, received_at=record.first_seen_at, now=now, targets=targets)
+    try:
+        windows = map_event(record.raw, ctx).windows
+    except EventRejected:
+        return False
+    return bool(windows) and max(w.end for w in windows) <= now
+
+
 def sync_poll(
     session: Session,
     events: Sequence[dict[str, Any]],
@@ -256,6 +273,9 @@ def sync_poll(
         if record.vtn_event_id in listed or record.state is OpenAdrEventState.DELETED:
             continue
         if program_ids is not None and record.program_id not in program_ids:
+            continue
+        if _has_ended(record, now=now, settings=settings, targets=targets):
+            record.reason = ENDED  # VTNs may stop listing transpired events: not a deletion
             continue
         result.deleted += 1
         if delete_vtn_event(session, record.vtn_event_id, now=now):

@@ -60,7 +60,7 @@ class OpenAdrVen:
         self._publisher = publisher
         self._clock = clock
         self._http = httpx.Client(timeout=settings.openadr_timeout_s, transport=transport)
-        secret = settings.openadr_client_secret
+        secret, static = settings.openadr_client_secret, settings.openadr_bearer_token
         self.tokens = TokenSource(
             self._http,
             settings.openadr_vtn_url,
@@ -68,6 +68,7 @@ class OpenAdrVen:
             client_secret=None if secret is None else secret.get_secret_value(),
             style=settings.openadr_token_auth,
             scope=settings.openadr_token_scope,
+            static_token=None if static is None else static.get_secret_value(),
         )
         self.vtn = VtnClient(
             self._http, settings.openadr_vtn_url, self.tokens, settings.openadr_page_limit
@@ -78,6 +79,7 @@ class OpenAdrVen:
         self.report_backoff = Backoff(
             settings.openadr_report_interval_s, settings.openadr_backoff_max_s
         )
+        self._targets_query = True  # False once the VTN refused the targets query
         self._registered: list[str] | None = None  # resource names at the last registration
 
     def close(self) -> None:
@@ -109,8 +111,7 @@ class OpenAdrVen:
             targets = sorted(service.our_targets(self._settings, names))
             for program_id in polled:
                 events.extend(self.vtn.events(program_id))
-                if self._settings.openadr_query_targets:
-                    events.extend(self.vtn.events(program_id, targets))
+                events.extend(self._targeted_events(program_id, targets))
         except VtnError as err:
             delay_s = self.poll_backoff.failed(now)
             log.warning("OpenADR poll failed (%s); next attempt in %.0f s", err, delay_s)
@@ -120,6 +121,20 @@ class OpenAdrVen:
         self.ingest(unique, program_ids=program_ids, reason="OpenADR poll")
         log.debug("OpenADR poll: %d events in %.2f s", len(events), time.monotonic() - started)
         return True
+
+    def _targeted_events(self, program_id: str | None, targets: list[str]) -> list[dict[str, Any]]:
+        """The listing with the ``targets`` query; a VTN that refuses that query (400, 404,
+        405, 501: openadr-rs answers 501 to target filters) is listed without it from then on."""
+        if not self._settings.openadr_query_targets or not self._targets_query:
+            return []
+        try:
+            return self.vtn.events(program_id, targets)
+        except VtnError as err:
+            if err.status not in (400, 404, 405, 501):
+                raise
+            log.warning("the VTN refuses the targets query (%s); polling without it", err)
+            self._targets_query = False
+            return []
 
     def ingest(
         self, events: list[dict[str, Any]], *, program_ids: list[str] | None, reason: str
@@ -229,6 +244,10 @@ class OpenAdrVen:
             client_name=self._settings.openadr_ven_name,
             settings=self._settings,
         )
+        if body is not None and record.program_id:
+            # Required by 3.0 VTNs (openadr-rs: reportRequest.programID); 3.1 dropped it from
+            # the required fields but allows it (no additionalProperties: false).
+            body = {"programID": record.program_id, **body}
         entry: dict[str, Any] = {"slot": slot.key, "at": now.isoformat(), "report_id": None}
         result = 0
         if body is None:

@@ -9,6 +9,16 @@ subscription, and posts notifications with the subscription's bearer token.
 
 The business-logic side (programs and events) is driven from Python: ``add_program``,
 ``put_event``, ``delete_event``.
+
+Behaviours of independent VTNs it can take on (docs/openadr.md, "Interoperability"): no
+``/auth/server`` (openadr-rs, openleadr-rs), no token endpoint (clj-oa3-vtn: 501, bearer tokens
+issued out of band), a context path before the API (clj-oa3-vtn: ``/openadr3/3.1.0``), a token
+type in lower case (openleadr-rs), the ``targets`` query refused (openadr-rs: 501), transpired
+events no longer listed (clj-oa3-vtn lists events active from now on), ``programID`` required in
+reports (3.0 VTNs). Always, like openleadr-rs: a token request with both HTTP Basic and form
+credentials is refused (400 ``invalid_request``), ``limit`` outside 1..50 and a negative
+``skip`` are refused, errors are ``application/problem+json``, a report on an unknown event is
+refused (404).
 """
 
 from __future__ import annotations
@@ -68,6 +78,14 @@ class FakeVtn:
     tokens_issued: int = 0
     notifications_sent: list[dict[str, Any]] = field(default_factory=list)
     base_url: str = ""
+    auth_server: bool = True  # False: GET /auth/server is 404
+    token_endpoint: bool = True  # False: POST /auth/token is 501
+    token_type: str = "Bearer"
+    context_path: str = ""  # e.g. "/openadr3/3.1.0": the API lives under it
+    refuse_targets_query: int | None = None  # answer a targets query with this status
+    hidden: set[str] = field(default_factory=set)  # events no longer listed (not deleted)
+    deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
+    require_report_program_id: bool = False
 
     # -- business logic side ----------------------------------------------------------------
 
@@ -100,6 +118,7 @@ class FakeVtn:
 
     def delete_event(self, event_id: str) -> None:
         event = self.events.pop(event_id)
+        self.deleted[event_id] = event  # reports on it are still taken
         self._notify("DELETE", event)
 
     def _notify(self, operation: str, event: dict[str, Any]) -> None:
@@ -161,9 +180,9 @@ class FakeVtn:
     ) -> list[dict[str, Any]] | Response:
         skip = int(request.query_params.get("skip", 0))
         limit = int(request.query_params.get("limit", 50))
-        if limit > 50 or limit < 0 or skip < 0:
+        if limit > 50 or limit < 1 or skip < 0:
             self.violations.append(f"paging out of range: skip={skip} limit={limit}")
-            return _problem(400, "limit must be in [0, 50]")
+            return _problem(400, "limit must be in [1, 50] and skip >= 0")
         page = items[skip : skip + limit]
         if self.duplicate_pages and skip > 0 and items:
             page = [items[skip - 1], *page][:limit]  # repeat the last item of the previous page
@@ -171,8 +190,8 @@ class FakeVtn:
 
 
 def _problem(status: int, detail: str) -> JSONResponse:
-    body = {"title": "error", "status": status, "detail": detail}
-    return JSONResponse(body, status_code=status)
+    body = {"type": "about:blank", "title": "error", "status": status, "detail": detail}
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
 def build_app(vtn: FakeVtn) -> FastAPI:
@@ -180,15 +199,22 @@ def build_app(vtn: FakeVtn) -> FastAPI:
 
     @app.get("/auth/server")
     def auth_server() -> Response:
+        if not vtn.auth_server:
+            return _problem(404, "not found")
         return vtn.respond("authServerInfo", {"tokenURL": f"{vtn.base_url}/auth/token"})
 
     @app.post("/auth/token")
     async def token(request: Request) -> Response:
+        if not vtn.token_endpoint:
+            return _problem(501, "This endpoint is not implemented")
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
             return _problem(400, "the token request must be application/x-www-form-urlencoded")
         form = dict(parse_qsl((await request.body()).decode()))
+        if "authorization" in request.headers and "client_id" in form:
+            vtn.violations.append("token request with both Basic and form credentials")
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
         if vtn.token_auth == "basic":
             scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
             decoded = base64.b64decode(encoded).decode() if scheme.lower() == "basic" else ""
@@ -203,7 +229,8 @@ def build_app(vtn: FakeVtn) -> FastAPI:
         vtn.tokens.add(issued)
         vtn.tokens_issued += 1
         body = {"access_token": issued, "token_type": "Bearer", "expires_in": vtn.token_lifetime_s}
-        return vtn.respond("clientCredentialResponse", body)
+        vtn._check_out("clientCredentialResponse", body)
+        return JSONResponse(body | {"token_type": vtn.token_type})
 
     @app.get("/programs")
     def programs(request: Request) -> Response:
@@ -218,12 +245,15 @@ def build_app(vtn: FakeVtn) -> FastAPI:
             return denied
         program_id = request.query_params.get("programID")
         targets = set(request.query_params.getlist("targets"))
+        if targets and vtn.refuse_targets_query:
+            return _problem(vtn.refuse_targets_query, "filtering by targets is not supported")
         # read_targets: a targeted event is shown only to a client naming one of its targets
         items = [
             e
             for e in vtn.events.values()
             if program_id in (None, e["programID"])
             and (not e.get("targets") or targets & set(e["targets"]))
+            and e["id"] not in vtn.hidden
         ]
         page = vtn.page(items, request)
         return page if isinstance(page, Response) else vtn.respond("event", page)
@@ -235,6 +265,14 @@ def build_app(vtn: FakeVtn) -> FastAPI:
         body = await request.json()
         if bad := vtn._check_in("reportRequest", body):
             return bad
+        event = vtn.events.get(body["eventID"]) or vtn.deleted.get(body["eventID"])
+        if event is None:
+            return _problem(404, f"event {body['eventID']} not found")
+        if body.get("programID", event["programID"]) != event["programID"] or (
+            vtn.require_report_program_id and "programID" not in body
+        ):
+            vtn.violations.append(f"report programID {body.get('programID')!r}")
+            return _problem(400, "programID missing or not the event's")
         report = {
             "id": f"report-{len(vtn.reports) + 1}",
             "createdDateTime": _stamp(),
@@ -341,14 +379,19 @@ class VtnServer:
     def __init__(self, vtn: FakeVtn) -> None:
         self.vtn = vtn
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://127.0.0.1:{self.port}{vtn.context_path}"
         vtn.base_url = self.url
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        app = build_app(self.vtn)
+        if self.vtn.context_path:
+            outer = FastAPI()
+            outer.mount(self.vtn.context_path, app)
+            app = outer
         config = uvicorn.Config(
-            build_app(self.vtn),
+            app,
             host="127.0.0.1",
             port=self.port,
             log_level="warning",
