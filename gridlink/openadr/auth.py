@@ -3,11 +3,12 @@ token cached and renewed before it expires.
 
 Why not openadr3-client's ``OAuthTokenManager``: it takes a fixed token URL (no discovery) and
 lets requests-oauthlib choose one client-authentication style, while real VTNs differ (some want
-``client_id``/``client_secret`` in the form body, others HTTP Basic). Both are configurable here, and never both at once (some VTNs answer 400 ``invalid_request`` to
-a request carrying both). A VTN without ``/auth/server`` (404/405/501, seen with openadr-rs
-and openleadr-rs) gets the spec's ``/auth/token`` under the VTN URL; a VTN without a token
-endpoint (``/auth/token`` answers 501, seen with clj-oa3-vtn) is used with a bearer token
-issued out of band (``static_token``).
+``client_id``/``client_secret`` in the form body, others HTTP Basic). Both are configurable
+here, and never sent both at once (openleadr-rs answers 400 ``invalid_request`` to that). A
+VTN without ``/auth/server`` (404/405/501, seen with openadr-rs and openleadr-rs) gets the
+spec's ``/auth/token`` under the VTN URL; a VTN without a token endpoint (``/auth/token``
+answers 501, seen with clj-oa3-vtn) is used with a bearer token issued out of band
+(``static_token``).
 """
 
 from __future__ import annotations
