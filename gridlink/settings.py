@@ -288,6 +288,11 @@ class GridlinkSettings(BaseSettings):
         description="Reduction (% of baseline) for SIMPLE levels 0..3; ALERT_GRID_EMERGENCY "
         "takes the deepest.",
     )
+    openadr_mqtt: bool = Field(
+        default=False,
+        description="Also take event notifications from the VTN's MQTT notifier "
+        "(GET /notifiers), when it offers one.",
+    )
     openadr_webhook_base_url: str | None = Field(
         default=None,
         description="The gateway's URL as the VTN reaches it; set to subscribe with webhooks "

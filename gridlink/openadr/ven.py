@@ -28,8 +28,10 @@ from gridlink.openadr.backoff import Backoff
 from gridlink.openadr.errors import VtnError
 from gridlink.openadr.figures import interval_figures
 from gridlink.openadr.mapping import EventRejected, map_event
+from gridlink.openadr.mqtt import MqttNotifications
 from gridlink.openadr.reports import REPORTABLE, build_report, interval_windows
 from gridlink.openadr.schedule import ReportSlot, due_slots
+from gridlink.openadr.schema import object_errors
 from gridlink.openadr.vtn import VtnClient
 from gridlink.prices.recompute import recompute_and_publish
 from gridlink.settings import GridlinkSettings
@@ -76,13 +78,24 @@ class OpenAdrVen:
         self.poll_backoff = Backoff(
             settings.openadr_poll_interval_s, settings.openadr_backoff_max_s
         )
+        self.mqtt_backoff = Backoff(
+            settings.openadr_poll_interval_s, settings.openadr_backoff_max_s
+        )
         self.report_backoff = Backoff(
             settings.openadr_report_interval_s, settings.openadr_backoff_max_s
+        )
+        self.mqtt = MqttNotifications(
+            self.vtn,
+            self.tokens,
+            program_ids=list(settings.openadr_program_ids),
+            client_id=settings.openadr_client_id,
+            on_notification=self.notify,
         )
         self._targets_query = True  # False once the VTN refused the targets query
         self._registered: list[str] | None = None  # resource names at the last registration
 
     def close(self) -> None:
+        self.mqtt.close()
         self._http.close()
 
     def _targets(self) -> frozenset[str]:
@@ -157,6 +170,47 @@ class OpenAdrVen:
         outcome: list[service.SyncResult] = []
         recompute_and_publish(self._factory, self._publisher, self._settings, now, work)
         return outcome[0]
+
+    def notify(self, body: dict[str, Any]) -> bool:
+        """One notification (from the MQTT notifier): the webhook's ingestion. True when a
+        gridlink event changed; an invalid notification is logged and dropped."""
+        errors = object_errors("notification", body)
+        if errors:
+            log.warning("OpenADR notification dropped: %s", errors[0])
+            return False
+        if body["objectType"] != "EVENT":
+            return False
+        obj, operation = body["object"], body["operation"]
+        now = self._clock()
+        targets = self._targets() if operation != "DELETE" else frozenset()
+        outcome: list[bool] = []
+
+        def work(session: Session) -> str | None:
+            if operation == "DELETE":
+                changed = service.delete_vtn_event(session, str(obj.get("id")), now=now)
+            else:
+                changed = service.ingest_vtn_event(
+                    session, obj, now=now, settings=self._settings, targets=targets
+                )
+            outcome.append(changed)
+            return f"OpenADR notification: {operation} event {obj.get('id')}" if changed else None
+
+        recompute_and_publish(self._factory, self._publisher, self._settings, now, work)
+        return outcome[0]
+
+    def mqtt_ensure(self) -> bool:
+        """The MQTT job: connected to the VTN's notifier when it has one (backoff on faults)."""
+        now = self._clock()
+        if not self.mqtt_backoff.ready(now):
+            return False
+        try:
+            connected = self.mqtt.ensure()
+        except VtnError as err:
+            delay_s = self.mqtt_backoff.failed(now)
+            log.warning("OpenADR MQTT notifier unavailable (%s); retry in %.0f s", err, delay_s)
+            return False
+        self.mqtt_backoff.succeeded()
+        return connected
 
     def report(self) -> int:
         """Post every due report; returns how many were posted."""

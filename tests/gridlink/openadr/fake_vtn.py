@@ -24,6 +24,7 @@ refused (404).
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 import threading
 import time
@@ -86,6 +87,8 @@ class FakeVtn:
     hidden: set[str] = field(default_factory=set)  # events no longer listed (not deleted)
     deleted: dict[str, dict[str, Any]] = field(default_factory=dict)
     require_report_program_id: bool = False
+    mqtt_broker: tuple[str, int] | None = None  # publish notifications there (MQTT binding)
+    mqtt_prefix: str = "OpenADR/3.1.0"
 
     # -- business logic side ----------------------------------------------------------------
 
@@ -122,6 +125,8 @@ class FakeVtn:
         self._notify("DELETE", event)
 
     def _notify(self, operation: str, event: dict[str, Any]) -> None:
+        if self.mqtt_broker is not None:
+            self._publish(operation, event)
         for subscription in list(self.subscriptions.values()):
             for op in subscription["objectOperations"]:
                 if "EVENT" not in op["objects"] or operation not in op["operations"]:
@@ -133,6 +138,28 @@ class FakeVtn:
                     headers["Authorization"] = f"Bearer {op['bearerToken']}"
                 response = httpx.post(op["callbackUrl"], json=body, headers=headers, timeout=10)
                 self.notifications_sent.append({"body": body, "status": response.status_code})
+
+    def topics(self, program_id: str | None) -> dict[str, str]:
+        """Like clj-oa3-vtn: ``<prefix>/programs/<id>/events/<op>`` or ``<prefix>/events/<op>``."""
+        base = (
+            f"{self.mqtt_prefix}/programs/{program_id}/events"
+            if program_id
+            else (f"{self.mqtt_prefix}/events")
+        )
+        ops = {op: f"{base}/{op.lower()}" for op in ("CREATE", "UPDATE", "DELETE")}
+        return {**ops, "ALL": f"{base}/+"}
+
+    def _publish(self, operation: str, event: dict[str, Any]) -> None:
+        import paho.mqtt.publish as publish
+
+        assert self.mqtt_broker is not None
+        body = {"objectType": "EVENT", "operation": operation, "object": event}
+        self._check_out("notification", body)
+        host, port = self.mqtt_broker
+        for program_id in (event["programID"], None):
+            topic = self.topics(program_id)[operation]
+            publish.single(topic, json.dumps(body), qos=1, hostname=host, port=port)
+        self.notifications_sent.append({"body": body, "mqtt": True})
 
     # -- validation helpers -----------------------------------------------------------------
 
@@ -231,6 +258,27 @@ def build_app(vtn: FakeVtn) -> FastAPI:
         body = {"access_token": issued, "token_type": "Bearer", "expires_in": vtn.token_lifetime_s}
         vtn._check_out("clientCredentialResponse", body)
         return JSONResponse(body | {"token_type": vtn.token_type})
+
+    @app.get("/notifiers")
+    def notifiers(request: Request) -> Response:
+        if denied := vtn.authorised(request):
+            return denied
+        body: dict[str, Any] = {"WEBHOOK": True}
+        if vtn.mqtt_broker is not None:
+            host, port = vtn.mqtt_broker
+            auth = {"method": "ANONYMOUS"}
+            body["MQTT"] = {"URIS": [f"mqtt://{host}:{port}"], "serialization": "JSON"}
+            body["MQTT"]["authentication"] = auth
+        return vtn.respond("notifiersResponse", body)
+
+    @app.get("/notifiers/mqtt/topics/events")
+    @app.get("/notifiers/mqtt/topics/programs/{program_id}/events")
+    def topics(request: Request, program_id: str | None = None) -> Response:
+        if denied := vtn.authorised(request):
+            return denied
+        if vtn.mqtt_broker is None:
+            return _problem(404, "no MQTT notifier")
+        return vtn.respond("notifierTopicsResponse", {"topics": vtn.topics(program_id)})
 
     @app.get("/programs")
     def programs(request: Request) -> Response:
