@@ -20,7 +20,8 @@ from gridlink.openadr.ven import OpenAdrVen
 from gridlink.openadr.vtn import VtnClient
 from tests.gridlink.conftest import T0, Api, iso
 from tests.gridlink.openadr.conftest import PROGRAM, event_body, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, serve
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import serve
 
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [60]}]
 DEMAND = [{"payloadType": "DEMAND", "readingType": "MEAN", "units": "KW"}]

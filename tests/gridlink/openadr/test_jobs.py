@@ -36,7 +36,8 @@ from tests.gridlink.fakes import (
     wait_until,
 )
 from tests.gridlink.openadr.conftest import PROGRAM, event_body
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 from tests.gridlink.reports.fleet import add_node, add_samples
 
 __all__ = ["committed_database_url", "committed_engine"]

@@ -20,7 +20,8 @@ from gridlink.openadr.mqtt import broker_address, event_topics
 from gridlink.openadr.ven import OpenAdrVen
 from tests.gridlink.conftest import T0, Api
 from tests.gridlink.openadr.conftest import PROGRAM, event_body, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 
 BROKER = ("127.0.0.1", 1883)
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [70]}]

@@ -15,7 +15,8 @@ from gridlink.models.openadr import OpenAdrEvent
 from gridlink.openadr.ven import OpenAdrVen
 from tests.gridlink.conftest import T0, Api, iso
 from tests.gridlink.openadr.conftest import event_body, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 
 START = T0 + timedelta(hours=1)
 KW = [{"objectType": "EVENT_PAYLOAD_DESCRIPTOR", "payloadType": "IMPORT_CAPACITY_LIMIT"}]

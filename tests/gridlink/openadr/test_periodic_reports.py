@@ -14,7 +14,8 @@ from gridlink.openadr.schedule import descriptor_slots, due_slots
 from gridlink.openadr.ven import OpenAdrVen
 from tests.gridlink.conftest import T0, Api
 from tests.gridlink.openadr.conftest import PROGRAM, iso_z, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 from tests.gridlink.reports.fleet import add_node, add_samples
 
 T = datetime(2026, 7, 1, 12, tzinfo=UTC)

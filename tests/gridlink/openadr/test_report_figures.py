@@ -17,7 +17,8 @@ from gridlink.openadr.ven import OpenAdrVen
 from gridlink.reports import service as audit_reports
 from tests.gridlink.conftest import T0, Api
 from tests.gridlink.openadr.conftest import event_body, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 from tests.gridlink.reports.fleet import add_node, add_samples
 
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [60]}]
