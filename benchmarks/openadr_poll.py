@@ -38,7 +38,8 @@ def main() -> None:
     from gridlink.models import Node
     from gridlink.openadr.ven import OpenAdrVen
     from gridlink.settings import GridlinkSettings
-    from tests.gridlink.openadr.fake_vtn import FakeVtn, serve
+    from tests.gridlink.openadr.fake_vtn import FakeVtn
+    from tests.gridlink.openadr.fake_vtn_app import serve
 
     now = datetime.now(UTC).replace(microsecond=0)
     vtn = FakeVtn()

@@ -225,6 +225,11 @@ class GridlinkSettings(BaseSettings):
         description="How the token request authenticates: HTTP Basic, or client_id/secret in "
         "the form body.",
     )
+    openadr_bearer_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token issued out of band, for VTNs without a token endpoint "
+        "(used instead of client credentials).",
+    )
     openadr_token_scope: str | None = Field(
         default=None, description="OAuth2 scope sent with the token request (none by default)."
     )
@@ -264,6 +269,11 @@ class GridlinkSettings(BaseSettings):
     openadr_report_interval_s: float = Field(
         default=60.0, gt=0, description="Period of the job that posts due reports."
     )
+    openadr_report_baseline: Literal["model", "high_x_of_y", "pre_event", "contracted"] = Field(
+        default="model",
+        description="Audit-report baseline behind BASELINE and DELTA_USAGE in OpenADR reports "
+        "(docs/openadr.md; fallback: the pre-event average).",
+    )
     openadr_page_limit: int = Field(
         default=50, ge=1, le=50, description="Page size of list requests (the spec caps it at 50)."
     )
@@ -277,6 +287,11 @@ class GridlinkSettings(BaseSettings):
         max_length=4,
         description="Reduction (% of baseline) for SIMPLE levels 0..3; ALERT_GRID_EMERGENCY "
         "takes the deepest.",
+    )
+    openadr_mqtt: bool = Field(
+        default=False,
+        description="Also take event notifications from the VTN's MQTT notifier "
+        "(GET /notifiers), when it offers one.",
     )
     openadr_webhook_base_url: str | None = Field(
         default=None,
@@ -344,6 +359,8 @@ class GridlinkSettings(BaseSettings):
             raise ValueError("openadr_vtn_url is required when openadr_enabled is true")
         if (self.openadr_client_id is None) != (self.openadr_client_secret is None):
             raise ValueError("set both openadr_client_id and openadr_client_secret, or neither")
+        if self.openadr_bearer_token is not None and self.openadr_client_id is not None:
+            raise ValueError("set openadr_bearer_token or the client credentials, not both")
         if self.price_policy == "thresholds" and not self.price_thresholds:
             raise ValueError("price_policy 'thresholds' needs price_thresholds")
         if self.price_policy == "economic" and self.price_token_value_per_mtok <= 0:

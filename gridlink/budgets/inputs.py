@@ -20,8 +20,9 @@ from gridlink.core.planner import (
     Segment,
     plan_facility_budget,
 )
+from gridlink.core.trajectory import NodeLimit
 from gridlink.curtailments import repository as events_repository
-from gridlink.models.event import Event
+from gridlink.models.event import Event, SignalKind
 from gridlink.nodes import repository as nodes_repository
 from gridlink.settings import GridlinkSettings
 from gridlink.telemetry import repository as telemetry_repository
@@ -104,10 +105,32 @@ def planner_events(events: Sequence[Event]) -> list[PlannerEvent]:
                     value=i.value,
                 )
                 for i in event.intervals
+                if i.node_id is None  # node limits: node_limits, not the facility
             ],
         )
         for event in events
     ]
+
+
+def node_limits(events: Sequence[Event], specs: Sequence[NodeSpec]) -> list[NodeLimit]:
+    """Intervals targeted at one node -> that node's maximum while they last: ``limit_kw`` as
+    such, a reduction (kW or %) from the node's maximum power; never below 0."""
+    max_w = {spec.node_id: spec.max_w for spec in specs}
+    limits = []
+    for event in events:
+        for i in event.intervals:
+            if i.node_id is None or i.node_id not in max_w:
+                continue
+            top_w = max_w[i.node_id]
+            if i.signal_kind is SignalKind.LIMIT_KW:
+                limit_w = i.value * 1000.0
+            elif i.signal_kind is SignalKind.REDUCTION_KW:
+                limit_w = top_w - i.value * 1000.0
+            else:
+                limit_w = top_w * (1.0 - i.value / 100.0)
+            end = i.start_at + timedelta(seconds=i.duration_s)
+            limits.append(NodeLimit(i.node_id, i.start_at, end, max(0.0, limit_w)))
+    return limits
 
 
 def plan(

@@ -15,7 +15,13 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from gridlink.budgets import repository
-from gridlink.budgets.inputs import baseline_policy, node_specs, plan, planning_window
+from gridlink.budgets.inputs import (
+    baseline_policy,
+    node_limits,
+    node_specs,
+    plan,
+    planning_window,
+)
 from gridlink.budgets.schemas import (
     AllocationSegment,
     BudgetVersionOut,
@@ -45,7 +51,7 @@ def recompute_budget(
     baseline = baseline_policy(session, now=now, settings=settings)
     segments, events = plan(session, start=start, end=end, baseline=baseline, settings=settings)
     specs = node_specs(session, now=now, settings=settings)
-    result = allocate_plan(segments, specs)
+    result = allocate_plan(segments, specs, node_limits(events, specs))
 
     latest = repository.latest_version(session)
     if latest is not None and same_from(

@@ -7,6 +7,7 @@ over the shared time from ``now`` on, the matrices vectorised.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 from gridlink.budgets.matrix import AllocationMatrix, FloatArray, same_allocations
 from gridlink.core.allocator import NodeSpec
 from gridlink.core.planner import Segment
-from gridlink.core.trajectory import allocate_segments
+from gridlink.core.trajectory import NodeLimit, allocate_segments
 from gridlink.models.budget import BudgetVersion
 
 
@@ -71,15 +72,18 @@ class Result:
     allocations: AllocationMatrix
 
 
-def allocate_plan(segments: list[Segment], specs: list[NodeSpec]) -> Result:
-    """Allocate every segment among ``specs``; each node's power rounded to 1e-3 W."""
+def allocate_plan(
+    segments: list[Segment], specs: list[NodeSpec], node_limits: Sequence[NodeLimit] = ()
+) -> Result:
+    """Allocate every segment among ``specs`` (each node under its ``node_limits``); each
+    node's power rounded to 1e-3 W."""
     trajectory: list[dict[str, Any]] = []
     facility: list[Piece] = []
     spans: list[tuple[datetime, datetime]] = []
     columns: list[FloatArray] = []
     rounded: dict[int, FloatArray] = {}  # one column per distinct allocation result
     node_ids = sorted(spec.node_id for spec in specs)  # the allocator's order
-    for item in allocate_segments(segments, specs):  # one allocation per distinct budget
+    for item in allocate_segments(segments, specs, node_limits):  # one per distinct budget
         seg, result = item.segment, item.result
         trajectory.append(
             {

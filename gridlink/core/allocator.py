@@ -4,7 +4,8 @@ Rules, in the order they apply (``docs/gateway-core.md`` has a worked example):
 
 1. **Bounds.** A node gets between ``min_w`` and its cap, where the cap is ``max_w``, or
    ``clamp(demand_w, min_w, max_w)`` when telemetry reports a demand: power a node cannot use
-   goes to the others.
+   goes to the others. A per-node limit (``limit_w``, e.g. an OpenADR event targeted at the
+   node) lowers the cap further, never below ``min_w``.
 2. **Infeasible budget.** If ``budget_w`` is below the sum of minimums, every node gets exactly
    its minimum, ``feasible`` is False and ``shortfall_kw = (sum of minimums - budget_w) / 1000``.
 3. **Tiers in order.** Tier 0 (protected) is served first, then 1, 2, ... A tier's nodes are all
@@ -43,7 +44,7 @@ from gridlink.errors import AllocationError
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-LimitedBy = Literal["max", "demand", "budget", "infeasible"]
+LimitedBy = Literal["max", "demand", "limit", "budget", "infeasible"]
 
 __all__ = [
     "Allocation",
@@ -88,6 +89,7 @@ class NodeSpec:
     tier: int
     curve: Curve = ()
     demand_w: float | None = None
+    limit_w: float | None = None  # a per-node maximum (W) from a node-targeted event
 
     def __post_init__(self) -> None:
         if not _is_int(self.node_id):
@@ -104,6 +106,8 @@ class NodeSpec:
         object.__setattr__(self, "curve", () if self.curve is None else tuple(self.curve))
         if self.demand_w is not None:
             object.__setattr__(self, "demand_w", _number(self.demand_w, "demand_w", self.node_id))
+        if self.limit_w is not None:
+            object.__setattr__(self, "limit_w", _number(self.limit_w, "limit_w", self.node_id))
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,9 @@ class AllocationResult:
     ``allocations``: watts per node. ``feasible``: False when the budget is below the sum of
     minimums (then every node is at its minimum and ``shortfall_kw`` says by how much).
     ``total_w``: ``math.fsum`` of the allocations. ``unallocated_w``: budget no node could use.
-    ``caps_w``: the most each node could take (max_w, or its demand within [min_w, max_w]).
-    ``limited_by``: "max" or "demand" for a node at its cap, "budget" for one below it,
+    ``caps_w``: the most each node could take (max_w, or its demand within [min_w, max_w],
+    lowered to its limit_w). ``limited_by``: "max", "demand" or "limit" for a node at its cap,
+    "budget" for one below it,
     "infeasible" when the budget did not cover the minimums.
     """
 
@@ -206,6 +211,7 @@ class Fleet:
     max_w: FloatArray
     cap_w: FloatArray
     has_demand: npt.NDArray[np.bool_]
+    has_limit: npt.NDArray[np.bool_]
     sum_min_w: float
     segments: HullSegments
     usable_w: FloatArray
@@ -238,6 +244,13 @@ def prepare_fleet(nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float =
     )
     has_demand = ~np.isnan(demand)
     cap_w = np.where(has_demand, np.clip(np.nan_to_num(demand), min_w, max_w), max_w)
+    limit = np.fromiter(
+        (math.inf if n.limit_w is None else n.limit_w for n in ordered),
+        dtype=np.float64,
+        count=count,
+    )
+    has_limit = limit < cap_w
+    cap_w = np.maximum(np.minimum(cap_w, limit), min_w)
     counts, points = flatten_curves(ordered, default_slope_tok_per_j)
     owner = np.repeat(np.arange(count, dtype=np.int64), counts)
     check_curves(ordered, min_w, max_w, counts, points, owner)
@@ -255,6 +268,7 @@ def prepare_fleet(nodes: Sequence[NodeSpec], *, default_slope_tok_per_j: float =
         max_w=max_w,
         cap_w=cap_w,
         has_demand=has_demand,
+        has_limit=has_limit,
         sum_min_w=math.fsum(min_w.tolist()),
         segments=segments,
         usable_w=usable_w,
@@ -322,7 +336,11 @@ def allocate_fleet(budget_w: float, fleet: Fleet) -> AllocationResult:
     limited = np.where(
         at_cap & (cap_w >= fleet.max_w),
         "max",
-        np.where(at_cap & fleet.has_demand, "demand", "budget"),
+        np.where(
+            at_cap & fleet.has_limit,
+            "limit",
+            np.where(at_cap & fleet.has_demand, "demand", "budget"),
+        ),
     )
     return AllocationResult(
         allocations=dict(zip(id_list, alloc.tolist(), strict=True)),

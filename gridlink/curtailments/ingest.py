@@ -31,6 +31,7 @@ class IntervalSpec:
     duration_s: float
     kind: SignalKind
     value: float
+    node_id: int | None = None  # set: limits this node only (its maximum), not the facility
 
     @property
     def units(self) -> str:
@@ -65,8 +66,12 @@ class IngestResult:
         return self.outcome is not IngestOutcome.UNCHANGED
 
 
-def _fingerprint_intervals(intervals: list[tuple[datetime, float, str, float]]) -> list[Any]:
-    return sorted((s.isoformat(), round(d, 6), k, round(v, 9)) for s, d, k, v in intervals)
+def _fingerprint_intervals(
+    intervals: list[tuple[datetime, float, str, float, int | None]],
+) -> list[Any]:
+    return sorted(
+        (s.isoformat(), round(d, 6), k, round(v, 9), n or 0) for s, d, k, v, n in intervals
+    )
 
 
 def _spec_fingerprint(spec: EventSpec) -> tuple[Any, ...]:
@@ -75,7 +80,7 @@ def _spec_fingerprint(spec: EventSpec) -> tuple[Any, ...]:
         spec.name,
         spec.recurrence,
         _fingerprint_intervals(
-            [(i.start, i.duration_s, i.kind.value, i.value) for i in spec.intervals]
+            [(i.start, i.duration_s, i.kind.value, i.value, i.node_id) for i in spec.intervals]
         ),
     )
 
@@ -86,7 +91,10 @@ def _event_fingerprint(event: Event) -> tuple[Any, ...]:
         event.name,
         event.recurrence,
         _fingerprint_intervals(
-            [(i.start_at, i.duration_s, i.signal_kind.value, i.value) for i in event.intervals]
+            [
+                (i.start_at, i.duration_s, i.signal_kind.value, i.value, i.node_id)
+                for i in event.intervals
+            ]
         ),
     )
 
@@ -111,6 +119,7 @@ def snapshot(event: Event) -> dict[str, Any]:
                 "kind": i.signal_kind.value,
                 "value": i.value,
                 "units": i.units,
+                **({"node_id": i.node_id} if i.node_id is not None else {}),
             }
             for i in event.intervals
         ],
@@ -168,6 +177,7 @@ def ingest_event(
                 signal_kind=i.kind,
                 value=i.value,
                 units=i.units,
+                node_id=i.node_id,
             )
             for i in sorted(spec.intervals, key=lambda i: i.start)
         ],

@@ -86,5 +86,10 @@ class EventInterval(Base):
     signal_kind: Mapped[SignalKind] = mapped_column(str_enum(SignalKind, "signal_kind"))
     value: Mapped[float]
     units: Mapped[str] = mapped_column(String(16))
+    # Set: the interval limits this node only (its maximum power), not the facility; an
+    # OpenADR event targeted at the node's resource (docs/openadr.md).
+    node_id: Mapped[int | None] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), index=True, default=None
+    )
 
     event: Mapped[Event] = relationship(back_populates="intervals")

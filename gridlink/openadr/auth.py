@@ -3,7 +3,12 @@ token cached and renewed before it expires.
 
 Why not openadr3-client's ``OAuthTokenManager``: it takes a fixed token URL (no discovery) and
 lets requests-oauthlib choose one client-authentication style, while real VTNs differ (some want
-``client_id``/``client_secret`` in the form body, others HTTP Basic). Both are configurable here.
+``client_id``/``client_secret`` in the form body, others HTTP Basic). Both are configurable
+here, and never sent both at once (openleadr-rs answers 400 ``invalid_request`` to that). A
+VTN without ``/auth/server`` (404/405/501, seen with openadr-rs and openleadr-rs) gets the
+spec's ``/auth/token`` under the VTN URL; a VTN without a token endpoint (``/auth/token``
+answers 501, seen with clj-oa3-vtn) is used with a bearer token issued out of band
+(``static_token``).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from urllib.parse import urljoin
 
 import httpx
 
-from gridlink.openadr.errors import VtnError
+from gridlink.openadr.errors import VtnError, problem_text
 
 __all__ = ["TokenSource"]
 
 RENEW_BEFORE_S = 30.0
 DEFAULT_EXPIRES_S = 3600.0
+NO_DISCOVERY = (404, 405, 501)  # /auth/server absent: use the spec's /auth/token
 
 
 class TokenSource:
@@ -37,6 +43,7 @@ class TokenSource:
         client_secret: str | None,
         style: Literal["basic", "form"],
         scope: str | None = None,
+        static_token: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._http = http
@@ -45,6 +52,7 @@ class TokenSource:
         self._client_secret = client_secret
         self._style = style
         self._scope = scope
+        self._static_token = static_token
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -57,6 +65,8 @@ class TokenSource:
             self._token = None
 
     def token(self) -> str | None:
+        if self._static_token:
+            return self._static_token
         if not self._client_id or not self._client_secret:
             return None
         with self._lock:
@@ -68,7 +78,12 @@ class TokenSource:
 
     def _discover(self) -> str:
         if self._token_url is None:
-            body = self._json("GET", urljoin(self._vtn_url, "auth/server"))
+            try:
+                body = self._json("GET", urljoin(self._vtn_url, "auth/server"))
+            except VtnError as err:
+                if err.status not in NO_DISCOVERY:
+                    raise
+                body = {"tokenURL": "auth/token"}
             token_url = body.get("tokenURL") if isinstance(body, dict) else None
             if not isinstance(token_url, str) or not token_url:
                 raise VtnError("GET /auth/server: no tokenURL in the answer", retryable=True)
@@ -103,7 +118,7 @@ class TokenSource:
             raise VtnError(f"{method} {url}: {err!r}", retryable=True) from err
         if response.status_code >= 400:
             raise VtnError(
-                f"{method} {url}: HTTP {response.status_code} {response.text[:200]}",
+                f"{method} {url}: {problem_text(response.status_code, response.text)}",
                 status=response.status_code,
                 retryable=response.status_code >= 500 or response.status_code == 429,
             )

@@ -59,6 +59,14 @@ def integration_jobs(
                 settings.openadr_report_interval_s,
             )
         )
+        if settings.openadr_mqtt:
+            jobs.append(
+                LeaderJob(
+                    "openadr-mqtt",
+                    _guarded("OpenADR MQTT", ven.mqtt_ensure),
+                    settings.openadr_poll_interval_s,
+                )
+            )
     if settings.price_file_url:
         poller = PriceFilePoller(factory, settings, publisher)
         closers.callback(poller.close)

@@ -55,6 +55,9 @@ class MappingContext:
     simple_reductions_pct: tuple[float, float, float, float]
     ven_name: str
     max_piece_s: float
+    # targets naming the whole facility (VEN name, facility resource, configured targets); a
+    # target only in ``targets`` names one node's resource
+    facility_targets: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class MappedEvent:
     ignored_payload_types: tuple[str, ...] = ()
     windows: tuple[Window, ...] = ()
     report_descriptors: tuple[dict[str, Any], ...] = field(default=())
+    # node (resource) names the limits apply to, each alone; empty: the whole facility
+    nodes: tuple[str, ...] = ()
 
 
 def _periods(event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -165,6 +170,14 @@ def _targeted(targets: tuple[str, ...] | None, ctx: MappingContext) -> bool:
     return not targets or any(t in ctx.targets for t in targets)
 
 
+def _node_scope(targets: tuple[str, ...] | None, ctx: MappingContext) -> tuple[str, ...]:
+    """The nodes a targeted event limits: those its targets name, unless a target names the
+    whole facility (or there are none)."""
+    if not targets or any(t in ctx.facility_targets for t in targets):
+        return ()
+    return tuple(sorted({t for t in targets if t in ctx.targets}))
+
+
 def map_event(raw: dict[str, Any], ctx: MappingContext) -> MappedEvent:
     """Map one VTN event (as JSON) to what the gateway stores; raises :class:`EventRejected`."""
     normalised = _normalise(raw)
@@ -235,5 +248,6 @@ def map_event(raw: dict[str, Any], ctx: MappingContext) -> MappedEvent:
         prices=tuple(prices),
         ignored_payload_types=tuple(sorted(ignored)),
         windows=tuple(w for w in windows),
+        nodes=_node_scope(parsed.targets, ctx) if ctx.facility_targets else (),
         **base,  # type: ignore[arg-type]
     )

@@ -1,7 +1,7 @@
-"""Reports to the VTN: for an event's reportDescriptors, one report per event once its last
-interval has ended (``startInterval = -1``, the spec's default), from telemetry.
+"""Reports to the VTN: the body of one report, for the intervals a reportDescriptor's timing
+picked (``schedule``), from the figures of ``figures`` (the audit report's, or the fallback).
 
-Values per event interval (units converted to what the descriptor asks where it is a unit of
+Values per report interval (units converted to what the descriptor asks where it is a unit of
 the same quantity):
 
 ======================== ========== ============ ==========================================
@@ -9,37 +9,29 @@ payloadType               units      readingType  value
 ======================== ========== ============ ==========================================
 USAGE                     KWH        DIRECT_READ  measured facility energy in the interval
 DEMAND                    KW         MEAN         measured average facility power
-BASELINE                  KW         ESTIMATED    the baseline (``BaselineSource``)
-DELTA_USAGE               KWH        ESTIMATED    measured energy - baseline energy
-LOAD_SHED_DELTA_AVAILABLE KW         ESTIMATED    measured power - the fleet's minimum power
+BASELINE                  KW         ESTIMATED    the baseline (``figures``)
+DELTA_USAGE               KWH        ESTIMATED    (measured - baseline) energy (negative = reduced)
+LOAD_SHED_DELTA_AVAILABLE KW         ESTIMATED    measured power minus the fleet's minimum power
 ======================== ========== ============ ==========================================
 
-The baseline sits behind :class:`BaselineSource`; the default is the simplest one, the average
-facility power before the event. The delivered-reduction figures of ``gridlink.reports`` can be
-plugged in there.
-
-Why the report body is built here and not with openadr3-client's ``NewReport``: its 3.1 report
-model types ``payloadDescriptors`` as *event* payload descriptors (objectType
-EVENT_PAYLOAD_DESCRIPTOR), while the spec requires REPORT_PAYLOAD_DESCRIPTOR with a readingType.
-The pieces it models correctly (``ReportPayloadDescriptor``) are used.
+openadr3-client's 3.1 report-payload-descriptor model (``ReportPayloadDescriptor``) is used.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from openadr3_client.oadr310.models.report.report_payload import ReportPayloadDescriptor
 from sqlalchemy.orm import Session
 
 from gridlink.nodes import repository as nodes_repository
+from gridlink.openadr.figures import IntervalFigures
 from gridlink.openadr.intervals import Window
 from gridlink.settings import GridlinkSettings
-from gridlink.telemetry import repository as telemetry_repository
 
-__all__ = ["BaselineSource", "PreEventAverageBaseline", "build_report", "interval_windows"]
+__all__ = ["REPORTABLE", "build_report", "interval_windows"]
 
 # payloadType -> (quantity, our units, readingType)
 REPORTABLE = {
@@ -50,41 +42,6 @@ REPORTABLE = {
     "LOAD_SHED_DELTA_AVAILABLE": ("power", "KW", "ESTIMATED"),
 }
 SCALE = {"power": {"KW": 1.0, "W": 1000.0, "MW": 0.001}, "energy": {"KWH": 1.0, "MWH": 0.001}}
-
-
-class BaselineSource(Protocol):
-    def baseline_kw(
-        self, session: Session, *, event_start: datetime, start: datetime, end: datetime
-    ) -> float | None:
-        """The facility power (kW) there would have been over ``[start, end)`` without the
-        event that started at ``event_start``; None when unknown."""
-        ...
-
-
-def measured_kw(
-    session: Session, start: datetime, end: datetime, settings: GridlinkSettings
-) -> float | None:
-    """Average facility power over ``[start, end)`` from raw telemetry; None without samples."""
-    stats = telemetry_repository.window_stats(
-        session, since=start, until=end - timedelta(microseconds=1)
-    )
-    if not stats:
-        return None
-    return settings.facility_overhead_kw + sum(s.power_w_avg for s in stats) / 1000.0
-
-
-@dataclass(frozen=True)
-class PreEventAverageBaseline:
-    """The average facility power over ``window_s`` before the event started."""
-
-    settings: GridlinkSettings
-    window_s: float
-
-    def baseline_kw(
-        self, session: Session, *, event_start: datetime, start: datetime, end: datetime
-    ) -> float | None:
-        before = event_start - timedelta(seconds=self.window_s)
-        return measured_kw(session, before, event_start, self.settings)
 
 
 def interval_windows(windows: Sequence[Window]) -> list[tuple[int, datetime, datetime]]:
@@ -130,39 +87,39 @@ def build_report(
     *,
     vtn_event_id: str,
     descriptors: Sequence[dict[str, Any]],
-    windows: Sequence[Window],
+    intervals: Sequence[tuple[int, datetime, datetime]],
+    figures: Sequence[IntervalFigures],
     resource_name: str,
     client_name: str,
-    baseline: BaselineSource,
     settings: GridlinkSettings,
 ) -> dict[str, Any] | None:
-    """The reportRequest body for the supported descriptors; None when nothing is reportable
-    (no supported payload type, or no telemetry in any interval)."""
+    """The reportRequest body for the supported descriptors over ``intervals`` (one
+    :class:`IntervalFigures` each); None when nothing is reportable (no supported payload
+    type, or no measurement in any interval)."""
     wanted = [d for d in descriptors if d.get("payloadType") in REPORTABLE]
-    if not wanted or not windows:
+    if not wanted or not intervals:
         return None
-    chosen = [_descriptor(d) for d in wanted]
-    event_start = min(w.start for w in windows)
+    chosen = list({c[0]: c for c in (_descriptor(d) for d in wanted)}.values())
     floor_kw = (
         settings.facility_overhead_kw
         + sum(n.min_power_w for n in nodes_repository.list_all(session)) / 1000.0
     )
-    intervals = []
-    for interval_id, start, end in interval_windows(windows):
-        measured = measured_kw(session, start, end, settings)
-        if measured is None:
+    report_intervals = []
+    for (interval_id, start, end), figure in zip(intervals, figures, strict=True):
+        if figure.measured_kw is None:
             continue
-        base = baseline.baseline_kw(session, event_start=event_start, start=start, end=end)
         hours = (end - start).total_seconds() / 3600.0
         payloads = []
         for payload_type, _units, scale, _reading in chosen:
-            value = _value(payload_type, measured, base, hours, floor_kw)
+            value = _value(payload_type, figure.measured_kw, figure.baseline_kw, hours, floor_kw)
             if value is not None:
                 payloads.append({"type": payload_type, "values": [round(value * scale, 6)]})
         if payloads:
             period = {"start": start.isoformat(), "duration": _iso_duration(end - start)}
-            intervals.append({"id": interval_id, "intervalPeriod": period, "payloads": payloads})
-    if not intervals:
+            report_intervals.append(
+                {"id": interval_id, "intervalPeriod": period, "payloads": payloads}
+            )
+    if not report_intervals:
         return None
     return {
         "eventID": vtn_event_id,
@@ -176,7 +133,7 @@ def build_report(
             ).model_dump(mode="json", by_alias=True, exclude_none=True)
             for payload_type, units, _scale, reading in chosen
         ],
-        "resources": [{"resourceName": resource_name, "intervals": intervals}],
+        "resources": [{"resourceName": resource_name, "intervals": report_intervals}],
     }
 
 

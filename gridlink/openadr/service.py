@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,11 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridlink.auth.principal import Principal
-from gridlink.curtailments.ingest import EventSpec, cancel_current, ingest_event
+from gridlink.curtailments.ingest import EventSpec, IntervalSpec, cancel_current, ingest_event
 from gridlink.curtailments.schemas import MAX_DURATION_S
 from gridlink.errors import InvalidInputError
 from gridlink.models.event import EventSource
 from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState
+from gridlink.nodes import repository as nodes_repository
 from gridlink.openadr.mapping import EventRejected, MappedEvent, MappingContext, map_event
 from gridlink.prices import service as prices
 from gridlink.prices.service import PriceInput
@@ -56,6 +57,9 @@ def context(
     settings: GridlinkSettings, *, received_at: datetime, now: datetime, targets: frozenset[str]
 ) -> MappingContext:
     reductions = settings.openadr_simple_reductions_pct
+    facility = frozenset(
+        {settings.openadr_ven_name, settings.openadr_facility_resource, *settings.openadr_targets}
+    )
     return MappingContext(
         received_at=received_at,
         horizon_end=now + timedelta(hours=settings.planning_horizon_h),
@@ -63,6 +67,7 @@ def context(
         simple_reductions_pct=(reductions[0], reductions[1], reductions[2], reductions[3]),
         ven_name=settings.openadr_ven_name,
         max_piece_s=MAX_DURATION_S,
+        facility_targets=facility,
     )
 
 
@@ -77,12 +82,13 @@ def _apply(
     """Store what ``mapped`` asks for; (changed, gridlink event id, reason if it asks nothing)."""
     changed = False
     event_id = None
-    if mapped.intervals:
+    intervals = _scoped(session, mapped)
+    if intervals:
         spec = EventSpec(
             source=EventSource.OPENADR,
             external_id=mapped.vtn_event_id,
             priority=mapped.priority,
-            intervals=mapped.intervals,
+            intervals=intervals,
             name=mapped.name,
         )
         result = ingest_event(session, spec, actor=OPENADR, now=now, settings=settings)
@@ -117,11 +123,26 @@ def _apply(
     reason = None
     if not mapped.targeted:
         reason = "not targeted at this VEN or its resources"
+    elif mapped.nodes and mapped.intervals and not intervals:
+        reason = f"targets nodes unknown here: {', '.join(mapped.nodes)}"
     elif not mapped.intervals and not mapped.prices:
         reason = "asks for nothing this VEN acts on"
         if mapped.ignored_payload_types:
             reason += f" (unsupported payloads: {', '.join(mapped.ignored_payload_types)})"
     return changed, event_id, reason
+
+
+def _scoped(session: Session, mapped: MappedEvent) -> tuple[IntervalSpec, ...]:
+    """The event's intervals, once per targeted node (with its id) when it targets nodes."""
+    if not mapped.nodes:
+        return mapped.intervals
+    ids = _node_ids(session, mapped.nodes)
+    return tuple(replace(i, node_id=node_id) for node_id in ids for i in mapped.intervals)
+
+
+def _node_ids(session: Session, names: Sequence[str]) -> tuple[int, ...]:
+    found = (nodes_repository.get_by_name(session, name) for name in names)
+    return tuple(node.id for node in found if node is not None)
 
 
 def _new_record(session: Session, vtn_id: str, raw: dict[str, Any], now: datetime) -> OpenAdrEvent:
@@ -148,12 +169,14 @@ def _new_record(session: Session, vtn_id: str, raw: dict[str, Any], now: datetim
     return record
 
 
-def _digest(mapped: MappedEvent) -> str:
+def _digest(mapped: MappedEvent, node_ids: tuple[int, ...]) -> str:
     content = (
+        node_ids,
         mapped.name,
         mapped.priority,
         mapped.targeted,
         mapped.ignored_payload_types,
+        mapped.nodes,
         [(i.start.isoformat(), i.duration_s, i.kind.value, i.value) for i in mapped.intervals],
     )
     return hashlib.sha256(repr(content).encode()).hexdigest()
@@ -188,7 +211,7 @@ def ingest_vtn_event(
     ctx = context(settings, received_at=record.first_seen_at, now=now, targets=targets)
     try:
         mapped = map_event(raw, ctx)
-        digest = _digest(mapped)
+        digest = _digest(mapped, _node_ids(session, mapped.nodes))
         if (
             digest == record.mapped_digest
             and not mapped.prices  # prices are re-evaluated: the policy and the fleet change
@@ -230,6 +253,23 @@ def delete_vtn_event(session: Session, vtn_event_id: str, *, now: datetime) -> b
     return cancelled is not None or changed
 
 
+ENDED = "ended; no longer listed by the VTN"
+
+
+def _has_ended(
+    record: OpenAdrEvent, *, now: datetime, settings: GridlinkSettings, targets: frozenset[str]
+) -> bool:
+    """Whether every interval of an accepted event is over (an open-ended one never is)."""
+    if record.state is not OpenAdrEventState.ACCEPTED:
+        return False
+    ctx = context(settings, received_at=record.first_seen_at, now=now, targets=targets)
+    try:
+        windows = map_event(record.raw, ctx).windows
+    except EventRejected:
+        return False
+    return bool(windows) and max(w.end for w in windows) <= now
+
+
 def sync_poll(
     session: Session,
     events: Sequence[dict[str, Any]],
@@ -256,6 +296,9 @@ def sync_poll(
         if record.vtn_event_id in listed or record.state is OpenAdrEventState.DELETED:
             continue
         if program_ids is not None and record.program_id not in program_ids:
+            continue
+        if _has_ended(record, now=now, settings=settings, targets=targets):
+            record.reason = ENDED  # VTNs may stop listing transpired events: not a deletion
             continue
         result.deleted += 1
         if delete_vtn_event(session, record.vtn_event_id, now=now):

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from gridlink.openadr.auth import TokenSource
-from gridlink.openadr.errors import VtnError
+from gridlink.openadr.errors import VtnError, problem_text
 
 __all__ = ["VtnClient", "omit_nulls"]
 
@@ -54,7 +54,7 @@ class VtnClient:
                 continue
             if response.status_code >= 400:
                 raise VtnError(
-                    f"{method} {path}: HTTP {response.status_code} {response.text[:300]}",
+                    f"{method} {path}: {problem_text(response.status_code, response.text)}",
                     status=response.status_code,
                     retryable=response.status_code >= 500 or response.status_code in (401, 429),
                 )

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridlink.openadr.ven import OpenAdrVen
 from gridlink.settings import GridlinkSettings
 from tests.gridlink.conftest import Api
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer, serve
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer, serve
 
 PROGRAM = "prog-1"
 

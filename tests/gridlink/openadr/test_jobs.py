@@ -3,6 +3,7 @@ gains leadership, and again by a new leader after a restart without duplicating 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,9 @@ from gridlink.models import (
     BudgetVersion,
     Event,
     EventInterval,
+    Node,
     ScheduleJob,
+    TelemetrySample,
 )
 from gridlink.models.openadr import OpenAdrEvent, OpenAdrState
 from gridlink.models.price import PricePoint
@@ -33,7 +36,9 @@ from tests.gridlink.fakes import (
     wait_until,
 )
 from tests.gridlink.openadr.conftest import PROGRAM, event_body
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
+from tests.gridlink.reports.fleet import add_node, add_samples
 
 __all__ = ["committed_database_url", "committed_engine"]
 
@@ -105,3 +110,63 @@ def test_poll_runs_on_the_leader_and_again_after_a_restart(
     assert _count(committed, OpenAdrEvent) == 1
     assert _count(committed, Event) == 1  # the same event after the restart: no new version
     assert len(vtn.vens) == 1  # registered once, found again after the restart
+
+
+def test_periodic_reports_on_the_leader_survive_a_restart(
+    committed: sessionmaker[Session], vtn: FakeVtn, vtn_server: VtnServer
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = now - timedelta(seconds=6)  # four 5-second intervals: one over, three to come
+    with committed() as session:
+        node = add_node(session, "n1")
+        add_samples(
+            session, node.id, now - timedelta(minutes=20), now + timedelta(minutes=2), period_s=1.0
+        )
+        session.commit()
+    body = event_body(start, [{"type": "IMPORT_CAPACITY_LIMIT", "values": [60]}])
+    body["intervalPeriod"]["duration"] = "PT5S"
+    body["intervals"] = [{"id": k, "payloads": body["intervals"][0]["payloads"]} for k in range(4)]
+    every = {"numIntervals": 1, "frequency": 1, "repeat": -1}
+    body["reportDescriptors"] = [{"payloadType": "DEMAND", "units": "KW"} | every]
+    vtn.put_event("ev-1", body)
+    url = committed.kw["bind"].url.render_as_string(hide_password=False)
+    settings = GridlinkSettings(
+        database_url=url,
+        facility_max_kw=100.0,
+        scheduler_leader_retry_s=0.2,
+        openadr_enabled=True,
+        openadr_vtn_url=vtn_server.url,
+        openadr_client_id="ven-client",
+        openadr_client_secret="s3cret",
+        openadr_program_ids=[PROGRAM],
+        openadr_poll_interval_s=3600.0,
+        openadr_report_interval_s=0.5,
+    )
+    try:
+        for attempt, expected in ((1, 2), (2, 4)):  # restarted mid-event: the rest, nothing twice
+            publisher = RecordingPublisher()
+            with ExitStack() as closers:
+                jobs = integration_jobs(committed, settings, publisher, closers)
+                scheduler = GatewayScheduler(
+                    committed,
+                    ServiceBudgetOps(settings),
+                    publisher,
+                    settings,
+                    database_url=url,
+                    owner=f"gateway-{attempt}",
+                    leader_jobs=jobs,
+                )
+                scheduler.start()
+                try:
+                    assert wait_until(lambda n=expected: len(vtn.reports) >= n, timeout_s=30.0)
+                finally:
+                    scheduler.stop()
+        time.sleep(1.0)
+    finally:
+        with committed() as session:  # the committed database is shared: leave no node behind
+            session.execute(delete(TelemetrySample).where(TelemetrySample.node_id == node.id))
+            session.execute(delete(Node).where(Node.id == node.id))
+            session.commit()
+    starts = [r["resources"][0]["intervals"][0]["intervalPeriod"]["start"] for r in vtn.reports]
+    assert len(starts) == len(set(starts)) == 4  # one report per interval, none repeated
+    assert vtn.violations == []

@@ -10,7 +10,8 @@ from gridlink.models.price import PricePoint
 from gridlink.openadr.ven import OpenAdrVen
 from tests.gridlink.conftest import T0, Api, iso
 from tests.gridlink.openadr.conftest import PROGRAM, iso_z, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 
 PRICE_DESCRIPTOR = {
     "objectType": "EVENT_PAYLOAD_DESCRIPTOR",

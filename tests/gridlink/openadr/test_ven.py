@@ -14,7 +14,8 @@ from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState
 from gridlink.openadr.ven import OpenAdrVen
 from tests.gridlink.conftest import T0, Api, iso
 from tests.gridlink.openadr.conftest import PROGRAM, event_body, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [60]}]
 KW = [

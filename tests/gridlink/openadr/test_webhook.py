@@ -19,7 +19,8 @@ from gridlink.settings import GridlinkSettings
 from tests.gridlink.conftest import T0, Api
 from tests.gridlink.live import live_gateway
 from tests.gridlink.openadr.conftest import PROGRAM, event_body, ven_settings
-from tests.gridlink.openadr.fake_vtn import FakeVtn, VtnServer
+from tests.gridlink.openadr.fake_vtn import FakeVtn
+from tests.gridlink.openadr.fake_vtn_app import VtnServer
 
 TOKEN = "hook-token-123"
 LIMIT = [{"type": "IMPORT_CAPACITY_LIMIT", "values": [70]}]
