@@ -9,18 +9,26 @@ API make it: assemble the inputs (SQL aggregation per node and settlement interv
 history for the comparable days), compute the body, hash, store. Run per settlement interval.
 
     .venv/bin/python benchmarks/report_event.py [--nodes 1000] [--hours 4] [--repeat 2]
+        [--keep-db NAME]
 
-Prints the rows seeded, then per interval length the wall time of each stage and the total.
+Prints the rows seeded, then per interval length the wall time of each stage, the total and the
+report's content hash (the same data must always give the same hash). Every timed run starts
+from no stored report. ``--keep-db NAME`` keeps the seeded database under that name and reuses it
+on the next run (migrated to head first; nothing re-seeded), so a re-measurement takes seconds.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from _harness import libpq, load_average, scratch_database
+from _harness import libpq, load_average, scratch_database, server_url
+from psycopg import sql
+from sqlalchemy.engine import make_url
 
 START = datetime(2026, 7, 1, 13, 0, tzinfo=UTC)  # a Wednesday
 DAY_S = 86_400
@@ -78,7 +86,30 @@ def seed(url: str, *, nodes: int, hours: float) -> tuple[int, int, int]:
     return tuple(int(c[0]) if c else 0 for c in counts)  # type: ignore[return-value]
 
 
-def time_report(url: str, *, hours: float, interval_s: int) -> dict[str, float]:
+@contextmanager
+def kept_database(name: str) -> Iterator[tuple[str, bool]]:
+    """``(url, fresh)`` of the database ``name``, created when missing, migrated to head, kept."""
+    from gridlink.db import migrate
+
+    server = make_url(server_url()).set(drivername="postgresql")
+    admin = server.render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = server.set(drivername="postgresql+psycopg", database=name)
+    rendered = url.render_as_string(hide_password=False)
+    migrate.upgrade(rendered)
+    yield rendered, not exists
+
+
+def forget_reports(url: str) -> None:
+    """No stored report, so each timed run generates one (store() keeps an unchanged version)."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute("DELETE FROM reports")
+
+
+def time_report(url: str, *, hours: float, interval_s: int) -> tuple[dict[str, float], str]:
     from gridlink.auth.principal import SYSTEM
     from gridlink.curtailments.schemas import CurtailmentCreate
     from gridlink.curtailments.service import create_curtailment
@@ -146,9 +177,10 @@ def time_report(url: str, *, hours: float, interval_s: int) -> dict[str, float]:
         stages["delivered_model_kwh"] = float(body["totals"]["delivered_kwh"]["model"] or 0.0)
         stages["report_id"] = float(report.id)
         stages["digest_ok"] = float(digest == report.inputs_hash)
+        content = report.content_hash
     finally:
         engine.dispose()
-    return stages
+    return stages, content
 
 
 def main() -> None:
@@ -156,17 +188,30 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=1000)
     parser.add_argument("--hours", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--intervals", type=int, nargs="+", default=[300, 900])
+    parser.add_argument(
+        "--keep-db", metavar="NAME", help="keep the seeded database as NAME and reuse it"
+    )
     args = parser.parse_args()
-    with scratch_database("gridlink_bench_report") as url:
-        t0 = time.perf_counter()
-        nodes, samples, rollups = seed(url, nodes=args.nodes, hours=args.hours)
-        print(
-            f"seeded {nodes} nodes, {samples:,} raw samples (1 s), {rollups:,} 1-min rollups "
-            f"in {time.perf_counter() - t0:.0f} s; load average {load_average()}"
-        )
-        for interval_s in (300, 900):
+    database = (
+        kept_database(args.keep_db)
+        if args.keep_db
+        else scratch_database_fresh("gridlink_bench_report")
+    )
+    with database as (url, fresh):
+        if fresh:
+            t0 = time.perf_counter()
+            nodes, samples, rollups = seed(url, nodes=args.nodes, hours=args.hours)
+            print(
+                f"seeded {nodes} nodes, {samples:,} raw samples (1 s), {rollups:,} 1-min rollups "
+                f"in {time.perf_counter() - t0:.0f} s; load average {load_average()}"
+            )
+        else:
+            print(f"reusing database {args.keep_db} (not re-seeded)")
+        for interval_s in args.intervals:
             for attempt in range(args.repeat):
-                stages = time_report(url, hours=args.hours, interval_s=interval_s)
+                forget_reports(url)
+                stages, content = time_report(url, hours=args.hours, interval_s=interval_s)
                 figures = ", ".join(
                     f"{name} {seconds:.2f} s"
                     for name, seconds in stages.items()
@@ -176,8 +221,15 @@ def main() -> None:
                     f"{args.hours:g}-h event, {args.nodes} nodes, {interval_s} s intervals, "
                     f"run {attempt + 1}: {figures}; {int(stages['cells']):,} node-intervals, "
                     f"model delivered {stages['delivered_model_kwh']:.1f} kWh, "
-                    f"inputs hash reproduced: {bool(stages['digest_ok'])}"
+                    f"inputs hash reproduced: {bool(stages['digest_ok'])}, "
+                    f"content hash {content[:16]}; load average {load_average()}"
                 )
+
+
+@contextmanager
+def scratch_database_fresh(prefix: str) -> Iterator[tuple[str, bool]]:
+    with scratch_database(prefix) as url:
+        yield url, True
 
 
 if __name__ == "__main__":
