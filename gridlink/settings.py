@@ -377,9 +377,10 @@ def _check_report_settings(timezone: str, intervals_s: list[int]) -> None:
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ValueError(f"report_timezone: unknown time zone {timezone!r}") from err
     for value in intervals_s:
-        if not 60 <= value <= 3600 or 86_400 % value:
+        if not 60 <= value <= 3600 or value % 60 or 86_400 % value:
             raise ValueError(
-                f"report_scheduled_intervals_s: {value} must be 60..3600 s and divide a day"
+                f"report_scheduled_intervals_s: {value} must be whole minutes, 60..3600 s, "
+                "dividing a day"
             )
 
 

@@ -9,7 +9,12 @@ from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState, OpenAdrStat
 from gridlink.models.price import PricePoint
 from gridlink.models.report import Report
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
-from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.models.telemetry import (
+    TelemetryLateArrival,
+    TelemetryMinute,
+    TelemetryRollup,
+    TelemetrySample,
+)
 
 __all__ = [
     "ApiToken",
@@ -32,6 +37,8 @@ __all__ = [
     "ScheduleJobKind",
     "ScheduleJobState",
     "SignalKind",
+    "TelemetryLateArrival",
+    "TelemetryMinute",
     "TelemetryRollup",
     "TelemetrySample",
 ]

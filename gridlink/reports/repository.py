@@ -1,5 +1,10 @@
 """All SQL of the reports: telemetry aggregated per node and settlement interval, facility history
-for comparable days, event lineages, and the immutable report rows. Nothing here commits."""
+for comparable days, event lineages, and the immutable report rows. Nothing here commits.
+
+Telemetry is read from ``telemetry_minutes`` (per node and minute, exact integer sums of value x
+1000 that a database trigger keeps as samples are stored), never from the raw samples: a 4-hour
+event over 1,000 nodes at 1 s is 300 k minute rows instead of 18 M samples.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ from sqlalchemy import (
     literal,
     select,
     text,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.orm import Session, selectinload
@@ -26,7 +30,7 @@ from gridlink.db.base import UTCDateTime
 from gridlink.models.event import Event, EventInterval, EventStatus
 from gridlink.models.node import Node
 from gridlink.models.report import Report
-from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.models.telemetry import TelemetryMinute
 from gridlink.reports.inputs import NodeInterval
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,13 +61,6 @@ def _index(bucket: object, start: datetime, interval_s: int) -> int:
     return int(str(bucket))
 
 
-def _milli_sum(column: Any) -> ColumnElement[Any]:
-    """The sum of ``column`` in thousandths, as an exact integer: unlike a float sum it does not
-    depend on the order rows are added in (parallel workers), so the same data always gives
-    the same figures and the same inputs hash."""
-    return func.sum(cast(func.round(column * 1000), BigInteger))
-
-
 def _tune_for_large_aggregates(session: Session) -> None:
     """For this transaction on PostgreSQL: no JIT (seconds of compilation for a query that runs
     once) and enough memory to aggregate node x interval groups without spilling to disk (the
@@ -77,23 +74,28 @@ def node_intervals(
     session: Session, *, start: datetime, interval_s: int, count: int
 ) -> list[NodeInterval]:
     """Per node and interval of the grid: sample count, mean power, throughput and demand (None
-    when no sample carried one), QoS-violation count. One grouped scan of the raw samples."""
+    when no sample carried one), QoS-violation count. One grouped scan of the node-minute sums
+    (``telemetry_minutes``, exact integers the database keeps as samples arrive): the same
+    figures as summing the raw samples, from 60 times fewer rows. ``start`` and ``interval_s``
+    must be whole minutes (:func:`gridlink.reports.service.check_interval`)."""
+    _check_minute_grid(start, interval_s)
     end = start + timedelta(seconds=interval_s * count)
     _tune_for_large_aggregates(session)
-    bucket = _bucket(session, TelemetrySample.ts, start, interval_s).label("bucket")
+    m = TelemetryMinute
+    bucket = _bucket(session, m.minute, start, interval_s).label("bucket")
     stmt = (
         select(
-            TelemetrySample.node_id,
+            m.node_id,
             bucket,
-            func.count(),
-            _milli_sum(TelemetrySample.power_w),
-            _milli_sum(TelemetrySample.throughput_tok_s),
-            _milli_sum(TelemetrySample.demand_tok_s),
-            func.count(TelemetrySample.demand_tok_s),
-            func.sum(cast(TelemetrySample.qos_violation, Integer)),
+            func.sum(m.samples),
+            func.sum(m.power_mw),
+            func.sum(m.throughput_mtok_s),
+            func.sum(m.demand_mtok_s),
+            func.sum(m.demand_samples),
+            func.sum(m.qos_violations),
         )
-        .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
-        .group_by(TelemetrySample.node_id, bucket)
+        .where(m.minute >= start, m.minute < end)
+        .group_by(m.node_id, bucket)
     )
     cells = []
     for node_id, index, samples, power, tput, demand, with_demand, qos in session.execute(stmt):
@@ -115,53 +117,37 @@ def node_intervals(
 def facility_kw(
     session: Session, *, start: datetime, interval_s: int, count: int, overhead_kw: float
 ) -> list[float | None]:
-    """Facility power per interval (overhead + each reporting node's mean), from raw samples and
-    1-minute rollups alike (older telemetry survives only as rollups). None: nobody reported.
+    """Facility power per interval (overhead + each reporting node's mean). None: nobody
+    reported. From the node-minute sums, which outlive the raw samples as long as the rollups.
 
-    One statement: per node and interval the sample-weighted mean over both sources (in mW),
-    then summed per interval as exact integers, so only one row per interval leaves the
-    database and the figures do not depend on summation order.
+    One statement: per node and interval the sample-weighted mean (in mW, rounded), then summed
+    per interval as exact integers, so only one row per interval leaves the database and the
+    figures do not depend on summation order.
     """
+    _check_minute_grid(start, interval_s)
     end = start + timedelta(seconds=interval_s * count)
-    raw_bucket = _bucket(session, TelemetrySample.ts, start, interval_s)
-    roll_bucket = _bucket(session, TelemetryRollup.bucket_start, start, interval_s)
-    raw = (
-        select(
-            TelemetrySample.node_id.label("node_id"),
-            raw_bucket.label("bucket"),
-            func.count().label("samples"),
-            _milli_sum(TelemetrySample.power_w).label("power_mw"),
-        )
-        .where(TelemetrySample.ts >= start, TelemetrySample.ts < end)
-        .group_by(TelemetrySample.node_id, raw_bucket)
-    )
-    rolled = (
-        select(
-            TelemetryRollup.node_id.label("node_id"),
-            roll_bucket.label("bucket"),
-            func.sum(TelemetryRollup.sample_count).label("samples"),
-            _milli_sum(TelemetryRollup.power_w_avg * TelemetryRollup.sample_count).label(
-                "power_mw"
-            ),
-        )
-        .where(TelemetryRollup.bucket_start >= start, TelemetryRollup.bucket_start < end)
-        .group_by(TelemetryRollup.node_id, roll_bucket)
-    )
-    both = union_all(raw, rolled).subquery()
-    mean_mw = cast(func.sum(both.c.power_mw), Float) / func.sum(both.c.samples)
+    m = TelemetryMinute
+    bucket = _bucket(session, m.minute, start, interval_s).label("bucket")
+    mean_mw = cast(func.sum(m.power_mw), Float) / func.sum(m.samples)
     per_node = (
-        select(both.c.bucket, cast(func.round(mean_mw), BigInteger).label("power_mw"))
-        .group_by(both.c.node_id, both.c.bucket)
-        .having(func.sum(both.c.samples) > 0)
+        select(bucket, cast(func.round(mean_mw), BigInteger).label("power_mw"))
+        .where(m.minute >= start, m.minute < end)
+        .group_by(m.node_id, bucket)
+        .having(func.sum(m.samples) > 0)
         .subquery()
     )
     stmt = select(per_node.c.bucket, func.sum(per_node.c.power_mw)).group_by(per_node.c.bucket)
     facility: list[float | None] = [None] * count
-    for bucket, power_mw in session.execute(stmt):
-        index = _index(bucket, start, interval_s)
+    for bucket_value, power_mw in session.execute(stmt):
+        index = _index(bucket_value, start, interval_s)
         if 0 <= index < count:
             facility[index] = overhead_kw + int(power_mw) / 1e6
     return facility
+
+
+def _check_minute_grid(start: datetime, interval_s: int) -> None:
+    if interval_s % 60 or start.second or start.microsecond:
+        raise ValueError(f"a report grid is whole minutes, got {start.isoformat()} + {interval_s}s")
 
 
 def nodes_by_id(session: Session, node_ids: list[int]) -> list[Node]:
