@@ -180,6 +180,11 @@ class GridlinkSettings(BaseSettings):
     report_check_interval_s: float = Field(
         default=60.0, gt=0, description="Period of the scheduler's due-report check."
     )
+    report_correction_debounce_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="A report is corrected once no late telemetry for it arrived this long.",
+    )
     report_pre_event_window_min: float = Field(
         default=60.0, gt=0, description="Pre-event average baseline: window before the event."
     )

@@ -8,6 +8,7 @@ event over 1,000 nodes at 1 s is 300 k minute rows instead of 18 M samples.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Float,
     Integer,
     cast,
+    delete,
     func,
     literal,
     select,
@@ -27,10 +29,10 @@ from sqlalchemy.orm import Session, selectinload
 
 from gridlink.curtailments.schemas import MAX_DURATION_S
 from gridlink.db.base import UTCDateTime
-from gridlink.models.event import Event, EventInterval, EventStatus
+from gridlink.models.event import Event, EventInterval, EventSource, EventStatus
 from gridlink.models.node import Node
 from gridlink.models.report import Report
-from gridlink.models.telemetry import TelemetryMinute
+from gridlink.models.telemetry import TelemetryLateArrival, TelemetryMinute
 from gridlink.reports.inputs import NodeInterval
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -156,6 +158,21 @@ def nodes_by_id(session: Session, node_ids: list[int]) -> list[Node]:
     return list(session.scalars(select(Node).where(Node.id.in_(node_ids)).order_by(Node.id)))
 
 
+def event_id_for_key(session: Session, key: str) -> int | None:
+    """The newest event id of the lineage ``<source>:<external_id>`` (None if it is gone)."""
+    source, _, external_id = key.partition(":")
+    if source not in {s.value for s in EventSource}:
+        return None
+    stmt = (
+        select(Event.id)
+        .where(Event.source == EventSource(source), Event.external_id == external_id)
+        .order_by(Event.version.desc())
+        .limit(1)
+    )
+    found = session.scalars(stmt).first()
+    return None if found is None else int(found)
+
+
 def lineage(session: Session, event_id: int) -> list[Event]:
     """Every version of the event ``event_id`` belongs to, oldest first (empty if unknown)."""
     event = session.get(Event, event_id)
@@ -208,6 +225,61 @@ def subjects_with_reports(session: Session, subjects: list[str]) -> set[str]:
     if not subjects:
         return set()
     return set(session.scalars(select(Report.subject).where(Report.subject.in_(subjects))))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReport:
+    """The fields of a stored version that say what it covers (not its body)."""
+
+    id: int
+    subject: str
+    version: int
+    event_key: str | None
+    window_start: datetime
+    window_end: datetime
+    interval_s: int
+
+
+def latest_versions_overlapping(
+    session: Session, *, start: datetime, end: datetime, lead: timedelta
+) -> list[StoredReport]:
+    """The latest version of every subject whose window, widened by ``lead`` before it (the
+    pre-event window), overlaps ``[start, end]``."""
+    newest = (
+        select(Report.subject, func.max(Report.version).label("version"))
+        .group_by(Report.subject)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Report.id,
+            Report.subject,
+            Report.version,
+            Report.event_key,
+            Report.window_start,
+            Report.window_end,
+            Report.interval_s,
+        )
+        .join(
+            newest,
+            (Report.subject == newest.c.subject) & (Report.version == newest.c.version),
+        )
+        .where(Report.window_end > start, Report.window_start <= end + lead)
+        .order_by(Report.id)
+    )
+    return [StoredReport(*row) for row in session.execute(stmt)]
+
+
+def late_arrivals(session: Session) -> list[TelemetryLateArrival]:
+    return list(session.scalars(select(TelemetryLateArrival).order_by(TelemetryLateArrival.id)))
+
+
+def delete_late_arrivals(session: Session, ids: list[int]) -> None:
+    if ids:
+        session.execute(
+            delete(TelemetryLateArrival).where(TelemetryLateArrival.id.in_(ids)),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def add(session: Session, report: Report) -> Report:

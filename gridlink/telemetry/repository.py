@@ -16,7 +16,12 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import FunctionElement
 
 from gridlink.db.base import UTCDateTime
-from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.models.telemetry import (
+    TelemetryLateArrival,
+    TelemetryMinute,
+    TelemetryRollup,
+    TelemetrySample,
+)
 
 
 class minute_floor(FunctionElement[datetime]):
@@ -221,6 +226,34 @@ def delete_rollups_before(session: Session, cutoff: datetime) -> int:
         execution_options={"synchronize_session": False},
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_minutes_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        delete(TelemetryMinute).where(TelemetryMinute.minute < cutoff),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record_late_arrival(
+    session: Session,
+    *,
+    node_id: int,
+    first_ts: datetime,
+    last_ts: datetime,
+    samples: int,
+    stored_at: datetime,
+) -> None:
+    session.add(
+        TelemetryLateArrival(
+            node_id=node_id,
+            first_ts=first_ts,
+            last_ts=last_ts,
+            samples=samples,
+            stored_at=stored_at,
+        )
+    )
 
 
 def rollups_for_node(
