@@ -2,9 +2,10 @@
 
 Setup: a fresh, migrated PostgreSQL database; N nodes (with stock curves); raw telemetry every
 second for every node over the event and the hour before it (pre-event window), generated
-server-side (INSERT ... SELECT generate_series, with the real indexes in place); the ten
-comparable weekdays before as 1-minute rollups (older telemetry lives only as rollups), over the
-same-day adjustment window and the event hours. Then, timed: the report as the scheduler and the
+server-side (INSERT ... SELECT generate_series, with the real indexes and the node-minute trigger
+in place); the ten comparable weekdays before as what the gateway keeps of them once their raw
+samples expire, 1-minute rollups and node-minute sums, over the same-day adjustment window and the
+event hours. Then, timed: the report as the scheduler and the
 API make it: assemble the inputs (SQL aggregation per node and settlement interval, facility
 history for the comparable days), compute the body, hash, store. Run per settlement interval.
 
@@ -34,8 +35,9 @@ START = datetime(2026, 7, 1, 13, 0, tzinfo=UTC)  # a Wednesday
 DAY_S = 86_400
 
 
-def seed(url: str, *, nodes: int, hours: float) -> tuple[int, int, int]:
-    """Nodes, raw samples and rollups, all server-side. Returns the three counts."""
+def seed(url: str, *, nodes: int, hours: float) -> tuple[int, int, int, int]:
+    """Nodes, raw samples (their node-minute sums kept by the database's trigger), rollups and
+    node-minute sums of the comparable days, all server-side. Returns the four counts."""
     event_s = int(hours * 3600)
     first = START - timedelta(hours=1)
     with psycopg.connect(libpq(url), autocommit=True) as conn:
@@ -73,15 +75,29 @@ def seed(url: str, *, nodes: int, hours: float) -> tuple[int, int, int]:
                        qos_violation_count)
                    SELECT n.id, %(first)s + make_interval(mins => m), 60,
                        4300 + 10 * %(back)s + (m %% 30), 4500, 5000, 700, 0
-                   FROM nodes n, generate_series(0, %(last)s) m""",
+                   FROM nodes n, generate_series(0, %(last)s) m ORDER BY m, n.id""",
                 {"first": day_first, "back": back, "last": int(3 * 60 + hours * 60) - 1},
+            )
+            # The node-minute sums the trigger kept when these minutes' samples were stored
+            # (they outlive the raw samples, like the rollups): the same figures, time-ordered.
+            conn.execute(
+                """INSERT INTO telemetry_minutes (node_id, minute, samples, power_mw,
+                       throughput_mtok_s, demand_mtok_s, demand_samples, qos_violations)
+                   SELECT node_id, bucket_start, sample_count,
+                       round(power_w_avg * sample_count * 1000)::bigint,
+                       round(throughput_tok_s_avg * sample_count * 1000)::bigint, 0, 0,
+                       qos_violation_count
+                   FROM telemetry_rollups
+                   WHERE bucket_start >= %(first)s AND bucket_start < %(end)s
+                   ORDER BY bucket_start, node_id""",
+                {"first": day_first, "end": day_first + timedelta(hours=3 + hours)},
             )
         # What autovacuum does after a bulk load: summarise the BRIN ranges (an unsummarised
         # range matches every query) and refresh the statistics.
         conn.execute("VACUUM ANALYZE")
         counts = [
             conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-            for table in ("nodes", "telemetry_samples", "telemetry_rollups")
+            for table in ("nodes", "telemetry_samples", "telemetry_rollups", "telemetry_minutes")
         ]
     return tuple(int(c[0]) if c else 0 for c in counts)  # type: ignore[return-value]
 
@@ -201,10 +217,11 @@ def main() -> None:
     with database as (url, fresh):
         if fresh:
             t0 = time.perf_counter()
-            nodes, samples, rollups = seed(url, nodes=args.nodes, hours=args.hours)
+            nodes, samples, rollups, minutes = seed(url, nodes=args.nodes, hours=args.hours)
             print(
-                f"seeded {nodes} nodes, {samples:,} raw samples (1 s), {rollups:,} 1-min rollups "
-                f"in {time.perf_counter() - t0:.0f} s; load average {load_average()}"
+                f"seeded {nodes} nodes, {samples:,} raw samples (1 s), {rollups:,} 1-min rollups, "
+                f"{minutes:,} node-minute sums in {time.perf_counter() - t0:.0f} s; "
+                f"load average {load_average()}"
             )
         else:
             print(f"reusing database {args.keep_db} (not re-seeded)")

@@ -81,7 +81,8 @@ END
 
 
 def _backfill(dialect: str) -> str:
-    """Raw samples and rollups summed per node and minute, as the reports summed them."""
+    """Raw samples and rollups summed per node and minute, as the reports summed them; written in
+    time order, as the trigger writes them, so a time range reads few pages."""
     postgresql = dialect == "postgresql"
     minute = "date_trunc('minute', ts)" if postgresql else SQLITE_MINUTE.format("ts")
 
@@ -110,6 +111,7 @@ FROM (
     FROM telemetry_rollups
 ) AS both_sources
 GROUP BY node_id, minute
+ORDER BY minute, node_id
 """
 
 
