@@ -7,7 +7,7 @@ from gridlink.models.event import Event, EventInterval, EventSource, EventStatus
 from gridlink.models.node import Node, NodeStatus
 from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState, OpenAdrState
 from gridlink.models.price import PricePoint
-from gridlink.models.report import Report
+from gridlink.models.report import Report, ReportHistoryInterval
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
 from gridlink.models.telemetry import (
     TelemetryLateArrival,
@@ -32,6 +32,7 @@ __all__ = [
     "OpenAdrState",
     "PricePoint",
     "Report",
+    "ReportHistoryInterval",
     "Role",
     "ScheduleJob",
     "ScheduleJobKind",

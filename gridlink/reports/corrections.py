@@ -115,6 +115,8 @@ def correct_reports(
     late-arrival records that are settled. Returns the ids of the new versions."""
     with session_scope(factory) as session:
         due, settled_ids = pending_corrections(session, now=now, settings=settings)
+        for arrival in repository.late_arrivals(session):
+            repository.forget_history(session, first=arrival.first_ts, last=arrival.last_ts)
     created = []
     for pending in due:
         subject = pending.report.subject

@@ -93,6 +93,7 @@ def comparable_days(
             interval_s=interval_s,
             count=adj + gap + count,
             overhead_kw=overhead,
+            cached=True,  # a past day (its telemetry changing deletes the cached intervals)
         )
         comparable = ComparableDay(day, tuple(values[adj + gap :]), adjustment_mean(values[:adj]))
         days.append(comparable)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import INTERVAL
 from sqlalchemy.orm import Session, selectinload
 
@@ -31,7 +32,7 @@ from gridlink.curtailments.schemas import MAX_DURATION_S
 from gridlink.db.base import UTCDateTime
 from gridlink.models.event import Event, EventInterval, EventSource, EventStatus
 from gridlink.models.node import Node
-from gridlink.models.report import Report
+from gridlink.models.report import Report, ReportHistoryInterval
 from gridlink.models.telemetry import TelemetryLateArrival, TelemetryMinute
 from gridlink.reports.inputs import NodeInterval
 
@@ -117,15 +118,38 @@ def node_intervals(
 
 
 def facility_kw(
-    session: Session, *, start: datetime, interval_s: int, count: int, overhead_kw: float
+    session: Session,
+    *,
+    start: datetime,
+    interval_s: int,
+    count: int,
+    overhead_kw: float,
+    cached: bool = False,
 ) -> list[float | None]:
     """Facility power per interval (overhead + each reporting node's mean). None: nobody
     reported. From the node-minute sums, which outlive the raw samples as long as the rollups.
 
-    One statement: per node and interval the sample-weighted mean (in mW, rounded), then summed
-    per interval as exact integers, so only one row per interval leaves the database and the
-    figures do not depend on summation order.
+    ``cached`` (the comparable days, all in the past): read the intervals from
+    ``report_history_intervals`` when every one is there, else compute them and store them
+    there. The database's triggers delete cached intervals whose telemetry changes, so a cached
+    figure is always the one computing it again would give.
     """
+    values = (
+        _cached_mw(session, start=start, interval_s=interval_s, count=count) if cached else None
+    )
+    if values is None:
+        values = _facility_mw(session, start=start, interval_s=interval_s, count=count)
+        if cached:
+            _cache_mw(session, start=start, interval_s=interval_s, values=values)
+    return [None if mw is None else overhead_kw + mw / 1e6 for mw in values]
+
+
+def _facility_mw(
+    session: Session, *, start: datetime, interval_s: int, count: int
+) -> list[int | None]:
+    """One statement: per node and interval the sample-weighted mean (in mW, rounded), then
+    summed per interval as exact integers, so only one row per interval leaves the database and
+    the figures do not depend on summation order."""
     _check_minute_grid(start, interval_s)
     end = start + timedelta(seconds=interval_s * count)
     m = TelemetryMinute
@@ -139,12 +163,49 @@ def facility_kw(
         .subquery()
     )
     stmt = select(per_node.c.bucket, func.sum(per_node.c.power_mw)).group_by(per_node.c.bucket)
-    facility: list[float | None] = [None] * count
+    facility: list[int | None] = [None] * count
     for bucket_value, power_mw in session.execute(stmt):
         index = _index(bucket_value, start, interval_s)
         if 0 <= index < count:
-            facility[index] = overhead_kw + int(power_mw) / 1e6
+            facility[index] = int(power_mw)
     return facility
+
+
+def _cached_mw(
+    session: Session, *, start: datetime, interval_s: int, count: int
+) -> list[int | None] | None:
+    h = ReportHistoryInterval
+    end = start + timedelta(seconds=interval_s * count)
+    rows = session.execute(
+        select(h.bucket_start, h.power_mw).where(
+            h.interval_s == interval_s, h.bucket_start >= start, h.bucket_start < end
+        )
+    ).all()
+    if len(rows) != count:
+        return None
+    values: list[int | None] = [None] * count
+    for bucket_start, power_mw in rows:
+        values[round((bucket_start - start).total_seconds() / interval_s)] = power_mw
+    return values
+
+
+def _cache_mw(
+    session: Session, *, start: datetime, interval_s: int, values: list[int | None]
+) -> None:
+    rows = [
+        {
+            "interval_s": interval_s,
+            "bucket_start": start + timedelta(seconds=i * interval_s),
+            "power_mw": mw,
+        }
+        for i, mw in enumerate(values)
+    ]
+    table = ReportHistoryInterval.__table__
+    module: Any = postgresql if _is_pg(session) else sqlite
+    stmt = module.insert(table).on_conflict_do_nothing(
+        index_elements=["interval_s", "bucket_start"]
+    )
+    session.execute(stmt, rows)
 
 
 def _check_minute_grid(start: datetime, interval_s: int) -> None:
@@ -268,6 +329,16 @@ def latest_versions_overlapping(
         .order_by(Report.id)
     )
     return [StoredReport(*row) for row in session.execute(stmt)]
+
+
+def forget_history(session: Session, *, first: datetime, last: datetime) -> None:
+    """Drop the cached history intervals that samples in ``[first, last]`` fall in (the triggers
+    do it as samples are stored; this closes the window of a cache filled concurrently)."""
+    h = ReportHistoryInterval
+    session.execute(
+        delete(h).where(h.bucket_start <= last, h.bucket_start > first - timedelta(hours=1)),
+        execution_options={"synchronize_session": False},
+    )
 
 
 def late_arrivals(session: Session) -> list[TelemetryLateArrival]:

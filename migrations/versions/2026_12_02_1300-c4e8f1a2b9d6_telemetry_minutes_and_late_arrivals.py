@@ -1,4 +1,4 @@
-"""telemetry minutes (exact per-minute sums kept by a trigger) and late arrivals
+"""telemetry minutes (exact per-minute sums kept by a trigger), late arrivals, history cache
 
 The reports aggregated raw 1-second samples (18 M rows for a 4-hour event over 1,000 nodes) and
 the comparable days' history on every generation. ``telemetry_minutes`` holds each node's
@@ -7,8 +7,12 @@ samples summed per minute as exact integers (value x 1000, rounded), maintained 
 (one grouped upsert per INSERT statement), a row-level one on SQLite. Existing raw samples and
 rollups are summed into it here, the same way the reports summed them.
 
-``telemetry_late_arrivals`` records batches stored after their window settled, for the reports'
-automatic corrections.
+``telemetry_late_arrivals`` records batches stored late, for the reports' automatic corrections.
+
+``report_history_intervals`` caches the facility power of past settlement intervals (the
+high-X-of-Y comparable days). The same triggers delete the cached intervals a change of telemetry
+touches: new samples (within the longest interval, an hour, before them), and deleted node-minute
+sums (pruning, a node removed).
 
 Revision ID: c4e8f1a2b9d6
 Revises: a7d3c0e51b2f
@@ -50,9 +54,37 @@ BEGIN
     GROUP BY 1, 2
     ORDER BY 1, 2
     ON CONFLICT (node_id, minute) DO UPDATE SET {ADD};
+    DELETE FROM report_history_intervals
+    WHERE bucket_start <= (SELECT max(ts) FROM new_samples)
+        AND bucket_start > (SELECT min(ts) FROM new_samples) - interval '1 hour';
     RETURN NULL;
 END
 $$
+"""
+
+PG_FORGET_FUNCTION = """
+CREATE FUNCTION report_history_forget_minutes() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM report_history_intervals
+    WHERE bucket_start <= (SELECT max(minute) FROM gone_minutes)
+        AND bucket_start > (SELECT min(minute) FROM gone_minutes) - interval '1 hour';
+    RETURN NULL;
+END
+$$
+"""
+
+PG_FORGET_TRIGGER = """
+CREATE TRIGGER telemetry_minutes_forget_history AFTER DELETE ON telemetry_minutes
+REFERENCING OLD TABLE AS gone_minutes
+FOR EACH STATEMENT EXECUTE FUNCTION report_history_forget_minutes()
+"""
+
+SQLITE_FORGET_TRIGGER = """
+CREATE TRIGGER telemetry_minutes_forget_history AFTER DELETE ON telemetry_minutes FOR EACH ROW
+BEGIN
+    DELETE FROM report_history_intervals
+    WHERE bucket_start <= OLD.minute AND bucket_start > datetime(OLD.minute, '-1 hour');
+END
 """
 
 PG_TRIGGER = """
@@ -76,6 +108,8 @@ BEGIN
         coalesce(NEW.qos_violation, 0)
     )
     ON CONFLICT (node_id, minute) DO UPDATE SET {ADD};
+    DELETE FROM report_history_intervals
+    WHERE bucket_start <= NEW.ts AND bucket_start > datetime(NEW.ts, '-1 hour');
 END
 """
 
@@ -162,21 +196,42 @@ def upgrade() -> None:
         ["stored_at"],
         unique=False,
     )
+    op.create_table(
+        "report_history_intervals",
+        sa.Column("interval_s", sa.Integer(), nullable=False),
+        sa.Column("bucket_start", gridlink.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("power_mw", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint(
+            "interval_s", "bucket_start", name=op.f("pk_report_history_intervals")
+        ),
+    )
+    op.create_index(
+        "ix_report_history_intervals_bucket_start",
+        "report_history_intervals",
+        ["bucket_start"],
+        unique=False,
+    )
     dialect = op.get_bind().dialect.name
     op.execute(_backfill(dialect))
     if dialect == "postgresql":
-        op.execute(PG_FUNCTION)
-        op.execute(PG_TRIGGER)
+        for statement in (PG_FUNCTION, PG_TRIGGER, PG_FORGET_FUNCTION, PG_FORGET_TRIGGER):
+            op.execute(statement)
     else:
         op.execute(SQLITE_TRIGGER)
+        op.execute(SQLITE_FORGET_TRIGGER)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS telemetry_samples_minutes ON telemetry_samples")
         op.execute("DROP FUNCTION IF EXISTS telemetry_minutes_add()")
+        op.execute("DROP TRIGGER IF EXISTS telemetry_minutes_forget_history ON telemetry_minutes")
+        op.execute("DROP FUNCTION IF EXISTS report_history_forget_minutes()")
     else:
         op.execute("DROP TRIGGER IF EXISTS telemetry_samples_minutes")
+        op.execute("DROP TRIGGER IF EXISTS telemetry_minutes_forget_history")
+    op.drop_index("ix_report_history_intervals_bucket_start", table_name="report_history_intervals")
+    op.drop_table("report_history_intervals")
     op.drop_index("ix_telemetry_late_arrivals_stored_at", table_name="telemetry_late_arrivals")
     op.drop_table("telemetry_late_arrivals")
     op.drop_index("ix_telemetry_minutes_minute", table_name="telemetry_minutes")

@@ -78,14 +78,14 @@ def test_minute_sums_follow_every_insert(db_session: Session, settings: Gridlink
     rows = [
         {
             "node_id": node,
-            "ts": T0 + timedelta(seconds=7 * i + node),
+            "ts": T0 + timedelta(seconds=7 * i + k),
             "power_w": 2000.0 + 13.3371 * i,
             "throughput_tok_s": 400.0 + 0.1237 * i,
             "demand_tok_s": None if i % 5 == 0 else 450.0 + 0.5 * i,
             "qos_violation": i % 11 == 0,
             "sample_id": f"run1:{i}",
         }
-        for node in (a, b)
+        for k, node in enumerate((a, b))
         for i in range(40)
     ]
     repository.bulk_insert(db_session, rows)
