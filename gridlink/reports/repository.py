@@ -171,6 +171,16 @@ def _facility_mw(
     return facility
 
 
+def history_cached(session: Session, *, start: datetime, interval_s: int, count: int) -> bool:
+    """Whether every interval of the grid is in the history cache."""
+    h = ReportHistoryInterval
+    end = start + timedelta(seconds=interval_s * count)
+    stmt = select(func.count()).where(
+        h.interval_s == interval_s, h.bucket_start >= start, h.bucket_start < end
+    )
+    return int(session.scalar(stmt) or 0) == count
+
+
 def _cached_mw(
     session: Session, *, start: datetime, interval_s: int, count: int
 ) -> list[int | None] | None:

@@ -8,7 +8,9 @@ ended while no gateway ran are caught up within ``report_catchup_days``. Two lea
 overlapping cannot store two first versions: ``(subject, version)`` is unique, the loser's
 transaction rolls back and it moves on.
 
-Each check then stores the corrections late telemetry calls for (:mod:`.corrections`).
+Each check then stores the corrections late telemetry calls for (:mod:`.corrections`) and caches
+the facility history of the days that settled (:func:`.history.fill_settled_days`), which the
+high-X-of-Y baseline of later reports reads.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridlink.auth.principal import SYSTEM
 from gridlink.db.engine import session_scope
 from gridlink.errors import GridlinkError
-from gridlink.reports import corrections, repository, service
+from gridlink.reports import corrections, history, repository, service
 from gridlink.reports.lineage import event_key, requested_segments
 from gridlink.settings import GridlinkSettings
 
@@ -75,4 +77,10 @@ def generate_due(
             log.exception("report on event %s (%s s) failed", event_id, interval_s)
     if created:
         log.info("generated %d scheduled report(s): %s", len(created), created)
-    return created + corrections.correct_reports(factory, now=now, settings=settings)
+    created += corrections.correct_reports(factory, now=now, settings=settings)
+    try:
+        with session_scope(factory) as session:
+            history.fill_settled_days(session, now=now, settings=settings)
+    except IntegrityError:
+        log.info("history cache filled concurrently")
+    return created

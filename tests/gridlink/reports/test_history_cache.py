@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gridlink.models.report import ReportHistoryInterval
 from gridlink.models.telemetry import TelemetryMinute
-from gridlink.reports import repository
+from gridlink.reports import history, repository
 from tests.gridlink.reports.fleet import add_node, add_samples
 
 DAY = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -54,3 +54,25 @@ def test_pruned_telemetry_is_forgotten_too(db_session: Session) -> None:
     )
     assert _cached(db_session) == 4
     assert _kw(db_session, cached=True) == [None] * 4 + [13.0] * 4
+
+
+def test_the_scheduler_caches_each_settled_day(db_session: Session, report_settings) -> None:
+    cfg = report_settings.model_copy(
+        update={"report_scheduled_intervals_s": [300, 900], "report_hxy_search_days": 3}
+    )
+    node = add_node(db_session, "n1")
+    add_samples(db_session, node.id, DAY - timedelta(days=2), DAY + timedelta(hours=1))
+    now = DAY + timedelta(hours=1)  # 06-30: its day has not ended, so not settled
+    assert history.fill_settled_days(db_session, now=now, settings=cfg) == 3 * 2
+    assert _cached(db_session) == 3 * (288 + 96)  # 06-27, 06-28, 06-29 at 5 and 15 min
+    assert history.fill_settled_days(db_session, now=now, settings=cfg) == 0
+    # A comparable-day window on a cached day is read back, equal to computing it.
+    start = DAY - timedelta(days=1, hours=3)
+    kw = repository.facility_kw(
+        db_session, start=start, interval_s=900, count=12, overhead_kw=10.0, cached=True
+    )
+    assert _cached(db_session) == 3 * (288 + 96)
+    assert kw == repository.facility_kw(
+        db_session, start=start, interval_s=900, count=12, overhead_kw=10.0
+    )
+    assert kw == [13.0] * 12
