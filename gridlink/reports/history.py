@@ -20,7 +20,7 @@ from gridlink.reports.baselines import ComparableDay
 from gridlink.settings import GridlinkSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_FILLS_PER_CHECK = 8
+MAX_FILLS_PER_CHECK = 2  # a day of a large fleet takes seconds; the check shares its thread
 
 
 def _local_start(day: date, wall: datetime, zone: ZoneInfo) -> datetime:
