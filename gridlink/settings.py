@@ -180,6 +180,11 @@ class GridlinkSettings(BaseSettings):
     report_check_interval_s: float = Field(
         default=60.0, gt=0, description="Period of the scheduler's due-report check."
     )
+    report_correction_debounce_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="A report is corrected once no late telemetry for it arrived this long.",
+    )
     report_pre_event_window_min: float = Field(
         default=60.0, gt=0, description="Pre-event average baseline: window before the event."
     )
@@ -394,9 +399,10 @@ def _check_report_settings(timezone: str, intervals_s: list[int]) -> None:
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ValueError(f"report_timezone: unknown time zone {timezone!r}") from err
     for value in intervals_s:
-        if not 60 <= value <= 3600 or 86_400 % value:
+        if not 60 <= value <= 3600 or value % 60 or 86_400 % value:
             raise ValueError(
-                f"report_scheduled_intervals_s: {value} must be 60..3600 s and divide a day"
+                f"report_scheduled_intervals_s: {value} must be whole minutes, 60..3600 s, "
+                "dividing a day"
             )
 
 

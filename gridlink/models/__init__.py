@@ -7,9 +7,14 @@ from gridlink.models.event import Event, EventInterval, EventSource, EventStatus
 from gridlink.models.node import Node, NodeStatus
 from gridlink.models.openadr import OpenAdrEvent, OpenAdrEventState, OpenAdrState
 from gridlink.models.price import PricePoint
-from gridlink.models.report import Report
+from gridlink.models.report import Report, ReportHistoryInterval
 from gridlink.models.schedule import ScheduleJob, ScheduleJobKind, ScheduleJobState
-from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.models.telemetry import (
+    TelemetryLateArrival,
+    TelemetryMinute,
+    TelemetryRollup,
+    TelemetrySample,
+)
 
 __all__ = [
     "ApiToken",
@@ -27,11 +32,14 @@ __all__ = [
     "OpenAdrState",
     "PricePoint",
     "Report",
+    "ReportHistoryInterval",
     "Role",
     "ScheduleJob",
     "ScheduleJobKind",
     "ScheduleJobState",
     "SignalKind",
+    "TelemetryLateArrival",
+    "TelemetryMinute",
     "TelemetryRollup",
     "TelemetrySample",
 ]

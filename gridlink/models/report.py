@@ -11,7 +11,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridlink.db.base import Base
@@ -41,3 +49,18 @@ class Report(Base):
     inputs_hash: Mapped[str] = mapped_column(String(64))
     content_hash: Mapped[str] = mapped_column(String(64))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ReportHistoryInterval(Base):
+    """Cached facility power of one past settlement interval, for the high-X-of-Y baseline's
+    comparable days: the sum over nodes of each node's mean power there, in mW (None: nobody
+    reported). A cache, never an input: a database trigger deletes the rows a change of
+    telemetry touches (a late sample, pruning, a node removed), and the reports compute and
+    store them again from the node-minute sums when they next need them."""
+
+    __tablename__ = "report_history_intervals"
+    __table_args__ = (Index("ix_report_history_intervals_bucket_start", "bucket_start"),)
+
+    interval_s: Mapped[int] = mapped_column(primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    power_mw: Mapped[int | None] = mapped_column(BigInteger)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridlink.db.base import Base
@@ -63,3 +63,49 @@ class TelemetryRollup(Base):
     throughput_tok_s_avg: Mapped[float]
     power_cap_w_avg: Mapped[float | None]
     qos_violation_count: Mapped[int]
+
+
+class TelemetryMinute(Base):
+    """One node's samples summed over one minute, as exact integers, kept as long as rollups.
+
+    Maintained by the database itself: a trigger on ``telemetry_samples`` adds every inserted
+    sample (a replayed one that the unique sample id skips is not inserted, so not counted; a
+    late one lands in its own minute). Sums are of each value x 1000 rounded to an integer, so
+    adding them up in any order gives the same figures: the reports' settlement intervals and
+    comparable-day history are built from these rows instead of raw samples.
+    """
+
+    __tablename__ = "telemetry_minutes"
+    __table_args__ = (Index("ix_telemetry_minutes_minute", "minute"),)
+
+    node_id: Mapped[int] = mapped_column(
+        ForeignKey("nodes.id", ondelete="CASCADE"), primary_key=True
+    )
+    minute: Mapped[datetime] = mapped_column(primary_key=True)
+    samples: Mapped[int]
+    power_mw: Mapped[int] = mapped_column(BigInteger)
+    """Sum over the samples of round(power_w x 1000)."""
+    throughput_mtok_s: Mapped[int] = mapped_column(BigInteger)
+    """Sum over the samples of round(throughput_tok_s x 1000)."""
+    demand_mtok_s: Mapped[int] = mapped_column(BigInteger)
+    """Sum over the samples that carried a demand of round(demand_tok_s x 1000)."""
+    demand_samples: Mapped[int]
+    qos_violations: Mapped[int]
+
+
+class TelemetryLateArrival(Base):
+    """A stored batch that carried samples older than the settlement delay: telemetry for a
+    window that may already be reported (a node replaying its spool after an outage). Written
+    with the samples, in the same transaction; the reports' correction check reads, acts on and
+    deletes these rows (:mod:`gridlink.reports.corrections`)."""
+
+    __tablename__ = "telemetry_late_arrivals"
+    __table_args__ = (Index("ix_telemetry_late_arrivals_stored_at", "stored_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    first_ts: Mapped[datetime]
+    last_ts: Mapped[datetime]
+    """Newest late sample of the batch (samples newer than the delay are not late)."""
+    samples: Mapped[int]
+    stored_at: Mapped[datetime]

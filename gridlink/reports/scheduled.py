@@ -7,6 +7,10 @@ committed) leaves it due and the next check (on this or a new leader) generates 
 ended while no gateway ran are caught up within ``report_catchup_days``. Two leaders briefly
 overlapping cannot store two first versions: ``(subject, version)`` is unique, the loser's
 transaction rolls back and it moves on.
+
+Each check then stores the corrections late telemetry calls for (:mod:`.corrections`) and caches
+the facility history of the days that settled (:func:`.history.fill_settled_days`), which the
+high-X-of-Y baseline of later reports reads.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridlink.auth.principal import SYSTEM
 from gridlink.db.engine import session_scope
 from gridlink.errors import GridlinkError
-from gridlink.reports import repository, service
+from gridlink.reports import corrections, history, repository, service
 from gridlink.reports.lineage import event_key, requested_segments
 from gridlink.settings import GridlinkSettings
 
@@ -50,7 +54,8 @@ def due_reports(
 def generate_due(
     factory: sessionmaker[Session], *, now: datetime, settings: GridlinkSettings
 ) -> list[int]:
-    """Generate every due report, each in its own transaction. Returns the new report ids."""
+    """Generate every due report, each in its own transaction, then the corrections late
+    telemetry calls for (:mod:`gridlink.reports.corrections`). Returns the new report ids."""
     with session_scope(factory) as session:
         due = due_reports(session, now=now, settings=settings)
     created = []
@@ -72,4 +77,10 @@ def generate_due(
             log.exception("report on event %s (%s s) failed", event_id, interval_s)
     if created:
         log.info("generated %d scheduled report(s): %s", len(created), created)
+    created += corrections.correct_reports(factory, now=now, settings=settings)
+    try:
+        with session_scope(factory) as session:
+            history.fill_settled_days(session, now=now, settings=settings)
+    except IntegrityError:
+        log.info("history cache filled concurrently")
     return created

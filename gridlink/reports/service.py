@@ -37,9 +37,10 @@ MAX_WINDOW = timedelta(days=7)
 
 
 def check_interval(interval_s: int) -> int:
-    if not 60 <= interval_s <= 3600 or 86_400 % interval_s:
+    if not 60 <= interval_s <= 3600 or interval_s % 60 or 86_400 % interval_s:
         raise InvalidInputError(
-            "interval_s", f"must be 60..3600 s and divide a day (300, 900, ...), got {interval_s}"
+            "interval_s",
+            f"must be whole minutes, 60..3600 s, dividing a day (300, 900, ...), got {interval_s}",
         )
     return interval_s
 

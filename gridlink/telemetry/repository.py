@@ -13,7 +13,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from gridlink.db.functions import minute_floor
-from gridlink.models.telemetry import TelemetryRollup, TelemetrySample
+from gridlink.models.telemetry import (
+    TelemetryLateArrival,
+    TelemetryMinute,
+    TelemetryRollup,
+    TelemetrySample,
+)
 
 
 def _samples_table() -> Table:
@@ -198,6 +203,34 @@ def delete_rollups_before(session: Session, cutoff: datetime) -> int:
         execution_options={"synchronize_session": False},
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def delete_minutes_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        delete(TelemetryMinute).where(TelemetryMinute.minute < cutoff),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def record_late_arrival(
+    session: Session,
+    *,
+    node_id: int,
+    first_ts: datetime,
+    last_ts: datetime,
+    samples: int,
+    stored_at: datetime,
+) -> None:
+    session.add(
+        TelemetryLateArrival(
+            node_id=node_id,
+            first_ts=first_ts,
+            last_ts=last_ts,
+            samples=samples,
+            stored_at=stored_at,
+        )
+    )
 
 
 def rollups_for_node(

@@ -85,3 +85,4 @@ class DownsampleReport(BaseModel):
     rollups_written: int
     raw_deleted: int
     rollups_deleted: int
+    minutes_deleted: int = Field(default=0, description="Node-minute sums past rollup retention.")

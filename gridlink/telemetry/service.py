@@ -27,6 +27,9 @@ from gridlink.telemetry.schemas import (
 
 # Node clocks drift; a sample further ahead than this is refused rather than trusted.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+# Agents push every few seconds; a sample stored this long after its time is late (reports that
+# covered it are corrected, gridlink/reports/corrections.py).
+LATE_AFTER = timedelta(minutes=2)
 
 
 def ingest(
@@ -56,6 +59,7 @@ def ingest(
             )
     rows = [{"node_id": node_id, **sample.model_dump()} for sample in samples]
     repository.bulk_insert(session, rows)
+    _note_late_samples(session, node_id, samples, now=now, settings=settings)
     came_back = nodes_service.status_at(node, now, settings) is NodeStatus.OFFLINE
     nodes_service.touch(node, now)
     first_ts = min(s.ts for s in samples)
@@ -80,6 +84,29 @@ def ingest(
         last_ts=last_ts,
         node_came_back=came_back,
     )
+
+
+def _note_late_samples(
+    session: Session,
+    node_id: int,
+    samples: list[TelemetrySampleIn],
+    *,
+    now: datetime,
+    settings: GridlinkSettings,
+) -> None:
+    """Samples stored more than :data:`LATE_AFTER` after their time may fall in a window already
+    reported (a node replaying its spool after an outage): recorded with the samples, in the
+    same transaction, so the reports' correction check regenerates what they change."""
+    late = [s.ts for s in samples if s.ts <= now - LATE_AFTER]
+    if late:
+        repository.record_late_arrival(
+            session,
+            node_id=node_id,
+            first_ts=min(late),
+            last_ts=max(late),
+            samples=len(late),
+            stored_at=now,
+        )
 
 
 def facility_power(session: Session, *, now: datetime, settings: GridlinkSettings) -> FacilityPower:
@@ -172,12 +199,14 @@ def downsample_and_prune(
     raw_deleted = repository.delete_raw_before(session, cutoff)
     rollup_cutoff = now - timedelta(days=settings.telemetry_rollup_retention_days)
     rollups_deleted = repository.delete_rollups_before(session, rollup_cutoff)
+    minutes_deleted = repository.delete_minutes_before(session, rollup_cutoff)
     return DownsampleReport(
         cutoff=cutoff,
         raw_rolled_up=rolled,
         rollups_written=written,
         raw_deleted=raw_deleted,
         rollups_deleted=rollups_deleted,
+        minutes_deleted=minutes_deleted,
     )
 
 

@@ -50,6 +50,10 @@ def test_generate_list_and_read_in_every_format(api: Api) -> None:
     totals = report["body"]["totals"]
     assert totals["delivered_kwh"]["model"] == 2.0 and totals["delivered_kwh"]["pre_event"] == 2.0
     assert report["body"]["service"]["during"]["qos_violated_windows"] == 72
+    # The report read what the API took: the registered stock_curve and the samples' demand_tok_s.
+    model = report["body"]["baselines"]["model"]
+    assert model == {"stock_curves": {"reported": 2}, "demand_fallback_node_intervals": 0}
+    assert report["body"]["service"]["during"]["tokens_demanded"] == 2 * 3600 * 500.0
 
     again = api.request("POST", "/v1/reports", json={"event_id": event_id, "interval_s": 900})
     assert again.status_code == 200 and again.json()["content_hash"] == report["content_hash"]

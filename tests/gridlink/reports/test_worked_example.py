@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from gridlink.reports.inputs import (
     ReportConfig,
     ReportInputs,
     Requested,
+    canonical_json,
+    inputs_hash,
+    plain,
+    sha256_hex,
 )
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "reports.md"
@@ -89,3 +94,10 @@ def test_the_worked_example_matches_the_docs() -> None:
     during = body["service"]["during"]
     assert during["served_share"] == 0.75 and during["qos_violated_windows"] == 240
     assert f"| during | {during['served_share']} | {during['qos_violated_share']} |" in lines
+
+
+def test_the_inputs_hash_is_the_hash_of_their_asdict() -> None:
+    """The fast conversion gives the JSON ``dataclasses.asdict`` gives: stored hashes stay valid."""
+    inputs = example()
+    assert canonical_json(plain(inputs)) == canonical_json(asdict(inputs))
+    assert inputs_hash(inputs) == sha256_hex(canonical_json(asdict(inputs)))
