@@ -68,14 +68,14 @@ def _epoch_s(at: datetime) -> float:
 
 def settlement_interval_s(intervals: Sequence[ReportInterval], preferred_s: int) -> int | None:
     """The audit settlement interval to read: ``preferred_s`` when every report interval
-    starts and ends on its grid, else the longest one (60..3600 s, dividing a day) that does;
-    None when none does."""
+    starts and ends on its grid, else the longest one (whole minutes, 60..3600 s, dividing a
+    day: what the audit reports accept) that does; None when none does."""
     edges = [_epoch_s(t) for _, start, end in intervals for t in (start, end)]
     if any(e != int(e) for e in edges):
         return None
-    candidates = [preferred_s] + [s for s in range(3600, 59, -1) if DAY_S % s == 0]
+    candidates = [preferred_s] + [s for s in range(3600, 59, -60) if DAY_S % s == 0]
     for length in candidates:
-        allowed = 60 <= length <= 3600 and DAY_S % length == 0
+        allowed = 60 <= length <= 3600 and length % 60 == 0 and DAY_S % length == 0
         if allowed and all(int(e) % length == 0 for e in edges):
             return length
     return None

@@ -27,8 +27,9 @@ def _in_force(versions: list[Event], k: int) -> tuple[datetime | None, datetime 
     return start, end
 
 
-def requested_segments(versions: list[Event]) -> list[Requested]:
-    """Each version's intervals clipped to the time that version was in force, oldest first."""
+def _in_force_segments(versions: list[Event]) -> list[tuple[Requested, int | None]]:
+    """Each version's intervals clipped to the time that version was in force, oldest first,
+    with the node an interval limits (None: the whole facility)."""
     ordered = sorted(versions, key=lambda v: v.version)
     segments = []
     for k, version in enumerate(ordered):
@@ -41,10 +42,26 @@ def requested_segments(versions: list[Event]) -> list[Requested]:
             if valid_to is not None:
                 end = min(end, valid_to)
             if end > start:
-                segments.append(
-                    Requested(start, end, interval.signal_kind.value, interval.value, version.id)
-                )
-    return sorted(segments, key=lambda s: (s.start, s.event_id))
+                req = Requested(start, end, interval.signal_kind.value, interval.value, version.id)
+                segments.append((req, interval.node_id))
+    return sorted(segments, key=lambda s: (s[0].start, s[0].event_id))
+
+
+def requested_segments(versions: list[Event]) -> list[Requested]:
+    """What the lineage asked of the facility: its facility-wide intervals, each clipped to the
+    time its version was in force, oldest first. An interval that limits one node (an OpenADR
+    event targeted at a node resource) is not a facility request: compliance is judged against
+    facility requests only, so it is left out here (it still spans the event: `event_window`)."""
+    return [req for req, node_id in _in_force_segments(versions) if node_id is None]
+
+
+def event_window(versions: list[Event]) -> tuple[datetime, datetime] | None:
+    """From the first to the last moment any interval of the lineage was in force (facility or
+    node intervals); None if nothing was ever in force (cancelled before it started)."""
+    segments = [req for req, _ in _in_force_segments(versions)]
+    if not segments:
+        return None
+    return min(r.start for r in segments), max(r.end for r in segments)
 
 
 def describe(versions: list[Event]) -> dict[str, Any]:

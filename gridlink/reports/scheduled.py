@@ -25,7 +25,7 @@ from gridlink.auth.principal import SYSTEM
 from gridlink.db.engine import session_scope
 from gridlink.errors import GridlinkError
 from gridlink.reports import corrections, history, repository, service
-from gridlink.reports.lineage import event_key, requested_segments
+from gridlink.reports.lineage import event_key, event_window
 from gridlink.settings import GridlinkSettings
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ def due_reports(
     oldest = now - timedelta(days=settings.report_catchup_days)
     due: list[tuple[int, int, str]] = []
     for event in repository.events_ended_between(session, after=oldest - delay, until=now):
-        segments = requested_segments(repository.lineage(session, event.id))
-        if not segments:
+        window = event_window(repository.lineage(session, event.id))
+        if window is None:
             continue  # cancelled before it began: nothing was asked
-        end = max(s.end for s in segments)
+        end = window[1]
         if not oldest <= end <= now - delay:
             continue
         for interval_s in settings.report_scheduled_intervals_s:

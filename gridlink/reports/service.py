@@ -29,7 +29,13 @@ from gridlink.reports.inputs import (
     content_hash,
     inputs_hash,
 )
-from gridlink.reports.lineage import describe, event_key, overlaps, requested_segments
+from gridlink.reports.lineage import (
+    describe,
+    event_key,
+    event_window,
+    overlaps,
+    requested_segments,
+)
 from gridlink.settings import GridlinkSettings
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -139,12 +145,12 @@ def event_inputs(
     versions = repository.lineage(session, event_id)
     if not versions:
         raise NotFoundError("event", event_id)
-    requested = requested_segments(versions)
-    if not requested:
+    window = event_window(versions)
+    if window is None:
         raise InvalidInputError(
             "event_id", f"event {event_id} asked for nothing (cancelled before it started)"
         )
-    window = (min(r.start for r in requested), max(r.end for r in requested))
+    requested = requested_segments(versions)
     key = event_key(versions[-1])
     return _assemble(
         session,

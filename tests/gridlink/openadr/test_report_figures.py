@@ -151,7 +151,9 @@ def _span(start: datetime, minutes: float) -> tuple[int, datetime, datetime]:
 def test_the_settlement_interval_fits_the_report_intervals() -> None:
     assert settlement_interval_s([_span(START, 60)], 900) == 900
     assert settlement_interval_s([_span(START + timedelta(minutes=5), 60)], 900) == 300
-    assert settlement_interval_s([_span(START, 1.5)], 900) == 90
+    # whole minutes only (what the audit reports accept): a 90 s interval has none that fits
+    assert settlement_interval_s([_span(START, 1.5)], 900) is None
+    assert settlement_interval_s([_span(START, 2)], 900) == 120
     # randomizeStart moved it off the second grid: no audit figures, the fallback applies
     assert settlement_interval_s([_span(START + timedelta(microseconds=5), 60)], 900) is None
     assert settlement_interval_s([_span(START + timedelta(seconds=7), 60)], 900) is None

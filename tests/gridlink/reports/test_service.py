@@ -257,3 +257,25 @@ def test_delivered_figures_for_the_openadr_reporter(db_session: Session, report_
         db_session, event_id, interval_s=900, settings=report_settings
     )
     assert stored == computed
+
+
+def test_a_node_scoped_event_spans_its_window_but_asks_nothing_of_the_facility(
+    db_session: Session, report_settings
+) -> None:
+    """An OpenADR event targeted at one node limits that node (an interval with a node_id):
+    the report covers its window, but no facility request is judged for compliance."""
+    from gridlink.models.event import Event
+
+    ids = _fleet(db_session)
+    event_id = add_event(db_session, report_settings, START, 3600, limit_kw=2.0, now=T0)
+    event = db_session.get(Event, event_id)
+    assert event is not None
+    for interval in event.intervals:
+        interval.node_id = ids[0]
+    db_session.flush()
+    body = _report(db_session, report_settings, event_id)
+    assert body["window"]["start"] == START.isoformat()
+    assert body["window"]["end"] == END.isoformat()
+    rows = [r for r in body["intervals"] if r["phase"] == "event"]
+    assert len(rows) == 4 and all(r["requested"] is None for r in rows)
+    assert all(share is None for share in body["totals"]["compliance_share"].values())
