@@ -141,7 +141,14 @@ def build_fleet(
         policy = PalsController(model, num_gpus=node_type.num_gpus, qos=qos)
         nodes.append(
             NodeControl(
-                spec, sim.gpus, sim.engine, policy, follower, TelemetryRecorder(qos), options.loop
+                spec,
+                sim.gpus,
+                sim.engine,
+                policy,
+                follower,
+                TelemetryRecorder(qos),
+                options.loop,
+                decide_phase=i,
             )
         )
     return nodes, _paced(clock)

@@ -106,7 +106,13 @@ class NodeStatus:
 
 
 class NodeControl:
-    """A node's control loop, one tick at a time (see the module doc)."""
+    """A node's control loop, one tick at a time (see the module doc).
+
+    ``decide_phase``: the policy decides on the ticks ``k`` (counted from 0 at the node's first
+    tick) with ``(k + decide_phase) % ticks_per_period == 0``. 0 (one node): at the first tick
+    and every period after. A fleet gives its nodes different phases so that their decisions,
+    the costly part of a tick, spread over the ticks of a period instead of all landing on one.
+    """
 
     def __init__(
         self,
@@ -117,6 +123,7 @@ class NodeControl:
         follower: BudgetFollower,
         recorder: TelemetryRecorder,
         config: LoopConfig | None = None,
+        decide_phase: int = 0,
     ) -> None:
         self.spec = spec
         self.gpus = gpus
@@ -128,7 +135,8 @@ class NodeControl:
         self.status = NodeStatus()
         self.node_id: int | None = None
         self._lock = threading.Lock()
-        self._ticks = 0
+        self._ticks = decide_phase % self.config.ticks_per_period
+        """Ticks so far, plus the phase: the policy decides when a multiple of the period."""
         self._start_s: float | None = None
 
     # -- the network side ---------------------------------------------------------------------
