@@ -10,11 +10,12 @@ Poisson chat traffic at ``load_frac`` of its profiled capacity.
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pals_core.agent.node import NodeControl, node_spec
 from pals_core.agent.telemetry import TelemetryRecorder
@@ -22,6 +23,9 @@ from pals_core.agent.trajectory import BudgetFollower, FollowerConfig
 from pals_core.control.qos import QoSPolicy
 from pals_core.control.runtime import LoopConfig
 from pals_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pals_core.sim import SimClock
 
 DEFAULT_MIX: tuple[tuple[str, int], ...] = (
     ("llama-3.1-8b", 1),
@@ -102,7 +106,7 @@ def _profiles(types: set[NodeType], folder: Path) -> dict[NodeType, Path]:
 
 def build_fleet(
     types: list[NodeType], options: FleetOptions
-) -> tuple[list[NodeControl], Callable[[], float]]:
+) -> tuple[list[NodeControl], PacedClock]:
     """The nodes, and the clock to tick them on (it advances the shared simulation to the
     present each time it is read)."""
     from pals_core.control.pals import PalsController
@@ -151,17 +155,25 @@ def build_fleet(
                 decide_phase=i,
             )
         )
-    return nodes, _paced(clock)
+    return nodes, PacedClock(clock)
 
 
-def _paced(clock: object) -> Callable[[], float]:
-    from pals_core.sim import SimClock
+class PacedClock:
+    """The fleet's control clock: reading it (``clock()``, monotonic seconds) first advances
+    the shared simulation to the present."""
 
-    assert isinstance(clock, SimClock)
-    wall0, sim0 = time.monotonic(), clock.now_s()
+    def __init__(self, clock: SimClock) -> None:
+        self._clock = clock
+        self._wall0, self._sim0 = time.monotonic(), clock.now_s()
 
-    def now_s() -> float:
-        clock.advance_to(sim0 + time.monotonic() - wall0)
-        return clock.now_s()
+    def __call__(self) -> float:
+        self._clock.advance_to(self._sim0 + time.monotonic() - self._wall0)
+        return self._clock.now_s()
 
-    return now_s
+    def counters_age_s(self, sim_s: float) -> float:
+        """How long before ``sim_s`` (a reading of this clock) the simulated GPUs' energy
+        counters were refreshed (they refresh on a fixed grid, :data:`UPDATE_PERIOD_S`)."""
+        from pals_core.sim.sensor import UPDATE_PERIOD_S
+
+        refreshed_s = math.floor(sim_s / UPDATE_PERIOD_S + 1e-9) * UPDATE_PERIOD_S
+        return max(0.0, sim_s - refreshed_s)

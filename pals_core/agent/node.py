@@ -197,8 +197,10 @@ class NodeControl:
 
     # -- the control side ---------------------------------------------------------------------
 
-    def tick(self, mono_s: float, wall_s: float) -> None:
-        """One tick at monotonic time ``mono_s`` (the loop's clock) and UTC ``wall_s``."""
+    def tick(self, mono_s: float, wall_s: float, counters_wall_s: float | None = None) -> None:
+        """One tick at monotonic time ``mono_s`` (the loop's clock) and UTC ``wall_s``;
+        ``counters_wall_s``: when the GPUs' energy counters were last refreshed, if known (the
+        telemetry's power is their energy over the time they cover)."""
         if self._start_s is None:
             self._start_s = mono_s
         elapsed_s = mono_s - self._start_s
@@ -230,6 +232,7 @@ class NodeControl:
                 power_limits_w=status.power_limits_w,
                 batch_limit=status.batch_limit,
                 mode=self.mode(),
+                energy_wall_s=counters_wall_s,
             )
         if verdict is not None:
             status.qos_windows += 1

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +49,12 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 class ControlThread:
     """Ticks every node every ``tick_s`` on ``now_s`` (a monotonic clock; for simulated nodes
-    one that advances the simulation to the present first)."""
+    one that advances the simulation to the present first). ``counters_age_s(mono_s)``, when
+    known (a simulated fleet), is how long ago the GPUs' energy counters were refreshed: the
+    telemetry then measures power over the time the counters cover.
+
+    Ticks keep to a fixed grid: one that ran late is followed by the next on the grid (the
+    missed ones skipped, not raced through)."""
 
     def __init__(
         self,
@@ -56,11 +62,13 @@ class ControlThread:
         tick_s: float,
         now_s: Callable[[], float],
         wall_s: Callable[[], float] = time.time,
+        counters_age_s: Callable[[float], float] | None = None,
     ) -> None:
         self.nodes = nodes
         self.tick_s = tick_s
         self._now_s = now_s
         self._wall_s = wall_s
+        self._counters_age_s = counters_age_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pals-control", daemon=True)
         self.ticks = 0
@@ -84,10 +92,12 @@ class ControlThread:
         while not self._stop.is_set():
             cpu0 = time.thread_time()
             mono_s, wall_s = self._now_s(), self._wall_s()
+            age = self._counters_age_s
+            counters_s = None if age is None else wall_s - age(mono_s)
             cpu1 = time.thread_time()
             for node in self.nodes:
                 try:
-                    node.tick(mono_s, wall_s)
+                    node.tick(mono_s, wall_s, counters_s)
                     failing.discard(node.spec.name)
                 except Exception:
                     if node.spec.name not in failing:  # one traceback per failure spell
@@ -100,7 +110,9 @@ class ControlThread:
             wait_s = deadline - time.monotonic()
             if wait_s < 0:
                 self.late_ticks += 1
-                deadline = time.monotonic()  # do not race to catch up
+                missed = math.ceil(-wait_s / self.tick_s)  # do not race to catch up
+                deadline += missed * self.tick_s
+                wait_s += missed * self.tick_s
             self._stop.wait(max(0.0, wait_s))
 
 

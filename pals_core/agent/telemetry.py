@@ -74,6 +74,7 @@ class TelemetryRecorder:
         self._waiting = 0
         self._first: EngineMetrics | None = None
         self._wall_s = math.nan
+        self._energy_wall_s = math.nan
         self._window_start: EngineMetrics | None = None
         self._window_violated = False
 
@@ -86,17 +87,29 @@ class TelemetryRecorder:
         power_limits_w: tuple[float, ...],
         batch_limit: int,
         mode: str,
+        energy_wall_s: float | None = None,
     ) -> bool | None:
-        """Take one tick; returns a QoS window's verdict when one completed at this tick."""
+        """Take one tick; returns a QoS window's verdict when one completed at this tick.
+
+        ``energy_wall_s``: when the energy counters were last refreshed (default: ``wall_s``).
+        A counter refreshed every 100 ms and read at ticks 100 ms apart covers 0.9, 1 or 1.1 s
+        of energy in a second of ticks as their phases drift across its refreshes: dividing by
+        the ticks' spacing reads up to 10 % over or under in that second (the error cancels over
+        the next). A caller that knows the refresh instants passes them, and the power is the
+        energy over the time it covers."""
         verdict = self._window(metrics)
         second = math.floor(wall_s)
+        energy_s = wall_s if energy_wall_s is None else energy_wall_s
         if self._second is None:
-            self._start(second, wall_s, energy_j, metrics)
+            self._start(second, wall_s, energy_j, energy_s, metrics)
             return verdict
         if second > self._second:
             dt_s = wall_s - self._wall_s
+            energy_dt_s = energy_s - self._energy_wall_s
             if dt_s > 0:
-                power_w = max(0.0, (energy_j - self._energy_j) / dt_s)
+                if energy_dt_s <= 0:  # no refresh since the window began: the ticks' spacing
+                    energy_dt_s = dt_s
+                power_w = max(0.0, (energy_j - self._energy_j) / energy_dt_s)
                 served = metrics.generation_tokens_total - self._tokens
                 tok_s = max(0.0, served / dt_s)
                 demand_tok_s = offered_tok_s(
@@ -122,11 +135,13 @@ class TelemetryRecorder:
                             demand_tok_s=round(demand_tok_s, 3),
                         )
                     )
-            self._start(second, wall_s, energy_j, metrics)
+            self._start(second, wall_s, energy_j, energy_s, metrics)
         return verdict
 
-    def _start(self, second: int, wall_s: float, energy_j: float, metrics: EngineMetrics) -> None:
-        self._second, self._wall_s = second, wall_s
+    def _start(
+        self, second: int, wall_s: float, energy_j: float, energy_s: float, metrics: EngineMetrics
+    ) -> None:
+        self._second, self._wall_s, self._energy_wall_s = second, wall_s, energy_s
         self._energy_j, self._tokens = energy_j, metrics.generation_tokens_total
         self._waiting = metrics.num_requests_waiting
         if self._first is None:

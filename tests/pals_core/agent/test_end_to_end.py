@@ -4,11 +4,11 @@ the API, the gateway SIGKILLed mid-event, and the lease.
 The curtailment test (PostgreSQL): 4 nodes (dense and MoE, 1 to 4 GPUs) enrolled with one node
 token each. An immediate curtailment, then one starting 20 s later: every node's measured power
 (the per-second telemetry in the database) is under its allocation from 2 s after the immediate
-boundary and from the first second of the later one (it was known ahead), for 6 s each, then
-within 2 % of it (the devices' cap tracking), and the facility's summed power stays under the
-GPU budget x 1.01. Then the gateway is killed (SIGKILL)
-for 30 s: the nodes keep following the trajectory they hold, and after the restart the database
-holds every second of telemetry of every node exactly once.
+boundary (and after any later change of its allocation: the gateway re-shares the budget), and
+from the first second of the later one (it was known ahead), to the end; the facility's summed
+power stays under the GPU budget x 1.01. Then the gateway is killed (SIGKILL) for 30 s: the
+nodes keep following the trajectory they hold, and after the restart the database holds every
+second of telemetry of every node exactly once.
 """
 
 from __future__ import annotations
@@ -168,16 +168,14 @@ def test_curtailments_are_followed_through_a_gateway_kill(
         assert len({r.sample_id for r in rows}) == len(rows)
         assert seconds == list(range(seconds[0], seconds[-1] + 1)), f"{name}: a second is missing"
         assert seconds[0] < b1_s - 3 and seconds[-1] > restarted + 2
-        # -- under the allocation from 2 s after the immediate boundary; from the first whole
-        # second of the one known 20 s ahead (met on time); then within the devices' cap
-        # tracking (a cap is a target the GPU meets on average: 2 %) through the kill ----------
+        # -- under the allocation from 2 s after the immediate boundary (and 2 s after any change
+        # of the allocation), from the first whole second of the one known 20 s ahead (met on
+        # time), to the end, through the kill -------------------------------------------------
         for row, second in zip(rows, seconds, strict=True):
-            if b1_s + 2 <= second < b1_s + 8:
-                allowed = fleet.allowed_w(name, second)
-            elif math.ceil(b2_s) <= second < b2_s + 6:
+            if math.ceil(b2_s) <= second < b2_s + 2:
                 allowed = fleet.allowed_w(name, second, grace_s=-0.5)
             elif second >= b1_s + 2:
-                allowed = fleet.allowed_w(name, second) * 1.02
+                allowed = fleet.allowed_w(name, second)
             else:
                 continue
             assert row.power_w <= allowed, (name, second - b1_s, row.power_w, allowed)
