@@ -172,7 +172,7 @@ def test_curtailments_are_followed_through_a_gateway_kill(
         # of the allocation), from the first whole second of the one known 20 s ahead (met on
         # time), to the end, through the kill -------------------------------------------------
         for row, second in zip(rows, seconds, strict=True):
-            if math.ceil(b2_s) <= second < b2_s + 2:
+            if math.ceil(b2_s) <= second < b2_s + 6:
                 allowed = fleet.allowed_w(name, second, grace_s=-0.5)
             elif second >= b1_s + 2:
                 allowed = fleet.allowed_w(name, second)
