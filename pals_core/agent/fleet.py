@@ -166,6 +166,11 @@ class PacedClock:
         self._clock = clock
         self._wall0, self._sim0 = time.monotonic(), clock.now_s()
 
+    @property
+    def simulation(self) -> SimClock:
+        """The shared simulation clock (benchmarks drive it directly)."""
+        return self._clock
+
     def __call__(self) -> float:
         self._clock.advance_to(self._sim0 + time.monotonic() - self._wall0)
         return self._clock.now_s()

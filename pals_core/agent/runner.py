@@ -91,7 +91,8 @@ class ControlThread:
         failing: set[str] = set()
         while not self._stop.is_set():
             cpu0 = time.thread_time()
-            mono_s, wall_s = self._now_s(), self._wall_s()
+            wall_s = self._wall_s()  # first: a simulated fleet's clock runs the simulation up
+            mono_s = self._now_s()  # to the time it is read, which is what ``wall_s`` stamps
             age = self._counters_age_s
             counters_s = None if age is None else wall_s - age(mono_s)
             cpu1 = time.thread_time()
