@@ -92,10 +92,11 @@ class ControlThread:
         failing: set[str] = set()
         while not self._stop.is_set():
             cpu0 = time.thread_time()
-            wall_s = self._wall_s()  # first: a simulated fleet's clock runs the simulation up
-            mono_s = self._now_s()  # to the time it is read, which is what ``wall_s`` stamps
+            read_s = self._wall_s()  # a simulated fleet's clock runs the simulation up to the
+            mono_s = self._now_s()  # time it is read: its counters are dated from ``read_s``
+            wall_s = self._wall_s()
             age = self._counters_age_s
-            counters_s = None if age is None else wall_s - age(mono_s)
+            counters_s = None if age is None else read_s - age(mono_s)
             cpu1 = time.thread_time()
             for node in self.nodes:
                 try:
