@@ -13,6 +13,7 @@ decisions are staggered over the period's ticks, so no tick carries them all).
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     options = FleetOptions(profile_dir=Path("var/fleet-profiles"))
     nodes, clock = build_fleet(parse_spec(str(args.nodes)), options)
+    gc.freeze()  # as the agent does before its loops start
     sim = clock.simulation
     t_s = sim.now_s()
 
