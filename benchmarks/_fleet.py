@@ -34,7 +34,7 @@ def running_fleet(
             link_config=LinkConfig(
                 telemetry_batch_s=telemetry_batch_s, start_spread_s=min(20.0, 0.05 * len(nodes))
             ),
-            control=ControlThread(nodes, 0.1, now_s),
+            control=ControlThread(nodes, 0.1, now_s, counters_age_s=now_s.counters_age_s),
         )
         thread = agent.start_in_thread()
         try:

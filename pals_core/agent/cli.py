@@ -261,7 +261,7 @@ def fleet(
         built, now_s = build_fleet(types, options)
     except PalsError as err:
         raise _fail(str(err)) from err
-    control = ControlThread(built, options.loop.tick_s, now_s)
+    control = ControlThread(built, options.loop.tick_s, now_s, counters_age_s=now_s.counters_age_s)
     code = _run(
         built,
         control,

@@ -10,9 +10,9 @@ Poisson chat traffic at ``load_frac`` of its profiled capacity.
 
 from __future__ import annotations
 
+import math
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,7 +106,7 @@ def _profiles(types: set[NodeType], folder: Path) -> dict[NodeType, Path]:
 
 def build_fleet(
     types: list[NodeType], options: FleetOptions
-) -> tuple[list[NodeControl], Callable[[], float]]:
+) -> tuple[list[NodeControl], PacedClock]:
     """The nodes, and the clock to tick them on (it advances the shared simulation to the
     present each time it is read)."""
     from pals_core.control.pals import PalsController
@@ -145,17 +145,40 @@ def build_fleet(
         policy = PalsController(model, num_gpus=node_type.num_gpus, qos=qos)
         nodes.append(
             NodeControl(
-                spec, sim.gpus, sim.engine, policy, follower, TelemetryRecorder(qos), options.loop
+                spec,
+                sim.gpus,
+                sim.engine,
+                policy,
+                follower,
+                TelemetryRecorder(qos),
+                options.loop,
+                decide_phase=i,
             )
         )
-    return nodes, _paced(clock)
+    return nodes, PacedClock(clock)
 
 
-def _paced(clock: SimClock) -> Callable[[], float]:
-    wall0, sim0 = time.monotonic(), clock.now_s()
+class PacedClock:
+    """The fleet's control clock: reading it (``clock()``, monotonic seconds) first advances
+    the shared simulation to the present."""
 
-    def now_s() -> float:
-        clock.advance_to(sim0 + time.monotonic() - wall0)
-        return clock.now_s()
+    def __init__(self, clock: SimClock) -> None:
+        self._clock = clock
+        self._wall0, self._sim0 = time.monotonic(), clock.now_s()
 
-    return now_s
+    @property
+    def simulation(self) -> SimClock:
+        """The shared simulation clock (benchmarks drive it directly)."""
+        return self._clock
+
+    def __call__(self) -> float:
+        self._clock.advance_to(self._sim0 + time.monotonic() - self._wall0)
+        return self._clock.now_s()
+
+    def counters_age_s(self, sim_s: float) -> float:
+        """How long before ``sim_s`` (a reading of this clock) the simulated GPUs' energy
+        counters were refreshed (they refresh on a fixed grid, :data:`UPDATE_PERIOD_S`)."""
+        from pals_core.sim.sensor import UPDATE_PERIOD_S
+
+        refreshed_s = math.floor(sim_s / UPDATE_PERIOD_S + 1e-9) * UPDATE_PERIOD_S
+        return max(0.0, sim_s - refreshed_s)

@@ -51,7 +51,12 @@ class StreamEvent:
 
 
 class GatewayClient:
-    """One gateway, one token, one shared ``httpx.AsyncClient`` (many nodes may share it)."""
+    """One gateway, one token, shared HTTP clients (many nodes may share them):
+    ``client`` for requests, ``stream_client`` (default: ``client``) for the allocation streams.
+
+    A fleet gives the streams their own client: httpcore checks every connection of a pool on
+    each request, so requests sharing a pool with hundreds of open streams cost hundreds of
+    socket polls each."""
 
     def __init__(
         self,
@@ -59,10 +64,12 @@ class GatewayClient:
         token: str | None,
         client: httpx.AsyncClient,
         gate: asyncio.Semaphore | None = None,
+        stream_client: httpx.AsyncClient | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = client
+        self._stream_client = stream_client or client
         self._gate = gate or asyncio.Semaphore(4)
         """Requests in flight at once (shared by a fleet's nodes, so that a fleet does not flood
         the gateway's worker threads and database pool)."""
@@ -102,7 +109,7 @@ class GatewayClient:
         timeout = httpx.Timeout(10.0, read=read_timeout_s)
         try:
             async with aconnect_sse(
-                self._client, "GET", url, headers=headers, timeout=timeout
+                self._stream_client, "GET", url, headers=headers, timeout=timeout
             ) as source:
                 if source.response.status_code >= 400:
                     await source.response.aread()

@@ -18,7 +18,7 @@ from pals_core.agent.trajectory import Budget, BudgetFollower, BudgetSource, Tra
 from pals_core.control.policy import Policy
 from pals_core.control.runtime import LoopConfig, apply_action, observe
 from pals_core.device.gpu import GPUGroup
-from pals_core.engine.base import ServingEngine
+from pals_core.engine.base import DEFAULT_MAX_NUM_SEQS, ServingEngine
 from pals_core.model.performance import PerformanceModel
 
 CURVE_POINTS = 12
@@ -36,6 +36,10 @@ class NodeSpec:
     curve: tuple[tuple[float, float], ...] = ()
     """Power-to-throughput from the PALS profile; empty: the gateway's documented linear
     default (no profile)."""
+    stock_curve: tuple[tuple[float, float], ...] = ()
+    """``[(tok_s, power_w), ...]`` at vLLM's stock configuration, from the PALS profile
+    (:func:`stock_curve_from_model`); empty: none sent (no profile), and the gateway's reports
+    use their documented approximate line."""
 
     @property
     def min_power_w(self) -> float:
@@ -46,7 +50,7 @@ class NodeSpec:
         return self.gpu_count * self.gpu_max_cap_w
 
     def registration(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "name": self.name,
             "gpu_type": self.gpu_type,
             "gpu_count": self.gpu_count,
@@ -54,6 +58,9 @@ class NodeSpec:
             "gpu_max_cap_w": self.gpu_max_cap_w,
             "curve": [list(p) for p in self.curve],
         }
+        if self.stock_curve:
+            body["stock_curve"] = [list(p) for p in self.stock_curve]
+        return body
 
 
 def curve_from_model(
@@ -74,8 +81,37 @@ def curve_from_model(
     return curve if len(curve) >= 2 else []
 
 
+def stock_curve_from_model(
+    model: PerformanceModel,
+    stock_cap_w: float,
+    stock_batch: int = DEFAULT_MAX_NUM_SEQS,
+    points: int = CURVE_POINTS,
+) -> list[tuple[float, float]]:
+    """The node's GPU power against the load it serves at vLLM's stock configuration (every GPU
+    at its default cap ``stock_cap_w``, batch limit ``stock_batch``): ``[(tok_s, power_w), ...]``
+    with strictly increasing throughput, what the gateway's reports take as ``stock_curve``.
+
+    A stock engine serving a load under its capacity runs the batch at which its saturated
+    throughput meets that load, so the curve is the model's saturated (throughput, power) at
+    the stock cap over batches from 1 to ``stock_batch`` (log-spaced). Below the first point the
+    reports hold its power (the model holds power below the smallest profiled batch)."""
+    top = max(1, min(stock_batch, model.max_batch))
+    curve: list[tuple[float, float]] = []
+    for i in range(points):
+        batch = top ** (i / (points - 1))
+        p = model.predict(stock_cap_w, batch)
+        tok_s, power_w = round(p.throughput_tok_s, 1), round(p.power_w, 1)
+        if curve and tok_s <= curve[-1][0]:
+            continue
+        curve.append((tok_s, max(power_w, curve[-1][1]) if curve else power_w))
+    return curve if len(curve) >= 2 else []
+
+
 def node_spec(name: str, gpus: GPUGroup, model: PerformanceModel | None) -> NodeSpec:
+    """What the node registers; ``model`` None (no profile): no curves (the gateway's
+    documented defaults)."""
     limits = [g.power_limit_constraints() for g in gpus]
+    stock_cap_w = min(c.default_w for c in limits)
     return NodeSpec(
         name=name,
         gpu_type=gpus[0].name,
@@ -83,6 +119,7 @@ def node_spec(name: str, gpus: GPUGroup, model: PerformanceModel | None) -> Node
         gpu_min_cap_w=max(c.min_w for c in limits),
         gpu_max_cap_w=min(c.max_w for c in limits),
         curve=tuple(curve_from_model(model)) if model is not None else (),
+        stock_curve=tuple(stock_curve_from_model(model, stock_cap_w)) if model is not None else (),
     )
 
 
@@ -106,7 +143,13 @@ class NodeStatus:
 
 
 class NodeControl:
-    """A node's control loop, one tick at a time (see the module doc)."""
+    """A node's control loop, one tick at a time (see the module doc).
+
+    ``decide_phase``: the policy decides on the ticks ``k`` (counted from 0 at the node's first
+    tick) with ``(k + decide_phase) % ticks_per_period == 0``. 0 (one node): at the first tick
+    and every period after. A fleet gives its nodes different phases so that their decisions,
+    the costly part of a tick, spread over the ticks of a period instead of all landing on one.
+    """
 
     def __init__(
         self,
@@ -117,6 +160,7 @@ class NodeControl:
         follower: BudgetFollower,
         recorder: TelemetryRecorder,
         config: LoopConfig | None = None,
+        decide_phase: int = 0,
     ) -> None:
         self.spec = spec
         self.gpus = gpus
@@ -128,7 +172,8 @@ class NodeControl:
         self.status = NodeStatus()
         self.node_id: int | None = None
         self._lock = threading.Lock()
-        self._ticks = 0
+        self._ticks = decide_phase % self.config.ticks_per_period
+        """Ticks so far, plus the phase: the policy decides when a multiple of the period."""
         self._start_s: float | None = None
 
     # -- the network side ---------------------------------------------------------------------
@@ -152,8 +197,10 @@ class NodeControl:
 
     # -- the control side ---------------------------------------------------------------------
 
-    def tick(self, mono_s: float, wall_s: float) -> None:
-        """One tick at monotonic time ``mono_s`` (the loop's clock) and UTC ``wall_s``."""
+    def tick(self, mono_s: float, wall_s: float, counters_wall_s: float | None = None) -> None:
+        """One tick at monotonic time ``mono_s`` (the loop's clock) and UTC ``wall_s``;
+        ``counters_wall_s``: when the GPUs' energy counters were last refreshed, if known (the
+        telemetry's power is their energy over the time they cover)."""
         if self._start_s is None:
             self._start_s = mono_s
         elapsed_s = mono_s - self._start_s
@@ -185,6 +232,7 @@ class NodeControl:
                 power_limits_w=status.power_limits_w,
                 batch_limit=status.batch_limit,
                 mode=self.mode(),
+                energy_wall_s=counters_wall_s,
             )
         if verdict is not None:
             status.qos_windows += 1

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,9 +38,24 @@ REQUESTS_IN_FLIGHT = 8
 STREAMS_WAIT_S = 60.0
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (a fleet's hundreds of streams and requests
+    cost it less CPU than the stdlib's selector loop), else the default."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 class ControlThread:
     """Ticks every node every ``tick_s`` on ``now_s`` (a monotonic clock; for simulated nodes
-    one that advances the simulation to the present first)."""
+    one that advances the simulation to the present first). ``counters_age_s(mono_s)``, when
+    known (a simulated fleet), is how long ago the GPUs' energy counters were refreshed: the
+    telemetry then measures power over the time the counters cover.
+
+    Ticks keep to a fixed grid: one that ran late is followed by the next on the grid (the
+    missed ones skipped, not raced through)."""
 
     def __init__(
         self,
@@ -46,11 +63,13 @@ class ControlThread:
         tick_s: float,
         now_s: Callable[[], float],
         wall_s: Callable[[], float] = time.time,
+        counters_age_s: Callable[[float], float] | None = None,
     ) -> None:
         self.nodes = nodes
         self.tick_s = tick_s
         self._now_s = now_s
         self._wall_s = wall_s
+        self._counters_age_s = counters_age_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pals-control", daemon=True)
         self.ticks = 0
@@ -73,11 +92,15 @@ class ControlThread:
         failing: set[str] = set()
         while not self._stop.is_set():
             cpu0 = time.thread_time()
-            mono_s, wall_s = self._now_s(), self._wall_s()
+            read_s = self._wall_s()  # a simulated fleet's clock runs the simulation up to the
+            mono_s = self._now_s()  # time it is read: its counters are dated from ``read_s``
+            wall_s = self._wall_s()
+            age = self._counters_age_s
+            counters_s = None if age is None else read_s - age(mono_s)
             cpu1 = time.thread_time()
             for node in self.nodes:
                 try:
-                    node.tick(mono_s, wall_s)
+                    node.tick(mono_s, wall_s, counters_s)
                     failing.discard(node.spec.name)
                 except Exception:
                     if node.spec.name not in failing:  # one traceback per failure spell
@@ -90,7 +113,9 @@ class ControlThread:
             wait_s = deadline - time.monotonic()
             if wait_s < 0:
                 self.late_ticks += 1
-                deadline = time.monotonic()  # do not race to catch up
+                missed = math.ceil(-wait_s / self.tick_s)  # do not race to catch up
+                deadline += missed * self.tick_s
+                wait_s += missed * self.tick_s
             self._stop.wait(max(0.0, wait_s))
 
 
@@ -119,9 +144,13 @@ class Agent:
 
     def run(self) -> int:
         """Block until :meth:`stop`, Ctrl-C or a refused token; the exit code."""
+        # What exists now (models, a fleet's simulators) lives as long as the agent: out of the
+        # cyclic collector's sight, its full collections no longer stall a tick for 100s of ms.
+        gc.freeze()
         self.control.start()
         try:
-            asyncio.run(self._main())
+            with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+                runner.run(self._main())
         except KeyboardInterrupt:
             pass
         finally:
@@ -147,17 +176,23 @@ class Agent:
         self._loop = asyncio.get_running_loop()
         if self._stop_requested:
             self._stopping.set()
-        limits = httpx.Limits(
-            max_connections=2 * len(self.nodes) + 8, max_keepalive_connections=None
+        stream_limits = httpx.Limits(
+            max_connections=len(self.nodes) + 4, max_keepalive_connections=None
         )
+        request_limits = httpx.Limits(max_connections=REQUESTS_IN_FLIGHT + 4)
         gate = asyncio.Semaphore(REGISTRATIONS_IN_FLIGHT)
         requests = asyncio.Semaphore(REQUESTS_IN_FLIGHT)
         streams_open = asyncio.Event()
-        async with httpx.AsyncClient(timeout=10.0, limits=limits, trust_env=False) as http:
+        async with (
+            httpx.AsyncClient(timeout=10.0, limits=request_limits, trust_env=False) as http,
+            httpx.AsyncClient(timeout=10.0, limits=stream_limits, trust_env=False) as streams,
+        ):
             self.links = [
                 NodeLink(
                     node,
-                    GatewayClient(self.gateway_url, self.tokens(node.spec.name), http, requests),
+                    GatewayClient(
+                        self.gateway_url, self.tokens(node.spec.name), http, requests, streams
+                    ),
                     self.spool,
                     self.link_config,
                     register_gate=gate,

@@ -188,16 +188,34 @@ def solve_clock(
         if budget_w <= 0:
             return lo, t_lo, e_lo
         return lo, e_lo / budget_w, e_lo
-    hi = 1.0
-    for _ in range(_BISECT_ITERATIONS):
-        mid = 0.5 * (lo + hi)
-        energy = dynamic_energy_j(mid, mem_s, cmp_s, pc, fixed_s)
-        if energy <= budget_w * step_time_s(mid, fixed_s, mem_s, cmp_s, dvfs):
-            lo = mid
-        else:
-            hi = mid
+    lo = _bisect_clock(lo, fixed_s, mem_s, cmp_s, pc, budget_w)
     return (
         lo,
         step_time_s(lo, fixed_s, mem_s, cmp_s, dvfs),
         dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s),
     )
+
+
+def _bisect_clock(
+    lo: float, fixed_s: float, mem_s: float, cmp_s: float, pc: PowerCoefficients, budget_w: float
+) -> float:
+    """The highest clock in ``[lo, 1]`` (to ``_BISECT_ITERATIONS`` halvings) whose step fits
+    ``budget_w``: :func:`dynamic_energy_j` against ``budget_w`` x :func:`step_time_s`, with
+    both written out (the same operations in the same order, so the same bits) because the
+    simulator spends most of its time here."""
+    dvfs = pc.dvfs
+    v_floor, f_v, f_knee = dvfs.v_floor, dvfs.f_v, dvfs.f_knee
+    v_rise, f_span = 1.0 - v_floor, 1.0 - f_v
+    busy_w, mem_sm_w, hbm_w, comp_w = pc.busy_w, pc.mem_sm_w, pc.hbm_w, pc.comp_w
+    hi = 1.0
+    for _ in range(_BISECT_ITERATIONS):
+        f = 0.5 * (lo + hi)
+        v = v_floor if f <= f_v else v_floor + v_rise * (f - f_v) / f_span
+        t = fixed_s + mem_s * (f_knee / f if f < f_knee else 1.0) + cmp_s / f
+        energy = busy_w * (v * v * f) * t + (mem_sm_w * v * v + hbm_w) * mem_s
+        energy = energy + comp_w * v * v * cmp_s
+        if energy <= budget_w * t:
+            lo = f
+        else:
+            hi = f
+    return lo

@@ -82,7 +82,9 @@ def running_fleet(
         tokens=lambda name: tokens[name],
         spool=spool,
         link_config=LinkConfig(heartbeat_s=5.0, telemetry_batch_s=1.0, max_backoff_s=1.0),
-        control=ControlThread(nodes, options.loop.tick_s, now_s),
+        control=ControlThread(
+            nodes, options.loop.tick_s, now_s, counters_age_s=now_s.counters_age_s
+        ),
     )
     fleet = Fleet(agent, nodes, spool, {n.spec.name: [] for n in nodes})
     stop = threading.Event()

@@ -4,11 +4,11 @@ the API, the gateway SIGKILLed mid-event, and the lease.
 The curtailment test (PostgreSQL): 4 nodes (dense and MoE, 1 to 4 GPUs) enrolled with one node
 token each. An immediate curtailment, then one starting 20 s later: every node's measured power
 (the per-second telemetry in the database) is under its allocation from 2 s after the immediate
-boundary and from the first second of the later one (it was known ahead), for 6 s each, then
-within 2 % of it (the devices' cap tracking), and the facility's summed power stays under the
-GPU budget x 1.01. Then the gateway is killed (SIGKILL)
-for 30 s: the nodes keep following the trajectory they hold, and after the restart the database
-holds every second of telemetry of every node exactly once.
+boundary (and after any later change of its allocation: the gateway re-shares the budget), and
+from the first second of the later one (it was known ahead), to the end; the facility's summed
+power stays under the GPU budget x 1.01. Then the gateway is killed (SIGKILL) for 30 s: the
+nodes keep following the trajectory they hold, and after the restart the database holds every
+second of telemetry of every node exactly once.
 """
 
 from __future__ import annotations
@@ -168,16 +168,14 @@ def test_curtailments_are_followed_through_a_gateway_kill(
         assert len({r.sample_id for r in rows}) == len(rows)
         assert seconds == list(range(seconds[0], seconds[-1] + 1)), f"{name}: a second is missing"
         assert seconds[0] < b1_s - 3 and seconds[-1] > restarted + 2
-        # -- under the allocation from 2 s after the immediate boundary; from the first whole
-        # second of the one known 20 s ahead (met on time); then within the devices' cap
-        # tracking (a cap is a target the GPU meets on average: 2 %) through the kill ----------
+        # -- under the allocation from 2 s after the immediate boundary (and 2 s after any change
+        # of the allocation), from the first whole second of the one known 20 s ahead (met on
+        # time), to the end, through the kill -------------------------------------------------
         for row, second in zip(rows, seconds, strict=True):
-            if b1_s + 2 <= second < b1_s + 8:
-                allowed = fleet.allowed_w(name, second)
-            elif math.ceil(b2_s) <= second < b2_s + 6:
+            if math.ceil(b2_s) <= second < b2_s + 6:
                 allowed = fleet.allowed_w(name, second, grace_s=-0.5)
             elif second >= b1_s + 2:
-                allowed = fleet.allowed_w(name, second) * 1.02
+                allowed = fleet.allowed_w(name, second)
             else:
                 continue
             assert row.power_w <= allowed, (name, second - b1_s, row.power_w, allowed)
@@ -263,3 +261,46 @@ def test_lease_failsafe_then_resume(
     for a, b in itertools.pairwise(resumed):  # at most the ramp over the time between readings
         assert b.budget_w - a.budget_w <= ramp_w_per_s * (b.wall_s - a.wall_s + 0.2), "a jump"
     assert final is not None and final.power_w == pytest.approx(held.power_w, abs=1.0)
+
+
+def test_demand_and_stock_curve_are_stored(
+    make_database: Callable[[str], str], tmp_path: Path, profile_dir: Path
+) -> None:
+    """What the audit reports' model counterfactual needs, from agent to database: each node's
+    stock curve (registration) and the offered load of every telemetry second."""
+    from gridlink.models.node import Node
+    from gridlink.reports.baselines import validate_stock_curve
+
+    pytest.importorskip("psycopg")
+    names = NAMES[:2]
+    url, factory, _admin, tokens = _setup(make_database, "postgresql", names)
+    gateway = GatewayProcess(_gateway_env(url, tmp_path), free_port(), tmp_path)
+    gateway.start()
+    try:
+        with running_fleet(
+            "llama-3.1-8b@1,qwen3-30b-a3b@2",
+            gateway.base_url,
+            tokens,
+            tmp_path,
+            profile_dir=profile_dir,
+        ) as fleet:
+            assert fleet.wait(lambda: _online(fleet), 30), "the fleet did not come online"
+            sent = {n.spec.name: n.spec.stock_curve for n in fleet.nodes}
+            ids = {n.spec.name: n.node_id for n in fleet.nodes}
+            time.sleep(12)
+            assert fleet.wait(lambda: all(fleet.spool.count(n) == 0 for n in names), 10)
+    finally:
+        gateway.stop()
+    samples = _samples(factory)
+    with factory() as session:
+        for name in names:
+            node = session.get(Node, ids[name])
+            assert node is not None and node.stock_curve is not None, name
+            assert [tuple(p) for p in node.stock_curve] == [tuple(p) for p in sent[name]]
+            assert len(validate_stock_curve(node.stock_curve, "stock_curve")) >= 6
+            rows = samples[ids[name]]  # type: ignore[index]
+            assert len(rows) >= 10 and all(r.demand_tok_s is not None for r in rows), name
+            served = sum(r.throughput_tok_s for r in rows[2:])
+            asked = sum(r.demand_tok_s or 0.0 for r in rows[2:])
+            # unconstrained at 70 % load: the node serves what it is asked (queue steady)
+            assert 0.7 * served <= asked <= 1.5 * served, (name, served, asked)

@@ -39,6 +39,12 @@ def test_built_nodes_register_a_profiled_curve(tmp_path: Path) -> None:
         assert curve[-1][0] <= 1.05 * node.spec.max_power_w
         body = node.spec.registration()
         assert body["curve"] == [list(p) for p in curve]
+        stock = node.spec.stock_curve  # (tok/s, W) at 700 W caps and batch 256, by load
+        assert len(stock) >= 6
+        assert all(b[0] > a[0] and b[1] >= a[1] for a, b in itertools.pairwise(stock))
+        assert stock[-1][1] <= 1.05 * node.spec.max_power_w
+        assert stock[-1][0] >= 0.9 * curve[-1][1]  # stock serves about the most the node can
+        assert body["stock_curve"] == [list(p) for p in stock]
         assert body["gpu_min_cap_w"] < body["gpu_max_cap_w"]
     first = now_s()
     assert now_s() >= first  # the shared simulation follows wall time

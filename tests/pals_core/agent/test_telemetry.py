@@ -6,22 +6,22 @@ from dataclasses import replace
 from pathlib import Path
 
 from pals_core.agent.spool import TelemetrySpool
-from pals_core.agent.telemetry import TelemetryRecorder
+from pals_core.agent.telemetry import TelemetryRecorder, offered_tok_s
 from pals_core.control.qos import QoSPolicy
 from pals_core.engine.base import EngineMetrics, Histogram
 
 BOUNDS = (0.01, 0.05, 0.1, 1.0)
 
 
-def _metrics(t_s: float, tokens: int) -> EngineMetrics:
+def _metrics(t_s: float, tokens: int, waiting: int = 2, finished: int = 0) -> EngineMetrics:
     empty = Histogram.empty(BOUNDS)
     return EngineMetrics(
         timestamp_s=t_s,
         generation_tokens_total=tokens,
         prompt_tokens_total=0,
         num_requests_running=4,
-        num_requests_waiting=2,
-        request_success_total=0,
+        num_requests_waiting=waiting,
+        request_success_total=finished,
         time_to_first_token_seconds=empty,
         inter_token_latency_seconds=empty,
         kv_cache_usage_perc=0.1,
@@ -49,7 +49,35 @@ def test_one_sample_per_second_from_the_counters() -> None:
         assert abs(sample.throughput_tok_s - 1000.0) < 20
         assert sample.power_cap_w == 690.0 and sample.gpu_power_caps_w == (350.0, 340.0)
         assert sample.batch_limit == 64 and sample.requests_waiting == 2
+        assert abs(sample.demand_tok_s - 1000.0) < 20  # a steady queue: demand = served
     assert recorder.take() == []
+
+
+def test_demand_is_the_served_rate_plus_the_queue_growth_in_tokens() -> None:
+    """1000 tok/s served, 5 requests finished and 2 more queued every second: the demand is
+    1000 tok/s plus 2 requests' worth of tokens per second at the mean output length so far."""
+    recorder = TelemetryRecorder(QoSPolicy(itl_p99_slo_s=0.1), run_id="d")
+    wall0 = 1_800_000_000.0
+    for tick in range(41):
+        t = tick * 0.1
+        metrics = _metrics(t, int(1000 * t), waiting=int(2 * t), finished=int(5 * t))
+        recorder.record(
+            wall0 + t + 0.05,
+            energy_j=300.0 * t,
+            metrics=metrics,
+            power_limits_w=(350.0,),
+            batch_limit=64,
+            mode="tracking",
+        )
+    samples = recorder.take()
+    assert len(samples) == 4
+    for end_s, sample in zip((1.05, 2.05, 3.05, 4.05), samples, strict=True):
+        t = round(end_s, 1)
+        mean_out = int(1000 * t) / (int(5 * t) + 4)  # finished + running, as the recorder counts
+        assert abs(sample.demand_tok_s - (1000.0 + 2 * mean_out)) < 0.05 * (1000 + 2 * mean_out)
+        assert sample.demand_tok_s > sample.throughput_tok_s
+    assert offered_tok_s(500.0, -10, 100.0, 1.0) == 0.0  # a drained queue: never negative
+    assert offered_tok_s(500.0, 3, 0.0, 1.0) == 500.0  # no mean length yet: the served rate
 
 
 def test_the_spool_is_bounded_counts_drops_and_survives_a_restart(tmp_path: Path) -> None:
