@@ -119,6 +119,7 @@ def build_pals(
     *,
     node: NodeIdentity,
     itl_slo_s: float,
+    default_batch: int | None = None,
     ttft_slo_s: float | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Policy:
@@ -129,7 +130,9 @@ def build_pals(
     from pals_core.control.pals import PalsController
     from pals_core.model import PerformanceModel, Profile
 
-    config = pals_config(overrides or {})
+    config = pals_config(
+        {**({} if default_batch is None else {"default_batch": default_batch}), **(overrides or {})}
+    )
     profile = Profile.load(path)
     profile.check_matches(node)
     model = PerformanceModel.fit(profile)
