@@ -201,7 +201,9 @@ class PalsState:
     """The last engine timestamp seen, and the observation time it last advanced."""
     healthy_periods: int = 0
     itl_ref: Histogram | None = None
+    ttft_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
+    """The ITL and TTFT histograms when the ITL loop's window began, and its time."""
     itl_hold_until_s: float = -math.inf
     """No lowering of the ITL offset before this time (set by an excess)."""
     itl_edge_cap_w: float = 0.0
