@@ -209,8 +209,14 @@ def _choose_target(state: PalsState, obs: Observation, cfg: PalsConfig, dt_s: fl
     demand = state.demand
     target = demand.estimate_tok_s(cfg.demand)
     age_s = obs.time_s - state.started_s
-    few = demand.finished_seen < cfg.warmup_requests and age_s < cfg.warmup_max_s
-    if age_s < cfg.warmup_s or few:
+    few = demand.finished_seen < cfg.warmup_requests
+    # The engine starts empty and the served rate climbs for about one request lifetime (15-20 s
+    # at a high load): a plan on the climbing estimate is for half the load. The warm-up lasts
+    # while the estimate still rises faster than ``warmup_rise_per_s``.
+    ramping = math.isnan(state.target_tok_s) and not (
+        target <= state.warmup_estimate_tok_s * (1.0 + cfg.warmup_rise_per_s * dt_s)
+    )
+    if age_s < cfg.warmup_s or ((few or ramping) and age_s < cfg.warmup_max_s):
         return math.nan  # the averages have not seen enough of the load yet
     if math.isfinite(state.target_tok_s):
         # A cap cut slows the running requests before Little's law refills the batch, so the
@@ -251,10 +257,15 @@ def pals_decide(
         return state, held
     state, itl_push_w = _learn_corrections(state, obs, model, cfg, qos, period)
     target = _choose_target(state, obs, cfg, period.dt_s)
+    state = replace(state, warmup_estimate_tok_s=state.demand.estimate_tok_s(cfg.demand))
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, safe_default(obs, state, cfg)
     target = max(target, cfg.target_floor_tok_s)
+    if math.isnan(state.target_tok_s):
+        # The first plan: the ITL loop has only seen the safe default's full clock, whose
+        # comfortable windows say nothing about the plan's margins (no probing from the start).
+        state = replace(state, cap_trim_w=max(0.0, state.cap_trim_w))
     state = update_load_trim(state, obs, cfg, target, period.served_tok_s, period.dt_s)
     allowed = allowed_total_w(obs, state, cfg)
     if below_minima(obs, allowed):

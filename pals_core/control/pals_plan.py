@@ -4,6 +4,7 @@ and batch limit. Pure functions of the controller's state and one observation.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from pals_core.control.pals_budget import allowed_total_w
@@ -81,6 +82,12 @@ def smoothed_cap_w(
         trim = max(trim, 0.0)
     state = replace(state, cap_trim_w=trim)
     cap = min(max_cap, plan.cap_w + trim)
+    if obs.power_budget_w is not None and math.isfinite(max_cap):
+        near = cap >= max_cap * (1.0 - cfg.budget_snap_frac)
+        if near or qos_budget_spent(state, cfg):
+            # Near the budget's share the saving is small and the QoS is what is at stake;
+            # with the QoS budget spent, the budget's power buys it back (as cap-only does).
+            cap = max_cap
     if abs(cap - mean_cap) < cfg.cap_deadband_w and mean_cap <= max_cap + 1e-9:
         cap = mean_cap
     elif cap < mean_cap - cfg.cap_step_down_w and mean_cap <= max_cap + 1e-9:
@@ -95,9 +102,13 @@ def smoothed_cap_w(
 
 
 def smoothed_batch(obs: Observation, cfg: PalsConfig, planned: int) -> int:
-    """Step 5 (batch): an asymmetric deadband. More capacity is taken at once, a smaller limit
-    only when it is much smaller (a larger limit costs nothing while the running batch follows
-    the load)."""
+    """Step 5 (batch): never below the running batch x (1 + ``batch_headroom``) (a limit near
+    the running batch queues every burst, and one under it every arrival until the batch
+    drains: TTFT excesses for nothing), at most the engine's default; then an asymmetric
+    deadband: more capacity is taken at once, a smaller limit only when it is much smaller (a
+    larger limit costs nothing while the running batch follows the load)."""
+    floor = math.ceil(obs.metrics.num_requests_running * (1.0 + cfg.batch_headroom))
+    planned = max(planned, min(floor, max(cfg.default_batch, planned)))
     grow = planned > obs.batch_limit * (1.0 + cfg.batch_deadband_frac)
     shrink = planned < obs.batch_limit * (1.0 - cfg.batch_shrink_frac)
     return planned if grow or shrink else obs.batch_limit
