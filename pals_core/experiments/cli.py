@@ -43,6 +43,11 @@ def paper(
     slo: str = typer.Option(
         "relaxed", "--slo", help="The MLPerf SLO level of the matrix: relaxed or tight."
     ),
+    physics: str = typer.Option(
+        "nominal",
+        "--physics",
+        help="The simulator's physics variant of the matrix (nominal, pessimistic).",
+    ),
     variants: list[str] = typer.Option(
         [],
         "--variant",
@@ -54,7 +59,7 @@ def paper(
     from pals_core.experiments.paper import add_variant, run_paper
 
     overrides = _parse_settings(settings) or None
-    matrix, variant_matrices = _matrices(quick, seeds, nodes, slo, variants)
+    matrix, variant_matrices = _matrices(quick, seeds, nodes, slo, physics, variants)
     console.print(
         f"{'quick' if quick else 'full'} matrix: {len(matrix.scenarios())} scenario-seeds, "
         f"{jobs} jobs"
@@ -89,7 +94,12 @@ def paper(
 
 
 def _matrices(
-    quick: bool, seeds: int | None, nodes: list[str], slo: str, variants: list[str]
+    quick: bool,
+    seeds: int | None,
+    nodes: list[str],
+    slo: str,
+    physics: str,
+    variants: list[str],
 ) -> tuple[Matrix, dict[str, Matrix]]:
     """The matrix the options select, and each ``--variant``'s; a typer error naming the option
     for an unknown node, SLO level or variant (before any run)."""
@@ -109,6 +119,14 @@ def _matrices(
         matrix = replace(matrix, slo=slo)
     except ConfigurationError as err:
         raise typer.BadParameter(str(err), param_hint="--node/--slo") from err
+    from pals_core.sim import PHYSICS_VARIANTS
+
+    if physics not in PHYSICS_VARIANTS:
+        raise typer.BadParameter(
+            f"unknown physics {physics!r}; allowed: {', '.join(PHYSICS_VARIANTS)}",
+            param_hint="--physics",
+        )
+    matrix = replace(matrix, physics=physics)
     try:
         return matrix, {name: variant_matrix(matrix, name) for name in variants}
     except ConfigurationError as err:
