@@ -126,7 +126,9 @@ def build_pals(
     """The controller on a model fitted to the profile at ``path``, with the default
     :class:`~pals_core.control.pals.PalsConfig` or that config with ``overrides`` applied. A
     profile of another model, GPU type or GPU count is refused
-    (:class:`~pals_core.errors.ProfileMismatchError`), as the runtime refuses it."""
+    (:class:`~pals_core.errors.ProfileMismatchError`), as the runtime refuses it.
+    ``default_batch``: the engine's default batch limit (vLLM's for the GPU), PALS's batch in
+    its warm-up and while the target does not fit within the budget (``overrides`` win)."""
     from pals_core.control.pals import PalsController
     from pals_core.model import PerformanceModel, Profile
 
