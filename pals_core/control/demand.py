@@ -71,10 +71,15 @@ class DemandState:
         return demand
 
 
-def _ewma(old: float, new: float, dt_s: float, rise_tau_s: float, fall_tau_s: float) -> float:
+def _ewma(
+    old: float, new: float, dt_s: float, rise_tau_s: float, fall_tau_s: float, age_s: float
+) -> float:
+    """An EWMA whose time constant is at most half the time seen so far (``age_s``): a node
+    starts empty, and a full time constant would carry its first, empty seconds for ~tau (the
+    estimate at the end of a 10-s warm-up was half the load with tau = 12 s)."""
     if math.isnan(old):
         return new
-    tau = rise_tau_s if new > old else fall_tau_s
+    tau = min(rise_tau_s if new > old else fall_tau_s, max(dt_s, age_s / 2.0))
     alpha = 1.0 - math.exp(-dt_s / tau)
     return old + alpha * (new - old)
 
@@ -88,12 +93,19 @@ def update_demand(state: DemandState, metrics: EngineMetrics, config: DemandConf
     if dt_s <= 0:
         return state
     gen = metrics.generation_tokens_total - last.generation_tokens_total
+    first = state.first or last
+    age_s = metrics.timestamp_s - first.timestamp_s
     arrived = metrics.requests_arrived_total - last.requests_arrived_total
     finished = metrics.request_success_total - last.request_success_total
     return DemandState(
         last=metrics,
         gen_rate_tok_s=_ewma(
-            state.gen_rate_tok_s, gen / dt_s, dt_s, config.gen_rise_tau_s, config.gen_fall_tau_s
+            state.gen_rate_tok_s,
+            gen / dt_s,
+            dt_s,
+            config.gen_rise_tau_s,
+            config.gen_fall_tau_s,
+            age_s,
         ),
         arrival_rate_req_s=_ewma(
             state.arrival_rate_req_s,
@@ -101,6 +113,7 @@ def update_demand(state: DemandState, metrics: EngineMetrics, config: DemandConf
             dt_s,
             config.arrival_tau_s,
             config.arrival_tau_s,
+            age_s,
         ),
         first=state.first,
         finished_seen=state.finished_seen + max(0, finished),

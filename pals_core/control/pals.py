@@ -21,10 +21,10 @@ The control law, per period:
    that seeks the QoS edge on the *measured* ITL p99: up at once on an excess (as far as the model
    says the cap moves the ITL), down slowly while windows sit under the setpoint, never back below
    a recent edge for a while.
-4. **Plan** (:func:`_plan`, over :func:`~pals_core.model.planner.plan_operating_point`): the cap
-   and batch limit of least power that serve the target with headroom within the budget and the ITL
-   SLO; if none, the most throughput within the budget (``DEGRADED``, ``qos_risk``).
-5. **Smooth** (:func:`_smoothed_cap_w`, :func:`_smoothed_batch`): deadbands on cap and batch, rate
+4. **Plan** (:func:`.plan_step`, over :func:`~pals_core.model.planner.plan_operating_point`):
+   the cap and batch limit of least power that serve the target with headroom within the budget
+   and the ITL SLO; if none, the most throughput within the budget (``DEGRADED``, ``qos_risk``).
+5. **Smooth** (:func:`.smoothed_cap_w`, :func:`.smoothed_batch`): deadbands on cap and batch, rate
    limits on planned cap decreases (budget cuts are never delayed) and, with nobody waiting, on
    planned rises (the ITL loop's push and a queue go through at once), so estimate and model noise
    do not make the knobs chatter.
@@ -57,17 +57,16 @@ from pals_core.control.pals_budget import (
 from pals_core.control.pals_corrections import (
     cap_itl_elasticity,
     log_ewma,
-    qos_budget_spent,
     update_gpu_weights,
     update_itl_trim,
     update_load_trim,
 )
+from pals_core.control.pals_plan import plan_step, smoothed_batch, smoothed_cap_w
 from pals_core.control.pals_state import Mode, PalsConfig, PalsState
 from pals_core.control.policy import Action, Observation
 from pals_core.control.qos import QoSPolicy
 from pals_core.errors import ConfigurationError
 from pals_core.model.performance import PerformanceModel
-from pals_core.model.planner import Plan, PlanRequest, plan_operating_point
 
 __all__ = ["Mode", "PalsConfig", "PalsController", "PalsState", "pals_decide", "pals_guard"]
 
@@ -191,7 +190,7 @@ def _learn_corrections(
         state = replace(state, throughput_scale=ts, power_scale=ps)
     trim_before_w = state.cap_trim_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
-    state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity)
+    state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s)
     itl_push_w = max(0.0, state.cap_trim_w - trim_before_w)
     state = update_gpu_weights(state, period.power_w, limits, dt_s, cfg)
     allowed = allowed_total_w(obs, state, cfg)
@@ -210,8 +209,14 @@ def _choose_target(state: PalsState, obs: Observation, cfg: PalsConfig, dt_s: fl
     demand = state.demand
     target = demand.estimate_tok_s(cfg.demand)
     age_s = obs.time_s - state.started_s
-    few = demand.finished_seen < cfg.warmup_requests and age_s < cfg.warmup_max_s
-    if age_s < cfg.warmup_s or few:
+    few = demand.finished_seen < cfg.warmup_requests
+    # The engine starts empty and the served rate climbs for about one request lifetime (15-20 s
+    # at a high load): a plan on the climbing estimate is for half the load. The warm-up lasts
+    # while the estimate still rises faster than ``warmup_rise_per_s``.
+    ramping = math.isnan(state.target_tok_s) and not (
+        target <= state.warmup_estimate_tok_s * (1.0 + cfg.warmup_rise_per_s * dt_s)
+    )
+    if age_s < cfg.warmup_s or ((few or ramping) and age_s < cfg.warmup_max_s):
         return math.nan  # the averages have not seen enough of the load yet
     if math.isfinite(state.target_tok_s):
         # A cap cut slows the running requests before Little's law refills the batch, so the
@@ -226,94 +231,6 @@ def _choose_target(state: PalsState, obs: Observation, cfg: PalsConfig, dt_s: fl
             rise = state.target_tok_s * (1.0 + cfg.target_rise_per_s * dt_s)
             target = min(target, rise)
     return target
-
-
-def _cap_range_w(obs: Observation, allowed_w: float) -> tuple[float, float]:
-    """The lowest and highest mean cap the plan may use (the budget's even share on top)."""
-    n = len(obs.gpus)
-    max_cap = min(sum(g.max_limit_w for g in obs.gpus) / n, allowed_w / n)
-    min_cap = max(g.min_limit_w for g in obs.gpus)
-    return min(min_cap, max_cap), max_cap
-
-
-def _plan(
-    state: PalsState,
-    obs: Observation,
-    model: PerformanceModel,
-    cfg: PalsConfig,
-    qos: QoSPolicy,
-    target: float,
-    mean_cap_w: float,
-) -> Plan:
-    """Step 4: the (cap, batch) of least power that serves the target within budget and SLO."""
-    min_cap, max_cap = _cap_range_w(obs, allowed_total_w(obs, state, cfg))
-    return plan_operating_point(
-        model.table,
-        PlanRequest(
-            load_tok_s=target * state.load_trim,
-            max_cap_w=max_cap,
-            min_cap_w=min_cap,
-            itl_p99_slo_s=qos.itl_p99_slo_s * cfg.itl_slo_margin,
-            headroom=cfg.headroom,
-            max_batch=cfg.max_batch or model.max_batch,
-            min_batch=cfg.min_batch,
-            throughput_scale=state.throughput_scale,
-            power_scale=state.power_scale,
-            itl_scale=1.0 / state.throughput_scale,
-            current_cap_w=mean_cap_w if mean_cap_w <= max_cap else None,
-            switch_margin=cfg.switch_margin,
-            burst_margin=cfg.burst_margin,
-            batch_headroom=cfg.batch_headroom,
-        ),
-    )
-
-
-def _smoothed_cap_w(
-    state: PalsState,
-    obs: Observation,
-    cfg: PalsConfig,
-    plan: Plan,
-    tracking: bool,
-    period: _Period,
-    itl_push_w: float,
-) -> tuple[PalsState, float]:
-    """Step 5 (caps): the planned cap plus the ITL offset (bounded: anti-windup), then the
-    deadband and rate limits. Returns the state with the bounded offset and the mean cap."""
-    min_cap, max_cap = _cap_range_w(obs, allowed_total_w(obs, state, cfg))
-    mean_cap = period.mean_cap_w
-    # Anti-windup: the ITL offset never reaches past the caps that can be written; a negative
-    # offset (the plan's margins were more than the measured ITL needs) only while tracking (a
-    # degraded plan is already the most throughput the budget allows).
-    floor_cap = min_cap
-    if obs.time_s < state.itl_edge_until_s:
-        # An ITL excess showed at itl_edge_cap_w not long ago: do not probe below it again
-        # until the memory lapses (each probe of a known edge costs QoS windows).
-        floor_cap = max(floor_cap, min(max_cap, state.itl_edge_cap_w + cfg.itl_edge_margin_w))
-    trim = min(max(state.cap_trim_w, floor_cap - plan.cap_w), max_cap - plan.cap_w)
-    if not tracking or qos_budget_spent(state, cfg):
-        trim = max(trim, 0.0)
-    state = replace(state, cap_trim_w=trim)
-    cap = min(max_cap, plan.cap_w + trim)
-    if abs(cap - mean_cap) < cfg.cap_deadband_w and mean_cap <= max_cap + 1e-9:
-        cap = mean_cap
-    elif cap < mean_cap - cfg.cap_step_down_w and mean_cap <= max_cap + 1e-9:
-        cap = mean_cap - cfg.cap_step_down_w
-    elif obs.metrics.num_requests_waiting == 0 and tracking:
-        # Nobody waits: a higher plan is the demand estimate's noise more often than new
-        # demand, and near the top of the capacity curve a few % of estimate are 100+ W. The
-        # plan's rises are slewed; the ITL loop's push goes through at once, and so does any
-        # rise while requests wait.
-        cap = min(cap, mean_cap + cfg.cap_step_up_w + itl_push_w)
-    return state, min(cap, max_cap)
-
-
-def _smoothed_batch(obs: Observation, cfg: PalsConfig, planned: int) -> int:
-    """Step 5 (batch): an asymmetric deadband. More capacity is taken at once, a smaller limit
-    only when it is much smaller (a larger limit costs nothing while the running batch follows
-    the load)."""
-    grow = planned > obs.batch_limit * (1.0 + cfg.batch_deadband_frac)
-    shrink = planned < obs.batch_limit * (1.0 - cfg.batch_shrink_frac)
-    return planned if grow or shrink else obs.batch_limit
 
 
 def pals_decide(
@@ -340,22 +257,28 @@ def pals_decide(
         return state, held
     state, itl_push_w = _learn_corrections(state, obs, model, cfg, qos, period)
     target = _choose_target(state, obs, cfg, period.dt_s)
+    state = replace(state, warmup_estimate_tok_s=state.demand.estimate_tok_s(cfg.demand))
     if math.isnan(target):
         state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, safe_default(obs, state, cfg)
     target = max(target, cfg.target_floor_tok_s)
+    if math.isnan(state.target_tok_s):
+        # The first plan: the ITL loop has only seen the safe default's full clock, whose
+        # comfortable windows say nothing about the plan's margins (no probing from the start).
+        state = replace(state, cap_trim_w=max(0.0, state.cap_trim_w))
     state = update_load_trim(state, obs, cfg, target, period.served_tok_s, period.dt_s)
     allowed = allowed_total_w(obs, state, cfg)
     if below_minima(obs, allowed):
         state = replace(state, mode=Mode.DEGRADED, target_tok_s=target)
         caps = tuple(g.min_limit_w for g in obs.gpus)
-        batch = _smooth_batch(obs.batch_limit, model.max_batch, cfg)
-        return state, Action(caps, batch, state=Mode.DEGRADED.value, qos_risk=True)
-    plan = _plan(state, obs, model, cfg, qos, target, period.mean_cap_w)
+        return state, Action(caps, cfg.default_batch, state=Mode.DEGRADED.value, qos_risk=True)
+    plan = plan_step(state, obs, model, cfg, qos, target, period.mean_cap_w)
     feasible = plan.feasible and plan.predicted_capacity_tok_s >= target
     mode = Mode.TRACKING if feasible else Mode.DEGRADED
-    state, cap = _smoothed_cap_w(state, obs, cfg, plan, feasible, period, itl_push_w)
-    batch = _smoothed_batch(obs, cfg, plan.batch_limit)
+    state, cap = smoothed_cap_w(state, obs, cfg, plan, feasible, period.mean_cap_w, itl_push_w)
+    # The SLO cannot be met within the budget: serve the load (vLLM's default batch, so no
+    # queue builds behind a small limit); the ITL is lost either way, the TTFT need not be.
+    batch = smoothed_batch(obs, cfg, plan.batch_limit) if feasible else cfg.default_batch
     caps = distribute(obs, cap, state.gpu_weights, allowed)
     changed = batch != obs.batch_limit or any(
         abs(a - b) >= 0.5 for a, b in zip(caps, period.limits_w, strict=True)
@@ -367,10 +290,6 @@ def pals_decide(
         last_change_s=obs.time_s if changed else state.last_change_s,
     )
     return state, Action(caps, batch, state=mode.value, qos_risk=not feasible)
-
-
-def _smooth_batch(current: int, largest: int, cfg: PalsConfig) -> int:
-    return max(cfg.min_batch, min(current, largest))
 
 
 class PalsController:

@@ -41,6 +41,7 @@ def update_itl_trim(
     cfg: PalsConfig,
     slo_s: float,
     cap_itl_elasticity: float = 1.0,
+    ttft_slo_s: float | None = None,
 ) -> PalsState:
     """The ITL feedback: a cap offset (W per GPU, either sign) that seeks the QoS edge.
 
@@ -49,8 +50,10 @@ def update_itl_trim(
     configuration sits just inside the SLO (the plan's margins are for a model it cannot trust
     to a few %).
 
-    The running window's ITL histogram delta (since ``itl_ref``) is read *every period*, so the
-    offset reacts before a window is lost: as soon as the window holds ``itl_min_samples``
+    The running window's ITL histogram delta (since ``itl_ref``) is read *every period*, and its
+    TTFT histogram delta when the SLO has a TTFT limit (queueing shows there first: the window's
+    ratio is the worse of ITL p99 / SLO and TTFT p99 / limit, as the QoS window judges it), so
+    the offset reacts before a window is lost: as soon as the window holds ``itl_min_samples``
     tokens and its p99 is above ``itl_trim_early`` x SLO (``itl_trim_high`` once the window is
     complete), the offset grows in proportion to the excess, at most ``itl_trim_step_max_w`` per
     step (one outlier prefill must not double the cap; repeated excess keeps pushing), scaled
@@ -74,18 +77,11 @@ def update_itl_trim(
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
-    hist = obs.metrics.inter_token_latency_seconds
-    if state.itl_ref is None or hist.upper_bounds_s != state.itl_ref.upper_bounds_s:
-        return replace(state, itl_ref=hist, itl_ref_time_s=obs.time_s)
-    delta = hist.minus(state.itl_ref)
-    elapsed = obs.time_s - state.itl_ref_time_s >= cfg.itl_window_s - 1e-9
-    if delta.count < cfg.itl_min_samples:
-        return replace(state, itl_ref=hist, itl_ref_time_s=obs.time_s) if elapsed else state
-    ratio = delta.quantile(0.99) / slo_s
-    trim = state.cap_trim_w
-    at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
+    state, window = _running_window(state, obs, cfg, slo_s, ttft_slo_s)
+    if window is None:
+        return state
+    ratio, elapsed = window
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
-    hold_until_s = state.itl_hold_until_s
     judged = elapsed or ratio > high
     state = replace(
         state,
@@ -93,29 +89,15 @@ def update_itl_trim(
         qos_windows_violated=state.qos_windows_violated + (judged and ratio > 1.0),
     )
     spent = qos_budget_spent(state, cfg)
+    trim = state.cap_trim_w
     if ratio > high:
-        push = min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
-        elastic = max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity
-        push *= min(1.0, elastic)
-        if not at_max and push >= 1.0:
-            trim += push
-            hold_until_s = obs.time_s + cfg.itl_hold_s
-        probing = state.cap_trim_w <= -cfg.itl_edge_probe_w
-        if probing and not at_max and elastic >= cfg.itl_edge_min_elastic:
-            # The loop was probing below the plan and the cap is a real lever here: remember
-            # where the edge was, the caps in force when the excess showed. (At or above the
-            # plan an excess is a burst, not an edge; where the cap is no lever it says nothing
-            # about the caps.)
-            edge_w = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus)
-            state = replace(
-                state, itl_edge_cap_w=edge_w, itl_edge_until_s=obs.time_s + cfg.itl_edge_memory_s
-            )
+        state, trim = _push_on_excess(state, obs, cfg, ratio, cap_itl_elasticity)
     elif not elapsed:
         return state  # the window is still running and fine so far
     elif (
         ratio < cfg.itl_setpoint
         and obs.metrics.num_requests_waiting == 0
-        and obs.time_s >= hold_until_s
+        and obs.time_s >= state.itl_hold_until_s
         and not spent
     ):
         step = cfg.itl_trim_down_gain_w * (cfg.itl_setpoint - ratio)
@@ -123,13 +105,69 @@ def update_itl_trim(
     lo, hi = cfg.itl_trim_bounds_w
     if spent:
         lo = max(lo, 0.0)  # the QoS budget is spent: no probing below the plan
+    return _restart_window(replace(state, cap_trim_w=min(max(trim, lo), hi)), obs)
+
+
+def _restart_window(state: PalsState, obs: Observation) -> PalsState:
+    """A new QoS window of the ITL loop begins at this observation."""
     return replace(
         state,
-        cap_trim_w=min(max(trim, lo), hi),
-        itl_ref=hist,
+        itl_ref=obs.metrics.inter_token_latency_seconds,
+        ttft_ref=obs.metrics.time_to_first_token_seconds,
         itl_ref_time_s=obs.time_s,
-        itl_hold_until_s=hold_until_s,
     )
+
+
+def _running_window(
+    state: PalsState, obs: Observation, cfg: PalsConfig, slo_s: float, ttft_slo_s: float | None
+) -> tuple[PalsState, tuple[float, bool] | None]:
+    """The running window's worst p99 / SLO (ITL, and TTFT when limited) and whether it is
+    complete; None while it holds too few tokens to judge (a new one begins once complete)."""
+    hist = obs.metrics.inter_token_latency_seconds
+    if state.itl_ref is None or hist.upper_bounds_s != state.itl_ref.upper_bounds_s:
+        return _restart_window(state, obs), None
+    delta = hist.minus(state.itl_ref)
+    elapsed = obs.time_s - state.itl_ref_time_s >= cfg.itl_window_s - 1e-9
+    if delta.count < cfg.itl_min_samples:
+        return (_restart_window(state, obs) if elapsed else state), None
+    ratio = delta.quantile(0.99) / slo_s
+    ttft_hist = obs.metrics.time_to_first_token_seconds
+    ref = state.ttft_ref
+    if (
+        ttft_slo_s is not None
+        and ref is not None
+        and ttft_hist.upper_bounds_s == ref.upper_bounds_s
+    ):
+        ttft = ttft_hist.minus(ref)
+        if ttft.count:
+            ratio = max(ratio, ttft.quantile(0.99) / ttft_slo_s)
+    return state, (ratio, elapsed)
+
+
+def _push_on_excess(
+    state: PalsState, obs: Observation, cfg: PalsConfig, ratio: float, elasticity: float
+) -> tuple[PalsState, float]:
+    """An excess: raise the offset (in proportion, bounded, scaled by the cap's leverage), hold
+    it up for ``itl_hold_s``, and remember the edge if the loop was probing below the plan."""
+    trim = state.cap_trim_w
+    at_max = all(g.power_limit_w >= g.max_limit_w - 1.0 for g in obs.gpus)
+    push = min(cfg.itl_trim_step_max_w, cfg.itl_trim_gain_w * (ratio - cfg.itl_trim_high))
+    elastic = max(0.0, elasticity) / cfg.itl_full_push_elasticity
+    push *= min(1.0, elastic)
+    if not at_max and push >= 1.0:
+        trim += push
+        state = replace(state, itl_hold_until_s=obs.time_s + cfg.itl_hold_s)
+    probing = state.cap_trim_w <= -cfg.itl_edge_probe_w
+    if probing and not at_max and elastic >= cfg.itl_edge_min_elastic:
+        # The loop was probing below the plan and the cap is a real lever here: remember
+        # where the edge was, the caps in force when the excess showed. (At or above the
+        # plan an excess is a burst, not an edge; where the cap is no lever it says nothing
+        # about the caps.)
+        edge_w = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus)
+        state = replace(
+            state, itl_edge_cap_w=edge_w, itl_edge_until_s=obs.time_s + cfg.itl_edge_memory_s
+        )
+    return state, trim
 
 
 def clamp(x: float, bounds: tuple[float, float]) -> float:

@@ -108,10 +108,14 @@ class PalsConfig:
     count falls back within the budget."""
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
+    budget_snap_frac: float = 0.1
+    """Under a power budget, a cap within this fraction of the budget's share per GPU becomes the
+    share (near the budget the saving is small and the QoS is at stake), and so does any cap
+    while the QoS budget is spent."""
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
-    cap_step_down_w: float = 60.0
+    cap_step_down_w: float = 20.0
     """Largest planned cap decrease per period (budget cuts are not rate-limited)."""
     cap_step_up_w: float = 5.0
     """Largest planned cap increase per period while nobody waits and the ITL holds."""
@@ -134,6 +138,9 @@ class PalsConfig:
     warmup_s: float = 10.0
     warmup_requests: int = 10
     warmup_max_s: float = 30.0
+    warmup_rise_per_s: float = 0.01
+    """... and while the demand estimate still rises faster than this fraction per second (the
+    engine starts empty: the served rate climbs for about one request lifetime)."""
     """With no target set, hold the safe default for at least ``warmup_s`` and until this many
     requests have finished (but at most ``warmup_max_s``: a nearly idle node must not stay at the
     safe default): the mean output length is learned from finished requests, and the first to
@@ -162,6 +169,10 @@ class PalsConfig:
         if not 0 <= self.qos_violation_budget < 1:
             raise ConfigurationError(
                 f"qos_violation_budget must be within [0, 1), got {self.qos_violation_budget}"
+            )
+        if not 0 <= self.budget_snap_frac < 1:
+            raise ConfigurationError(
+                f"budget_snap_frac must be within [0, 1), got {self.budget_snap_frac}"
             )
         if self.target_floor_tok_s < 0:
             raise ConfigurationError("target_floor_tok_s must be >= 0")
@@ -201,7 +212,9 @@ class PalsState:
     """The last engine timestamp seen, and the observation time it last advanced."""
     healthy_periods: int = 0
     itl_ref: Histogram | None = None
+    ttft_ref: Histogram | None = None
     itl_ref_time_s: float = math.nan
+    """The ITL and TTFT histograms when the ITL loop's window began, and its time."""
     itl_hold_until_s: float = -math.inf
     """No lowering of the ITL offset before this time (set by an excess)."""
     itl_edge_cap_w: float = 0.0
@@ -212,5 +225,7 @@ class PalsState:
     """The ITL windows the loop has judged, and those over the SLO (the QoS budget's ledger)."""
     target_tok_s: float = math.nan
     """The target of the last plan (for logs)."""
+    warmup_estimate_tok_s: float = math.nan
+    """The demand estimate at the last decision (the warm-up lasts while it still climbs)."""
     started_s: float = math.nan
     """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""

@@ -73,7 +73,8 @@ def dynamic_hour(
     1. demand-response steps 100 % -> 70 % -> 55 % -> 85 % (0 to 45 % of the hour);
     2. ramps: 85 % -> 60 % over 1/12 h, hold, then 60 % -> 95 % over 1/12 h;
     3. a regulation-like signal: ``base +- band`` following a bounded random walk whose value
-       changes every 2 to 4 s (uniform), each move N(0, band / 3) (a band-limited walk);
+       changes every 1 to 3 s (uniform: a 2-s cadence on average, as a fast regulation signal
+       such as PJM's RegD), each move N(0, band / 3) (a band-limited walk);
     4. back to 100 % (the event ends) for the last 5 %.
     """
     d = duration_s
@@ -85,7 +86,7 @@ def dynamic_hour(
     knots.append((t, regulation_base_frac))
     end = 0.95 * d
     while True:
-        t_next = t + rng.uniform(2.0, 4.0)
+        t_next = t + rng.uniform(1.0, 3.0)
         if t_next >= end:
             break
         knots.append((t_next, regulation_base_frac + x))

@@ -8,10 +8,13 @@ import sys
 from ast import literal_eval
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from pals_core.experiments.scenarios import Matrix
 
 experiment_app = typer.Typer(
     help="Reproduce the paper's comparison of PALS with its baselines in the simulator.",
@@ -40,6 +43,11 @@ def paper(
     slo: str = typer.Option(
         "relaxed", "--slo", help="The MLPerf SLO level of the matrix: relaxed or tight."
     ),
+    physics: str = typer.Option(
+        "nominal",
+        "--physics",
+        help="The simulator's physics variant of the matrix (nominal, pessimistic).",
+    ),
     variants: list[str] = typer.Option(
         [],
         "--variant",
@@ -48,36 +56,14 @@ def paper(
     ),
 ) -> None:
     """Run every controller on the scenario matrix; write results.json and PNG plots."""
-    from pals_core.errors import ConfigurationError
-    from pals_core.experiments.paper import SERIES_FILE, add_variant, run_paper
-    from pals_core.experiments.plots import (
-        plot_dynamic_power,
-        plot_efficiency_vs_load,
-        plot_pareto,
-    )
-    from pals_core.experiments.report import print_report
-    from pals_core.experiments.scenarios import (
-        full_matrix,
-        only_nodes,
-        quick_matrix,
-        variant_matrix,
-    )
-    from pals_core.experiments.slos import latency_slo
+    from pals_core.experiments.paper import add_variant, run_paper
 
-    overrides = _parse_settings(settings)
-    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
-    try:
-        matrix = only_nodes(matrix, nodes) if nodes else matrix
-        latency_slo(matrix.nodes[0].model, slo)  # an unknown level is refused before any run
-        matrix = replace(matrix, slo=slo)
-    except ConfigurationError as err:
-        raise typer.BadParameter(str(err), param_hint="--node/--slo") from err
-    try:
-        variant_matrices = {name: variant_matrix(matrix, name) for name in variants}
-    except ConfigurationError as err:
-        raise typer.BadParameter(str(err), param_hint="--variant") from err
-    n = len(matrix.scenarios())
-    console.print(f"{'quick' if quick else 'full'} matrix: {n} scenario-seeds, {jobs} jobs")
+    overrides = _parse_settings(settings) or None
+    matrix, variant_matrices = _matrices(quick, seeds, nodes, slo, physics, variants)
+    console.print(
+        f"{'quick' if quick else 'full'} matrix: {len(matrix.scenarios())} scenario-seeds, "
+        f"{jobs} jobs"
+    )
     seen = [0]
 
     def progress(message: str) -> None:
@@ -91,7 +77,7 @@ def paper(
         jobs=jobs,
         progress=progress,
         command="pals experiment " + shlex.join(sys.argv[2:]) if len(sys.argv) > 1 else "",
-        pals_overrides=overrides or None,
+        pals_overrides=overrides,
     )
     for name, variant in variant_matrices.items():
         console.print(f"variant {name}")
@@ -101,15 +87,69 @@ def paper(
             jobs=jobs,
             progress=progress,
             command=f"variant {name}",
-            pals_overrides=overrides or None,
+            pals_overrides=overrides,
         )
         add_variant(result.results_path, name, done.summary)
-    runs = json.loads(result.results_path.read_text())["runs"]
+    _plots_and_report(output, result.results_path, result.summary, result.wall_s)
+
+
+def _matrices(
+    quick: bool,
+    seeds: int | None,
+    nodes: list[str],
+    slo: str,
+    physics: str,
+    variants: list[str],
+) -> tuple[Matrix, dict[str, Matrix]]:
+    """The matrix the options select, and each ``--variant``'s; a typer error naming the option
+    for an unknown node, SLO level or variant (before any run)."""
+    from pals_core.errors import ConfigurationError
+    from pals_core.experiments.scenarios import (
+        full_matrix,
+        only_nodes,
+        quick_matrix,
+        variant_matrix,
+    )
+    from pals_core.experiments.slos import latency_slo
+
+    matrix = quick_matrix(seeds or 1) if quick else full_matrix(seeds or 5)
+    try:
+        matrix = only_nodes(matrix, nodes) if nodes else matrix
+        latency_slo(matrix.nodes[0].model, slo)  # an unknown level is refused before any run
+        matrix = replace(matrix, slo=slo)
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--node/--slo") from err
+    from pals_core.sim import PHYSICS_VARIANTS
+
+    if physics not in PHYSICS_VARIANTS:
+        raise typer.BadParameter(
+            f"unknown physics {physics!r}; allowed: {', '.join(PHYSICS_VARIANTS)}",
+            param_hint="--physics",
+        )
+    matrix = replace(matrix, physics=physics)
+    try:
+        return matrix, {name: variant_matrix(matrix, name) for name in variants}
+    except ConfigurationError as err:
+        raise typer.BadParameter(str(err), param_hint="--variant") from err
+
+
+def _plots_and_report(
+    output: Path, results_path: Path, summary: dict[str, Any], wall_s: float
+) -> None:
+    from pals_core.experiments.paper import SERIES_FILE
+    from pals_core.experiments.plots import (
+        plot_dynamic_power,
+        plot_efficiency_vs_load,
+        plot_pareto,
+    )
+    from pals_core.experiments.report import print_report
+
+    runs = json.loads(results_path.read_text())["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
     plots += plot_pareto(runs, output)
-    print_report(Console(width=max(console.width, 170)), runs, result.summary, result.wall_s)
-    console.print(f"wrote {result.results_path} and {len(plots)} plots")
+    print_report(Console(width=max(console.width, 170)), runs, summary, wall_s)
+    console.print(f"wrote {results_path} and {len(plots)} plots")
 
 
 def _parse_settings(settings: list[str]) -> dict[str, Any]:

@@ -119,17 +119,22 @@ def build_pals(
     *,
     node: NodeIdentity,
     itl_slo_s: float,
+    default_batch: int | None = None,
     ttft_slo_s: float | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Policy:
     """The controller on a model fitted to the profile at ``path``, with the default
     :class:`~pals_core.control.pals.PalsConfig` or that config with ``overrides`` applied. A
     profile of another model, GPU type or GPU count is refused
-    (:class:`~pals_core.errors.ProfileMismatchError`), as the runtime refuses it."""
+    (:class:`~pals_core.errors.ProfileMismatchError`), as the runtime refuses it.
+    ``default_batch``: the engine's default batch limit (vLLM's for the GPU), PALS's batch in
+    its warm-up and while the target does not fit within the budget (``overrides`` win)."""
     from pals_core.control.pals import PalsController
     from pals_core.model import PerformanceModel, Profile
 
-    config = pals_config(overrides or {})
+    config = pals_config(
+        {**({} if default_batch is None else {"default_batch": default_batch}), **(overrides or {})}
+    )
     profile = Profile.load(path)
     profile.check_matches(node)
     model = PerformanceModel.fit(profile)

@@ -114,6 +114,130 @@ def _submit_picks(
             submit_run(scenario, controller, FixedConfig(pick.cap_w, pick.batch_limit))
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the pool must do for one matrix: the scenarios (longest first), the controllers
+    that run live and those replaying a search's pick, the budgets each search ranks, and the
+    (node, load, device) searches with their seeds' unconstrained scenarios."""
+
+    scenarios: list[Scenario]
+    runners: list[str]
+    searched: list[str]
+    budget_fracs: list[float | None]
+    searches: dict[tuple[NodeConfig, float, float, float], list[Scenario]]
+    nodes: list[NodeConfig]
+
+    @property
+    def expected_runs(self) -> int:
+        return sum(
+            len(self.runners) + (0 if s.budget_kind == "dynamic" else len(self.searched))
+            for s in self.scenarios
+        )
+
+
+def _plan(matrix: Matrix, controllers: tuple[str, ...]) -> _Plan:
+    scenarios = sorted(matrix.scenarios(), key=lambda s: -s.duration_s)
+    mismatch_fracs = [f for f in matrix.mismatch_budget_fracs if f is not None]
+    searches: dict[tuple[NodeConfig, float, float, float], list[Scenario]] = defaultdict(list)
+    for s in sorted(scenarios, key=lambda s: s.seed):
+        if s.budget_kind == "none":
+            searches[s.search_key].append(s)
+    return _Plan(
+        scenarios=scenarios,
+        runners=[c for c in controllers if c not in SEARCHED],
+        searched=[c for c in controllers if c in SEARCHED],
+        budget_fracs=[None, *sorted({*matrix.static_budget_fracs, *mismatch_fracs})],
+        searches=searches,
+        nodes=sorted({s.node for s in scenarios}, key=lambda n: n.key),
+    )
+
+
+class _Pool:
+    """The process pool and the bookkeeping of its tasks (runs, searches, profiles)."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        plan: _Plan,
+        pals_overrides: dict[str, Any] | None,
+        say: Callable[[str], None],
+    ) -> None:
+        self.executor = executor
+        self.plan = plan
+        self.pals_overrides = pals_overrides
+        self.say = say
+        self.pending: dict[Future[Any], tuple[str, Any]] = {}
+        self.runs: list[RunResult] = []
+        self.oracle: dict[str, dict[str, Any]] = {}
+        self.profiles: dict[NodeConfig, Path] = {}
+        self.started = time.perf_counter()
+
+    def submit_run(
+        self, scenario: Scenario, controller: str, fixed: FixedConfig | None = None
+    ) -> None:
+        keep = scenario.budget_kind == "dynamic"
+        profile = self.profiles.get(scenario.node) if controller == "pals" else None
+        overrides = self.pals_overrides if controller == "pals" else None
+        future = self.executor.submit(
+            _run_task, scenario, controller, fixed, profile, keep, overrides
+        )
+        self.pending[future] = ("run", (scenario, controller))
+
+    def submit_all(self, matrix: Matrix, output_dir: Path, with_pals: bool) -> None:
+        """Profiles first (every PALS run needs one), then the longest runs (the dynamic
+        hours), then the searches, then the short runs: the pool's tail stays short."""
+        plan = self.plan
+        if with_pals:
+            futures = {
+                node: self.executor.submit(ensure_profile, node, matrix, output_dir, matrix.physics)
+                for node in plan.nodes
+            }
+            for node, future in futures.items():
+                self.profiles[node] = future.result()
+                self.say(f"profile ready: {node.key}")
+        for scenario in plan.scenarios:
+            if scenario.budget_kind == "dynamic":
+                for controller in plan.runners:
+                    self.submit_run(scenario, controller)
+        if plan.searched:
+            for key, seeds in plan.searches.items():
+                search = self.executor.submit(_oracle_task, seeds, matrix, plan.budget_fracs)
+                self.pending[search] = ("oracle", key)
+        for scenario in plan.scenarios:
+            if scenario.budget_kind != "dynamic":
+                for controller in plan.runners:
+                    self.submit_run(scenario, controller)
+
+    def drain(self) -> None:
+        """Collect results as they end; a finished search queues its picks' runs."""
+        plan = self.plan
+        while self.pending:
+            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            for future in done:
+                kind, key = self.pending.pop(future)
+                result = future.result()
+                if kind == "oracle":
+                    self.say(f"search done: {key[0].key} load {key[1]:.0%}")
+                    _submit_picks(
+                        key,
+                        result,
+                        plan.scenarios,
+                        plan.budget_fracs,
+                        plan.searched,
+                        self.submit_run,
+                        self.oracle,
+                    )
+                    continue
+                self.runs.append(result)
+                self.say(
+                    f"[{len(self.runs)}/{plan.expected_runs} "
+                    f"{time.perf_counter() - self.started:.0f} s] "
+                    f"{result.controller:>13} {result.scenario} seed {result.seed}: "
+                    f"{result.tokens_per_j:.3f} tok/J, {result.qos_violated} violated, "
+                    f"{result.wall_s:.1f} s"
+                )
+
+
 def run_paper(
     matrix: Matrix,
     output_dir: Path,
@@ -127,78 +251,13 @@ def run_paper(
     """Run the matrix and write ``results.json`` (and ``series.json``) under ``output_dir``."""
     wall_start = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
-    scenarios = sorted(matrix.scenarios(), key=lambda s: -s.duration_s)
-    say = progress or (lambda _msg: None)
-    runners = [c for c in controllers if c not in SEARCHED]
-    searched = [c for c in controllers if c in SEARCHED]
-    expected_runs = sum(
-        len(runners) + (0 if s.budget_kind == "dynamic" else len(searched)) for s in scenarios
-    )
-    nodes: list[NodeConfig] = sorted({s.node for s in scenarios}, key=lambda n: n.key)
-    mismatch_fracs = [f for f in matrix.mismatch_budget_fracs if f is not None]
-    budget_fracs: list[float | None] = [
-        None,
-        *sorted({*matrix.static_budget_fracs, *mismatch_fracs}),
-    ]
-    searches: dict[tuple[NodeConfig, float, float, float], list[Scenario]] = defaultdict(list)
-    for s in sorted(scenarios, key=lambda s: s.seed):
-        if s.budget_kind == "none":
-            searches[s.search_key].append(s)
+    plan = _plan(matrix, controllers)
     executor: Executor = ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else _InlineExecutor()
-    pending: dict[Future[Any], tuple[str, Any]] = {}
-    runs: list[RunResult] = []
-    oracle: dict[str, dict[str, Any]] = {}
-    profiles: dict[NodeConfig, Path] = {}
-
-    def submit_run(scenario: Scenario, controller: str, fixed: FixedConfig | None = None) -> None:
-        keep = scenario.budget_kind == "dynamic"
-        profile = profiles.get(scenario.node) if controller == "pals" else None
-        overrides = pals_overrides if controller == "pals" else None
-        future = executor.submit(_run_task, scenario, controller, fixed, profile, keep, overrides)
-        pending[future] = ("run", (scenario, controller))
-
+    pool = _Pool(executor, plan, pals_overrides, progress or (lambda _msg: None))
     with executor:
-        # Profiles first (every PALS run needs one), then the longest runs (the dynamic hours),
-        # then the searches, then the short runs: the pool's tail stays short.
-        if "pals" in controllers:
-            profile_futures = {
-                node: executor.submit(ensure_profile, node, matrix, output_dir, matrix.physics)
-                for node in nodes
-            }
-            for node, profile_future in profile_futures.items():
-                profiles[node] = profile_future.result()
-                say(f"profile ready: {node.key}")
-        for scenario in scenarios:
-            if scenario.budget_kind == "dynamic":
-                for controller in runners:
-                    submit_run(scenario, controller)
-        if searched:
-            for key, seeds in searches.items():
-                search = executor.submit(_oracle_task, seeds, matrix, budget_fracs)
-                pending[search] = ("oracle", key)
-        for scenario in scenarios:
-            if scenario.budget_kind != "dynamic":
-                for controller in runners:
-                    submit_run(scenario, controller)
-        while pending:
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            for future in done:
-                kind, key = pending.pop(future)
-                result = future.result()
-                if kind == "oracle":
-                    say(f"search done: {key[0].key} load {key[1]:.0%}")
-                    _submit_picks(
-                        key, result, scenarios, budget_fracs, searched, submit_run, oracle
-                    )
-                else:
-                    runs.append(result)
-                    say(
-                        f"[{len(runs)}/{expected_runs} {time.perf_counter() - wall_start:.0f} s] "
-                        f"{result.controller:>13} {result.scenario} seed {result.seed}: "
-                        f"{result.tokens_per_j:.3f} tok/J, {result.qos_violated} violated, "
-                        f"{result.wall_s:.1f} s"
-                    )
-    runs.sort(key=lambda r: (r.scenario, r.seed, CONTROLLERS.index(r.controller)))
+        pool.submit_all(matrix, output_dir, "pals" in controllers)
+        pool.drain()
+    runs = sorted(pool.runs, key=lambda r: (r.scenario, r.seed, CONTROLLERS.index(r.controller)))
     meta = {
         "command": command,
         "wall_s": time.perf_counter() - wall_start,
@@ -207,7 +266,7 @@ def run_paper(
         "matrix": asdict(matrix),
         "controllers": list(controllers),
     }
-    return _write_results(output_dir, runs, oracle, meta)
+    return _write_results(output_dir, runs, pool.oracle, meta)
 
 
 def _write_results(

@@ -157,6 +157,7 @@ def make_policy(
             node=node.identity,
             itl_slo_s=qos.itl_p99_slo_s,
             ttft_slo_s=qos.ttft_p99_slo_s,
+            default_batch=node.stock_batch,
             overrides=pals_overrides,
         )
     raise ConfigurationError(

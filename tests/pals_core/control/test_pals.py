@@ -661,3 +661,80 @@ def test_a_spent_qos_budget_stops_the_probing_below_the_plan() -> None:
         h = _hist_with(h, 0.01, cfg.itl_min_samples)
         state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05)
     assert not qos_budget_spent(state, cfg) and state.cap_trim_w < 0.0
+
+
+def test_a_ttft_excess_raises_the_cap_like_an_itl_excess() -> None:
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    o0 = _itl_obs(0.0, h)
+    state = update_itl_trim(PalsState(mode=Mode.TRACKING), o0, cfg, 0.1, 1.0, 2.0)
+    itl_ok = _hist_with(h, 0.02, cfg.itl_min_samples)  # ITL far under its SLO
+    o1 = _itl_obs(0.5, itl_ok)
+    queued = replace(
+        o1,
+        metrics=replace(
+            o1.metrics,
+            time_to_first_token_seconds=_hist_with(Histogram.empty(TTFT_BUCKETS_S), 4.0, 20),
+        ),
+    )
+    pushed = update_itl_trim(state, queued, cfg, 0.1, 1.0, 2.0)
+    assert pushed.cap_trim_w > 0 and pushed.qos_windows_violated == 1
+    # Without a TTFT limit the same window is fine so far: nothing changes.
+    assert update_itl_trim(state, queued, cfg, 0.1, 1.0, None).cap_trim_w == 0.0
+
+
+def test_the_batch_limit_never_drops_under_twice_the_running_batch() -> None:
+    from pals_core.control.pals_plan import smoothed_batch
+
+    cfg = PalsConfig(default_batch=1024)
+    # The plan wants 64 while 100 requests run at a limit of 1024: the limit stops at 200.
+    assert smoothed_batch(obs(1.0, batch=1024, running=100), cfg, 64) == 200
+    # ... and follows the plan once the batch has drained.
+    assert smoothed_batch(obs(1.0, batch=200, running=20), cfg, 64) == 64
+    # Never above the engine's default to make room.
+    assert smoothed_batch(obs(1.0, batch=1024, running=900), cfg, 64) == 1024
+
+
+def test_an_infeasible_target_is_served_at_the_default_batch(model: PerformanceModel) -> None:
+    cfg = PalsConfig(default_batch=1024)
+    ctrl = PalsController(model, cfg, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=400.0, target=20000.0, power=(380.0,), limits=(380.0,)))
+    action = ctrl.decide(
+        obs(0.5, budget=400.0, target=20000.0, power=(380.0,), limits=(380.0,), gen=3000)
+    )
+    assert action.state == "degraded" and action.batch_limit == 1024  # no queue behind a limit
+
+
+def test_warm_up_lasts_while_the_demand_estimate_climbs(model: PerformanceModel) -> None:
+    ctrl = PalsController(model, PalsConfig(warmup_max_s=60.0), num_gpus=1, qos=QOS)
+    # The served rate climbs by 3 %/s for 40 s (an engine filling up), then holds.
+    gen, states = 0.0, []
+    for k in range(160):
+        t = 0.5 * k
+        gen += 0.5 * 3000.0 * min(1.0, 0.2 + 0.02 * t)
+        states.append(ctrl.decide(obs(t, gen=int(gen), running=32)).state)
+    assert states[40] == "warmup"  # 20 s: past warmup_s, but the estimate still climbs
+    assert states[-1] == "tracking"
+
+
+def test_a_cap_near_the_budget_share_takes_the_share(model: PerformanceModel) -> None:
+    from pals_core.control.pals_plan import smoothed_cap_w
+    from pals_core.model.planner import Plan
+
+    cfg = PalsConfig(cap_step_up_w=1000.0, cap_step_down_w=1000.0)
+    state = PalsState(mode=Mode.TRACKING)
+    allowed = 500.0 - cfg.budget_margin(500.0)  # 490 W
+    o = obs(10.0, budget=500.0, limits=(450.0,), waiting=1)
+
+    def plan(cap_w: float) -> Plan:
+        return Plan(cap_w, 256, True, cap_w, 5000.0, 64.0, True)
+
+    _, near = smoothed_cap_w(state, o, cfg, plan(0.95 * allowed), True, 450.0, 0.0)
+    assert near == pytest.approx(allowed)
+    _, far = smoothed_cap_w(state, o, cfg, plan(0.8 * allowed), True, 450.0, 0.0)
+    assert far == pytest.approx(0.8 * allowed)
+    unconstrained = replace(o, power_budget_w=None)
+    _, free = smoothed_cap_w(state, unconstrained, cfg, plan(0.95 * allowed), True, 450.0, 0.0)
+    assert free == pytest.approx(0.95 * allowed)
