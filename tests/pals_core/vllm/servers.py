@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[3]
 VLLM_VERSION = os.environ.get("VLLM_VERSION", "0.32.0")
 MODEL_SCRIPT = Path(__file__).with_name("make_tiny_model.py")
 SERVED_MODEL = "tiny-llama"
+MAX_MODEL_LEN = 2048
+"""Long enough for streams that last seconds (``ignore_eos``), so a running count is observable."""
 
 
 def cache_dir() -> Path:
@@ -139,7 +141,7 @@ def start_vllm(
         "--served-model-name",
         SERVED_MODEL,
         "--max-model-len",
-        "256",
+        str(MAX_MODEL_LEN),
         "--max-num-seqs",
         str(max_num_seqs),
         "--dtype",

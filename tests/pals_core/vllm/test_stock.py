@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 from pals_core.engine.vllm import VLLMEngine
 from tests.pals_core.vllm import servers
 from tests.pals_core.vllm.control_run import profile_pals, run_pals_against
-from tests.pals_core.vllm.load import RunningWatcher
+from tests.pals_core.vllm.load import BackgroundLoad, gauge_value
 from tests.pals_core.vllm.scenario import run_limit_scenario
 
 pytestmark = pytest.mark.slow
@@ -60,21 +61,86 @@ def test_the_controller_runs_cap_only_against_it(
     engine.close()
 
 
-# Timing on a CPU vLLM under a busy 2-core machine: a missed observation of the rise is
-# retried; an observation over the limit fails at once and is never retried away.
-@pytest.mark.flaky(reruns=2, rerun_except="running under a limit of")
 def test_pals_proxy_enforces_its_limit(vllm_server: servers.Server, proxy: servers.Server) -> None:
     engine = VLLMEngine(proxy.base_url)  # the proxy speaks the batch-limit protocol
     assert engine.batch_limit_unavailable_reason() is None
-    # The tiny model on CPU generates a stream faster than this loaded machine relays it, so a
-    # request can be done in vLLM while the proxy still relays it and holds its slot: the raise
-    # shows first in what the proxy admits (vLLM's own count is still checked against the caps).
-    admitted = RunningWatcher(proxy.base_url + "/pals/batch_limit", "json:active")
+    # vLLM's own running count is checked against the limits; when the raise took effect comes
+    # from the proxy's admission history (what it admitted upstream).
     result = run_limit_scenario(
-        proxy.base_url, vllm_server.base_url + "/metrics", engine.set_batch_limit, admitted
+        proxy.base_url,
+        vllm_server.base_url + "/metrics",
+        engine.set_batch_limit,
+        engine.admission_history,
     )
+    print("proxy:", result.figures())
     result.check()
     metrics = httpx.get(proxy.base_url + "/metrics").text  # vLLM's, passed through
     assert "\nvllm:num_requests_running{" in metrics and "\npals:batch_limit 16" in metrics
     assert engine.metrics().request_success_total >= 32
     engine.close()
+
+
+def _finished(metrics_text: str, reason: str) -> float:
+    """vLLM's ``vllm:request_success_total`` for one ``finished_reason`` (summed over engines)."""
+    total = 0.0
+    for line in metrics_text.splitlines():
+        if line.startswith("vllm:request_success_total{") and f'finished_reason="{reason}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_a_disconnect_through_the_proxy_aborts_the_request_in_vllm(
+    vllm_server: servers.Server, proxy: servers.Server
+) -> None:
+    """A streaming client goes away mid-stream: vLLM aborts its request (its own /metrics
+    counts an abort and no longer shows it running) and the proxy hands the slot on to the
+    request queued behind it."""
+    engine = VLLMEngine(proxy.base_url)
+    engine.set_batch_limit(1)
+    metrics_url = vllm_server.base_url + "/metrics"
+    before = httpx.get(metrics_url).text
+    body = {
+        "model": servers.SERVED_MODEL,
+        "prompt": "power budget",
+        "max_tokens": servers.MAX_MODEL_LEN - 64,  # seconds of streaming if not cut short
+        "stream": True,
+        "ignore_eos": True,
+    }
+    queued = BackgroundLoad(proxy.base_url, concurrency=1, max_tokens=8)
+    with httpx.Client(timeout=60) as client:
+        with client.stream("POST", proxy.base_url + "/v1/completions", json=body) as response:
+            chunks = 0
+            for line in response.iter_lines():
+                chunks += line.startswith("data: ")
+                if chunks >= 3:
+                    break
+            assert gauge_value(httpx.get(metrics_url).text) == 1  # streaming in vLLM
+            queued.start(most=1)  # a second request waits in the proxy for the only slot
+            assert _wait(lambda: httpx.get(proxy.base_url + "/pals/batch_limit").json()["waiting"])
+        closed_s = time.monotonic()  # leaving the block closed the connection mid-stream
+    try:
+        assert _wait(
+            lambda: _finished(httpx.get(metrics_url).text, "abort") > _finished(before, "abort")
+        ), "vLLM never counted the disconnected request as aborted"
+        aborted_s = time.monotonic() - closed_s
+        assert _wait(lambda: queued.completed >= 1), "the queued request never got the slot"
+    finally:
+        queued.stop()
+    after = httpx.get(metrics_url).text
+    assert _finished(after, "abort") - _finished(before, "abort") == 1
+    assert gauge_value(after) == 0  # nothing left running in vLLM
+    state = httpx.get(proxy.base_url + "/pals/batch_limit").json()
+    assert (state["active"], state["waiting"]) == (0, 0)  # every slot freed
+    assert not queued.errors, queued.errors
+    print(f"proxy disconnect: vLLM counted the abort {aborted_s * 1000:.0f} ms after it")
+    engine.set_batch_limit(START_MAX_NUM_SEQS)
+    engine.close()
+
+
+def _wait(condition: Callable[[], object], timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return bool(condition())
