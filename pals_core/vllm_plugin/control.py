@@ -39,7 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
 from pals_core.errors import ConfigurationError
-from pals_core.vllm_plugin.history import HISTORY_PATH
+from pals_core.vllm_plugin.history import HISTORY_PATH, AdmissionHistory
 
 CONTROL_ENV = "PALS_VLLM_CONTROL"
 BATCH_LIMIT_PATH = "/pals/batch_limit"
@@ -165,7 +165,7 @@ class ControlServer:
         address: ControlAddress,
         get_state: Callable[[], dict[str, Any]],
         set_limit: Callable[[int], dict[str, Any]],
-        get_history: Callable[[], dict[str, Any]],
+        get_history: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.address = address
         server: _UnixServer | _TCPServer
@@ -178,7 +178,7 @@ class ControlServer:
             server = _TCPServer((address.host or "127.0.0.1", address.port or 0), _Handler)
         server.get_state = get_state
         server.set_limit = set_limit
-        server.get_history = get_history
+        server.get_history = get_history or AdmissionHistory().as_json
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
