@@ -49,7 +49,12 @@ class ScenarioResult:
     def effect_s(self) -> float | None:
         """When the knob first ran more than the low limit under the high one (its record)."""
         return next(
-            (t for t, running, _, limit in self.history if limit == HIGH and running > LOW), None
+            (
+                t
+                for t, running, _, limit in self.history
+                if t >= self.low_set_s and limit == HIGH and running > LOW
+            ),
+            None,
         )
 
     def figures(self) -> str:
