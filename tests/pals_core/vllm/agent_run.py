@@ -36,7 +36,12 @@ def write_profile(path: Path, batches: tuple[int, ...]) -> Path:
         warmup_s=2.0,
         window_s=4.0,
         metadata=ProfileMetadata(
-            gpu_name=gpu.name, num_gpus=1, model=NODE.model, tensor_parallel=1, engine="vllm-sim"
+            gpu_name=gpu.name,
+            num_gpus=1,
+            model=NODE.model,
+            tensor_parallel=1,
+            engine="vllm-sim",
+            notes="test profile",
         ),
     )
     profile.save(path)

@@ -89,11 +89,7 @@ def _watch(
     with httpx.Client(timeout=10) as client:
         while not stop.is_set():
             sent_s = time.monotonic()
-            response = client.get(metrics_url)
-            if metric.startswith("json:"):  # a field of a JSON answer (the proxy's admin)
-                value = float(response.json()[metric.removeprefix("json:")])
-            else:
-                value = gauge_value(response.text, metric)
+            value = gauge_value(client.get(metrics_url).text, metric)
             samples.append((sent_s, time.monotonic(), value))
             last.value = value
             count.value = len(samples)

@@ -23,7 +23,8 @@ from tests.pals_core.vllm.control_run import profile_pals, run_pals_against
 from tests.pals_core.vllm.load import RunningWatcher, stream_completion
 from tests.pals_core.vllm.scenario import run_limit_scenario
 
-pytestmark = pytest.mark.slow
+# A vLLM start (in the first test of the module) takes 2-5 minutes on this loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 START_MAX_NUM_SEQS = 32
 WITH_PLUGIN = True
 AGENT_PROFILE_BATCHES = (1, 2, 4, 8, 16, 32)

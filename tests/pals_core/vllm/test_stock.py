@@ -16,7 +16,8 @@ from tests.pals_core.vllm.control_run import profile_pals, run_pals_against
 from tests.pals_core.vllm.load import BackgroundLoad, gauge_value
 from tests.pals_core.vllm.scenario import run_limit_scenario
 
-pytestmark = pytest.mark.slow
+# A vLLM start (in the first test of the module) takes 2-5 minutes on this loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 START_MAX_NUM_SEQS = 32
 
 
