@@ -72,7 +72,8 @@ class SaturatingClient:
                 await asyncio.sleep(1.0)
 
     async def _main(self) -> None:
-        limits = httpx.Limits(max_connections=self.concurrency + 2)
+        # Idle connections go after 1 s, before the server's keep-alive (uvicorn: 5 s) closes them.
+        limits = httpx.Limits(max_connections=self.concurrency + 2, keepalive_expiry=1.0)
         timeout = httpx.Timeout(None, connect=10.0)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout, limits=limits) as c:
             await asyncio.gather(*(self._one_client(c) for _ in range(self.concurrency)))

@@ -16,7 +16,7 @@ def _engine(handler: httpx.MockTransport) -> VLLMEngine:
 
 def test_an_engine_without_a_batch_knob_is_refused() -> None:
     engine = _engine(httpx.MockTransport(lambda r: httpx.Response(404, text="not found")))
-    with pytest.raises(ConfigurationError, match="cannot profile this node.*--scheduler-cls"):
+    with pytest.raises(ConfigurationError, match=r"cannot profile this node.*--scheduler-cls"):
         check_batch_knob(engine, [8, 16])
 
 

@@ -67,20 +67,21 @@ def run_agent_node(
     budget_w: float,
     loads: tuple[int, int] = (2, 24),
 ) -> AgentRun:
-    """Half of ``duration_s`` under light load and no limit, then heavy load and ``budget_w``
-    from a trajectory (version 1) handed to the node as the gateway's stream would."""
+    """A third of ``duration_s`` under light load and no limit, then heavy load and
+    ``budget_w`` from a trajectory (version 1) handed to the node as the gateway's stream
+    would."""
     settings = PalsSettings(
         engine_url=engine_url, vllm_control=control, data_dir=data_dir, control_period_s=0.5
     )
     node = _real_node(settings, "vllm-node", "sim-node", profile, sim_node_url=sim_node_url)
     now = time.time()
-    half_s = duration_s / 2
+    light_s = duration_s / 3
     node.accept_trajectory(
         Trajectory(
             1,
             (
-                Segment(now - 1, now + half_s, None),
-                Segment(now + half_s, now + 3600, budget_w),
+                Segment(now - 1, now + light_s, None),
+                Segment(now + light_s, now + 3600, budget_w),
             ),
         ),
         now,
@@ -93,7 +94,7 @@ def run_agent_node(
     start_s = time.monotonic()
     try:
         while (elapsed_s := time.monotonic() - start_s) < duration_s:
-            load.concurrency = loads[0] if elapsed_s < half_s else loads[1]
+            load.concurrency = loads[0] if elapsed_s < light_s else loads[1]
             budget = node.status.budget
             run.ticks.append(
                 (time.monotonic(), node.status.batch_limit, budget.power_w if budget else 0.0)

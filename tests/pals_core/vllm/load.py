@@ -72,6 +72,10 @@ async def stream_completion(
 
 
 RUNNING = "vllm:num_requests_running"
+KEEPALIVE = httpx.Limits(max_connections=64, keepalive_expiry=1.0)
+"""Idle connections are dropped after 1 s, well before vLLM's server closes them (uvicorn's
+keep-alive of 5 s, httpx's default expiry too: a reused connection could meet the server's
+close and fail with a ReadError)."""
 
 
 def gauge_value(metrics_text: str, name: str = RUNNING) -> float:
@@ -187,7 +191,7 @@ class BackgroundLoad:
                 self.errors.append(repr(err))
 
     async def _main(self, most: int) -> None:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, limits=KEEPALIVE) as client:
             await asyncio.gather(*(self._client(i, client) for i in range(most)))
 
     def start(self, most: int = 32) -> None:

@@ -113,7 +113,7 @@ async def _run(
     set_limit: Callable[[int], None],
     history: Callable[[], list[Entry]],
 ) -> ScenarioResult:
-    limits = httpx.Limits(max_connections=CLIENTS + 4)
+    limits = httpx.Limits(max_connections=CLIENTS + 4, keepalive_expiry=1.0)  # see load.KEEPALIVE
     watcher = RunningWatcher(metrics_url)
     watcher.start()
     while watcher.count < 1:  # the sampling process is up
