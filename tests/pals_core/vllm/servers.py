@@ -101,7 +101,13 @@ def start(
         start_new_session=True,
     )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    return server if ready_path == "" else wait_ready(server, ready_path)
+    if ready_path == "":
+        return server
+    try:
+        return wait_ready(server, ready_path)
+    except BaseException:  # also a test timeout while waiting: leave no server behind
+        server.stop()
+        raise
 
 
 def wait_ready(server: Server, path: str, timeout_s: float = 300.0) -> Server:
