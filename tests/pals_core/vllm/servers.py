@@ -161,7 +161,11 @@ def start_vllm(
         env["PALS_VLLM_CONTROL"] = control
         argv += ["--scheduler-cls", "pals_core.vllm_plugin.PalsScheduler"]
     server = start(argv, port=port, log_path=log_path, env=env, ready_path="/health")
-    warm_up(server.base_url, max_num_seqs)
+    try:
+        warm_up(server.base_url, max_num_seqs)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
