@@ -120,6 +120,13 @@ def agent(
     gpus: Annotated[
         str, typer.Option(help="GPU backend: nvml, or sim-node (the engine's).")
     ] = "nvml",
+    sim_node_url: Annotated[
+        str | None,
+        typer.Option(
+            help="With --gpus sim-node: the sim-node whose GPUs stand in for a real "
+            "vLLM's (default: the engine's URL)."
+        ),
+    ] = None,
     profile: Annotated[
         Path | None, typer.Option(help="PALS profile [PALS_PROFILE_PATH; <data_dir>/profile.json].")
     ] = None,
@@ -135,7 +142,7 @@ def agent(
     settings, url, token = _settings(gateway, token_file)
     node_name = name or settings.node_name or socket.gethostname()
     try:
-        node = _real_node(settings, node_name, gpus, profile)
+        node = _real_node(settings, node_name, gpus, profile, sim_node_url=sim_node_url)
     except PalsError as err:
         raise _fail(str(err)) from err
     control = ControlThread([node], node.config.tick_s, time.monotonic)
@@ -156,7 +163,12 @@ def agent(
 
 
 def _real_node(
-    settings: PalsSettings, name: str, backend: str, profile: Path | None
+    settings: PalsSettings,
+    name: str,
+    backend: str,
+    profile: Path | None,
+    *,
+    sim_node_url: str | None = None,
 ) -> NodeControl:
     from pals_core.agent.node import NodeControl, node_spec
     from pals_core.agent.telemetry import TelemetryRecorder
@@ -178,7 +190,7 @@ def _real_node(
     elif backend == "sim-node":
         from pals_core.device.simnode import build_sim_node_gpu_group
 
-        group = build_sim_node_gpu_group(settings.engine_url)
+        group = build_sim_node_gpu_group(sim_node_url or settings.engine_url)
     else:
         raise ConfigurationError(f"--gpus must be nvml or sim-node, got {backend!r}")
     path = profile or settings.profile_path or settings.data_dir / "profile.json"

@@ -30,6 +30,7 @@ from pals_core.engine.base import EngineMetrics, ServingEngine
 from pals_core.engine.prometheus import parse_metrics
 from pals_core.errors import ConfigurationError, EngineError
 from pals_core.vllm_plugin.control import CONTROL_ENV, parse_control_address
+from pals_core.vllm_plugin.history import HISTORY_PATH, Entry
 
 BATCH_LIMIT_PATH = "/pals/batch_limit"
 DEFAULT_FIXED_BATCH_LIMIT = 256
@@ -188,6 +189,22 @@ class VLLMEngine(ServingEngine):
                 f"POST {self._control_url}{BATCH_LIMIT_PATH} set max_num_seqs={answered}, "
                 f"not {wanted}"
             )
+
+    def admission_history(self) -> list[Entry]:
+        """The knob's own record of its admissions, oldest first: ``(t_s, running, waiting,
+        limit)`` at every change of the running count or the limit, ``t_s`` on this host's
+        monotonic clock (``time.monotonic()``). The plugin and ``pals proxy`` keep it."""
+        response = self._request(self._control, self._control_url, "GET", HISTORY_PATH)
+        try:
+            return [
+                (float(t), int(running), int(waiting), int(limit))
+                for t, running, waiting, limit in response.json()["entries"]
+            ]
+        except (ValueError, KeyError, TypeError) as err:
+            raise EngineError(
+                f"GET {self._control_url}{HISTORY_PATH} did not answer an admission history: "
+                f"{response.text[:200]!r}"
+            ) from err
 
     def close(self) -> None:
         for client in self._owned:

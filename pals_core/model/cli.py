@@ -75,9 +75,8 @@ def run(
 
     if not sim:
         console.print(
-            "[red]Only --sim is available from this command.[/red] On a real node, drive vLLM with "
-            "a saturating client (see pals_core/model/sweep.py) and call run_profile_sweep with "
-            "the NVML GPU group and the vLLM engine adapter."
+            "[red]`pals profile run` profiles a simulated node (--sim).[/red] For a real vLLM "
+            "node: `pals profile node --model NAME -o FILE` (docs/vllm.md)."
         )
         raise typer.Exit(2)
     try:
@@ -199,3 +198,12 @@ def evaluate(
             str(qerr.n),
         )
     console.print(table)
+
+
+def _register_node_command() -> None:
+    from pals_core.model.node_cli import profile_node_command
+
+    profile_app.command("node")(profile_node_command)
+
+
+_register_node_command()

@@ -7,8 +7,10 @@ chunk by chunk; a client that disconnects (while queued or while streaming) has 
 request closed, which vLLM treats as an abort. ``GET /metrics`` is vLLM's own, with the proxy's
 gauges appended; ``/pals/batch_limit`` speaks the protocol of the plugin and ``pals sim-node``::
 
-    GET  /pals/batch_limit   -> {"max_num_seqs": N, "active": a, "waiting": w}
+    GET  /pals/batch_limit   -> {"max_num_seqs": N, "active": a, "waiting": w, "limit_set_at_s": t}
     POST /pals/batch_limit   <- {"max_num_seqs": N}
+    GET  /pals/batch_limit/history -> {"clock": "monotonic", "entries": [[t_s, active, waiting,
+                                       limit], ...]}   (pals_core.vllm_plugin.history)
 
 This is a pure ASGI app (no framework on the request path, to keep its overhead small); the
 HTTP client to vLLM is made at start-up (ASGI lifespan) and closed at shutdown.
@@ -17,6 +19,7 @@ HTTP client to vLLM is made at start-up (ASGI lifespan) and closed at shutdown.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -25,6 +28,7 @@ import httpx
 
 from pals_core.errors import ConfigurationError
 from pals_core.proxy.limiter import AdmissionLimiter, check_limit
+from pals_core.vllm_plugin.history import HISTORY_PATH
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -101,6 +105,7 @@ class ProxyApp:
             )
         self.upstream_url = upstream_url.rstrip("/")
         self.limiter = AdmissionLimiter(max_num_seqs)
+        self._limit_set_at_s: float | None = None
         self._connect_timeout_s = connect_timeout_s
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -150,6 +155,8 @@ class ProxyApp:
         path, method = scope["path"], scope["method"]
         if path == BATCH_LIMIT_PATH:
             await _send_whole(send, await self._batch_limit(method, receive))
+        elif path == HISTORY_PATH and method == "GET":
+            await _send_whole(send, _json_response(200, self.limiter.history.as_json()))
         elif path == "/metrics" and method == "GET":
             await self._metrics(scope, send)
         else:
@@ -162,6 +169,7 @@ class ProxyApp:
             try:
                 body = json.loads(await _read_body(receive) or b"null")
                 self.limiter.set_limit(check_limit(body["max_num_seqs"]))
+                self._limit_set_at_s = time.monotonic()
             except (ValueError, TypeError, KeyError) as err:
                 detail = str(err) if isinstance(err, ConfigurationError) else repr(err)
                 return _json_response(
@@ -172,7 +180,12 @@ class ProxyApp:
         limiter = self.limiter
         return _json_response(
             200,
-            {"max_num_seqs": limiter.limit, "active": limiter.active, "waiting": limiter.waiting},
+            {
+                "max_num_seqs": limiter.limit,
+                "active": limiter.active,
+                "waiting": limiter.waiting,
+                "limit_set_at_s": self._limit_set_at_s,
+            },
         )
 
     def _own_metrics(self) -> bytes:

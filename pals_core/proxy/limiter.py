@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 
 from pals_core.errors import ConfigurationError
+from pals_core.vllm_plugin.history import AdmissionHistory
 
 
 def check_limit(limit: object) -> int:
@@ -22,12 +23,18 @@ def check_limit(limit: object) -> int:
 
 
 class AdmissionLimiter:
-    """At most ``limit`` holders at once (asyncio; use from one event loop)."""
+    """At most ``limit`` holders at once (asyncio; use from one event loop). Every change of
+    the active count or the limit goes to :attr:`history`."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, history: AdmissionHistory | None = None) -> None:
         self._limit = check_limit(limit)
         self._active = 0
         self._waiters: deque[asyncio.Future[None]] = deque()
+        self.history = history if history is not None else AdmissionHistory()
+        self._record()
+
+    def _record(self) -> None:
+        self.history.record(self._active, len(self._waiters), self._limit)
 
     @property
     def limit(self) -> int:
@@ -44,6 +51,7 @@ class AdmissionLimiter:
 
     def set_limit(self, limit: int) -> None:
         self._limit = check_limit(limit)
+        self._record()
         self._admit_waiters()
 
     async def acquire(self) -> None:
@@ -51,6 +59,7 @@ class AdmissionLimiter:
         granted), so a client that gives up never holds a slot."""
         if self._active < self._limit and not self._waiters:
             self._active += 1
+            self._record()
             return
         granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(granted)
@@ -68,6 +77,7 @@ class AdmissionLimiter:
         if self._active <= 0:
             raise RuntimeError("release() without a matching acquire()")
         self._active -= 1
+        self._record()
         self._admit_waiters()
 
     def _admit_waiters(self) -> None:
@@ -76,3 +86,4 @@ class AdmissionLimiter:
             if not granted.done():
                 self._active += 1
                 granted.set_result(None)
+                self._record()

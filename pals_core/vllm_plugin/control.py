@@ -10,8 +10,14 @@ so the plugin starts a small HTTP listener there, on the address in ``PALS_VLLM_
 It speaks the protocol of ``pals sim-node`` and ``pals proxy``::
 
     GET  /pals/batch_limit -> {"max_num_seqs": 8, "max_num_seqs_max": 256, "num_running": 5,
-                               "num_waiting": 12, "vllm_version": "0.32.0"}
+                               "num_waiting": 12, "limit_set_at_s": 1234.5,
+                               "vllm_version": "0.32.0"}
     POST /pals/batch_limit <- {"max_num_seqs": 16}   (1 <= N <= max_num_seqs_max, else 400)
+    GET  /pals/batch_limit/history -> {"clock": "monotonic",
+                                       "entries": [[t_s, running, waiting, limit], ...]}
+
+``limit_set_at_s`` and the history's times are on the node's monotonic clock
+(:mod:`pals_core.vllm_plugin.history`): the history shows when a new limit took effect.
 
 Only the standard library is used here: this module runs inside vLLM's process and is also the
 agent's parser of the address.
@@ -33,6 +39,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
 from pals_core.errors import ConfigurationError
+from pals_core.vllm_plugin.history import HISTORY_PATH, AdmissionHistory
 
 CONTROL_ENV = "PALS_VLLM_CONTROL"
 BATCH_LIMIT_PATH = "/pals/batch_limit"
@@ -88,10 +95,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def do_GET(self) -> None:
-        if self.path != BATCH_LIMIT_PATH:
+        if self.path == HISTORY_PATH:
+            self._answer(200, self.control.get_history())
+        elif self.path == BATCH_LIMIT_PATH:
+            self._answer(200, self.control.get_state())
+        else:
             self._answer(404, {"detail": f"the control channel serves {BATCH_LIMIT_PATH} only"})
-            return
-        self._answer(200, self.control.get_state())
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -115,6 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _ControlServerMixin:
     get_state: Callable[[], dict[str, Any]]
     set_limit: Callable[[int], dict[str, Any]]
+    get_history: Callable[[], dict[str, Any]]
 
 
 class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer, _ControlServerMixin):
@@ -146,14 +156,16 @@ def _clear_stale_socket(path: str) -> None:
 
 
 class ControlServer:
-    """The listener, served from a daemon thread. ``get_state()`` and ``set_limit(n)`` are called
-    on that thread and must be thread-safe (an int attribute write is, under the GIL)."""
+    """The listener, served from a daemon thread. ``get_state()``, ``set_limit(n)`` and
+    ``get_history()`` are called on that thread and must be thread-safe (an int attribute write
+    is, under the GIL)."""
 
     def __init__(
         self,
         address: ControlAddress,
         get_state: Callable[[], dict[str, Any]],
         set_limit: Callable[[int], dict[str, Any]],
+        get_history: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.address = address
         server: _UnixServer | _TCPServer
@@ -166,6 +178,7 @@ class ControlServer:
             server = _TCPServer((address.host or "127.0.0.1", address.port or 0), _Handler)
         server.get_state = get_state
         server.set_limit = set_limit
+        server.get_history = get_history or AdmissionHistory().as_json
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 import vllm
@@ -25,6 +26,7 @@ from pals_core.vllm_plugin.control import (
     ControlServer,
     parse_control_address,
 )
+from pals_core.vllm_plugin.history import AdmissionHistory
 from pals_core.vllm_plugin.versions import SchedulerLayout, check_vllm_version
 
 logger = logging.getLogger("vllm.pals")
@@ -35,13 +37,27 @@ class _BatchLimitMixin:
 
     _pals_layout: SchedulerLayout
     _pals_control: ControlServer | None = None
+    _pals_history: AdmissionHistory | None = None
+    _pals_set_at_s: float | None = None
     running: Any
     waiting: Any
 
+    def schedule(self, *args: Any, **kwargs: Any) -> Any:
+        """vLLM's step, unchanged; then the running count goes to the admission history."""
+        output = super().schedule(*args, **kwargs)  # type: ignore[misc]
+        history = self._pals_history
+        if history is not None:
+            history.record(len(self.running), len(self.waiting), self._pals_limit())
+        return output
+
     def _pals_start(self, layout: SchedulerLayout, address: str) -> None:
         self._pals_layout = layout
+        self._pals_history = AdmissionHistory()
         self._pals_control = ControlServer(
-            parse_control_address(address), self._pals_state, self._pals_set_limit
+            parse_control_address(address),
+            self._pals_state,
+            self._pals_set_limit,
+            self._pals_history.as_json,
         )
         self._pals_control.start()
         logger.info(
@@ -64,6 +80,7 @@ class _BatchLimitMixin:
             "max_num_seqs_max": self._pals_capacity(),
             "num_running": len(self.running),
             "num_waiting": len(self.waiting),
+            "limit_set_at_s": self._pals_set_at_s,
             "vllm_version": vllm.__version__,
         }
 
@@ -75,6 +92,9 @@ class _BatchLimitMixin:
                 f"--max-num-seqs {capacity}, which sizes its buffers), got {max_num_seqs}"
             )
         setattr(self, self._pals_layout.admission_attribute, max_num_seqs)
+        self._pals_set_at_s = time.monotonic()
+        if self._pals_history is not None:
+            self._pals_history.record(len(self.running), len(self.waiting), max_num_seqs)
         logger.info("PALS: batch limit set to %d", max_num_seqs)
         return self._pals_state()
 

@@ -49,7 +49,17 @@ def test_profile_run_refuses_bad_input(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2 and "--caps must be a comma-separated list" in result.output
     result = runner.invoke(app, ["profile", "run", "-o", str(tmp_path / "p.json")])
-    assert result.exit_code == 2 and "Only --sim" in result.output
+    assert result.exit_code == 2 and "pals profile node" in result.output
+
+
+def test_profile_node_refuses_bad_input(tmp_path: Path) -> None:
+    out = str(tmp_path / "p.json")
+    result = runner.invoke(app, ["profile", "node", "-o", out, "--model", "m", "--gpus", "tpu"])
+    assert result.exit_code == 2 and "--gpus must be nvml or sim-node" in result.output
+    result = runner.invoke(
+        app, ["profile", "node", "-o", out, "--model", "m", "--gpus", "sim-node"]
+    )
+    assert result.exit_code == 2 and "needs --sim-node-url" in result.output
 
 
 def test_default_caps_are_geometric_between_min_and_max() -> None:

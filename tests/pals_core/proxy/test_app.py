@@ -64,6 +64,11 @@ def test_admits_at_most_the_limit_and_follows_changes(
     fake.most_in_flight = 0
     assert asyncio.run(clients(12)) == [200] * 12
     assert fake.most_in_flight == 5
+    history = engine.admission_history()  # the proxy's own record of what it admitted
+    assert max(active for _, active, _, limit in history if limit == 2) == 2
+    assert max(active for _, active, _, limit in history if limit == 5) == 5
+    assert history[-1][1:] == (0, 0, 5)
+    assert [t for t, *_ in history] == sorted(t for t, *_ in history)
     engine.close()
 
 

@@ -34,6 +34,12 @@ def test_fifo_admission_and_a_lowered_limit() -> None:
         limiter.set_limit(3)  # raising admits the next ones at once, in arrival order
         await asyncio.gather(*waiters)
         assert (limiter.active, order) == (3, [0, 1, 2])
+        # Its own record: (active, limit) at every change, never more active than the limit
+        # except what was running when it was lowered.
+        changes = [(active, limit) for _, active, _, limit in limiter.history.entries()]
+        assert changes == [
+            (0, 2), (1, 2), (2, 2), (2, 1), (1, 1), (0, 1), (1, 1), (1, 3), (2, 3), (3, 3)
+        ]  # fmt: skip
 
     asyncio.run(scenario())
 

@@ -12,43 +12,22 @@ from pals_core.control.runtime import LoopConfig, Sample, run_control_loop
 from pals_core.device.simnode import build_sim_node_gpu_group
 from pals_core.engine.vllm import VLLMEngine
 from pals_core.experiments.pals_adapter import build_pals
-from pals_core.experiments.scenarios import NodeConfig
-from pals_core.experiments.simnode import build_node
-from pals_core.model import ProfileMetadata, run_profile_sweep
+from pals_core.model import Profile
 from pals_core.model.profile import NodeIdentity
+from tests.pals_core.vllm.agent_run import NODE, write_profile
 from tests.pals_core.vllm.load import BackgroundLoad
 
-NODE = NodeConfig("llama-3.1-8b", "H100-SXM", 1)  # what `pals sim-node` serves in the fixture
 PROFILE_BATCHES = (1, 4, 8, 16, 32, 64, 128, 256)
 
 
 def profile_pals(folder: Path, max_batch: int) -> Policy:
     """PALS on a profile swept on a simulated H100 (batches up to ``max_batch``)."""
-    handle = build_node(NODE, load_frac=1.0, seed=7, saturating=True)
-    gpu = handle.gpus[0]
-    limits = gpu.power_limit_constraints()
-    profile = run_profile_sweep(
-        handle.gpus,
-        handle.engine,
-        handle.clock,
-        caps_w=sorted({max(limits.min_w, f * limits.max_w) for f in (0.4, 0.6, 0.8, 1.0)}),
-        batches=list(PROFILE_BATCHES),
-        warmup_s=2.0,
-        window_s=4.0,
-        metadata=ProfileMetadata(
-            gpu_name=gpu.name,
-            num_gpus=1,
-            model=NODE.model,
-            tensor_parallel=1,
-            engine="vllm-sim",
-            notes="test profile",
-        ),
-    )
-    path = folder / "profile.json"
-    profile.save(path)
+    path = write_profile(folder / "profile.json", PROFILE_BATCHES)
     return build_pals(
         path,
-        node=NodeIdentity(gpu_name=gpu.name, num_gpus=1, model=NODE.model),
+        node=NodeIdentity(
+            gpu_name=Profile.load(path).metadata.gpu_name, num_gpus=1, model=NODE.model
+        ),
         itl_slo_s=0.1,
         overrides={"min_batch": 1, "default_batch": max_batch, "max_batch": max_batch},
     )

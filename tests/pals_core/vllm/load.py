@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import multiprocessing
 import re
@@ -28,11 +29,16 @@ class Completion:
 
 
 async def stream_completion(
-    client: httpx.AsyncClient, base_url: str, max_tokens: int, prompt: str = "power budget"
+    client: httpx.AsyncClient,
+    base_url: str,
+    max_tokens: int,
+    prompt: str = "power budget",
+    stream_interval: int | None = None,
 ) -> Completion:
     """One streamed ``/v1/completions`` request, checked chunk by chunk as an OpenAI client
-    would read it."""
-    body = {
+    would read it. ``stream_interval``: vLLM's request extension sending N tokens per chunk
+    (fewer chunks to relay on a loaded machine)."""
+    body: dict[str, Any] = {
         "model": SERVED_MODEL,
         "prompt": prompt,
         "max_tokens": max_tokens,
@@ -41,6 +47,8 @@ async def stream_completion(
         "temperature": 0.0,
         "stream_options": {"include_usage": True},
     }
+    if stream_interval is not None:
+        body["stream_interval"] = stream_interval
     result = Completion()
     async with client.stream("POST", base_url + "/v1/completions", json=body) as response:
         assert response.status_code == 200, await response.aread()
@@ -64,6 +72,10 @@ async def stream_completion(
 
 
 RUNNING = "vllm:num_requests_running"
+KEEPALIVE = httpx.Limits(max_connections=64, keepalive_expiry=1.0)
+"""Idle connections are dropped after 1 s, well before vLLM's server closes them (uvicorn's
+keep-alive of 5 s, httpx's default expiry too: a reused connection could meet the server's
+close and fail with a ReadError)."""
 
 
 def gauge_value(metrics_text: str, name: str = RUNNING) -> float:
@@ -74,17 +86,16 @@ def gauge_value(metrics_text: str, name: str = RUNNING) -> float:
     return sum(float(v) for v in values)
 
 
-def _watch(metrics_url: str, metric: str, period_s: float, stop: Any, count: Any, out: Any) -> None:
+def _watch(
+    metrics_url: str, metric: str, period_s: float, stop: Any, count: Any, last: Any, out: Any
+) -> None:
     samples = []
     with httpx.Client(timeout=10) as client:
         while not stop.is_set():
             sent_s = time.monotonic()
-            response = client.get(metrics_url)
-            if metric.startswith("json:"):  # a field of a JSON answer (the proxy's admin)
-                value = float(response.json()[metric.removeprefix("json:")])
-            else:
-                value = gauge_value(response.text, metric)
+            value = gauge_value(client.get(metrics_url).text, metric)
             samples.append((sent_s, time.monotonic(), value))
+            last.value = value
             count.value = len(samples)
             stop.wait(period_s)
     out.send(samples)
@@ -105,8 +116,17 @@ class RunningWatcher:
     def start(self) -> None:
         context = multiprocessing.get_context("spawn")
         self._stop, self._count = context.Event(), context.Value("i", 0)
+        self._last = context.Value("d", 0.0)
         self._receive, send = context.Pipe(duplex=False)
-        args = (self.metrics_url, self.metric, self.period_s, self._stop, self._count, send)
+        args = (
+            self.metrics_url,
+            self.metric,
+            self.period_s,
+            self._stop,
+            self._count,
+            self._last,
+            send,
+        )
         self._process = context.Process(target=_watch, args=args, daemon=True)
         self._process.start()
 
@@ -114,6 +134,11 @@ class RunningWatcher:
     def count(self) -> int:
         """Samples taken so far."""
         return int(self._count.value)
+
+    @property
+    def last(self) -> float:
+        """The latest sample's value (while sampling)."""
+        return float(self._last.value)
 
     def stop(self) -> None:
         self._stop.set()
@@ -133,6 +158,11 @@ class RunningWatcher:
         return next(
             (got for sent, got, r in self.samples if sent >= after_s and r > threshold), None
         )
+
+    def longest_gap_s(self) -> float:
+        """The longest time between two consecutive samples' arrivals (the sampler's stalls)."""
+        arrivals = [got for _, got, _ in self.samples]
+        return max((b - a for a, b in itertools.pairwise(arrivals)), default=0.0)
 
 
 @dataclass
@@ -161,7 +191,7 @@ class BackgroundLoad:
                 self.errors.append(repr(err))
 
     async def _main(self, most: int) -> None:
-        async with httpx.AsyncClient(timeout=120) as client:
+        async with httpx.AsyncClient(timeout=120, limits=KEEPALIVE) as client:
             await asyncio.gather(*(self._client(i, client) for i in range(most)))
 
     def start(self, most: int = 32) -> None:

@@ -22,6 +22,8 @@ REPO = Path(__file__).resolve().parents[3]
 VLLM_VERSION = os.environ.get("VLLM_VERSION", "0.32.0")
 MODEL_SCRIPT = Path(__file__).with_name("make_tiny_model.py")
 SERVED_MODEL = "tiny-llama"
+MAX_MODEL_LEN = 2048
+"""Long enough for streams that last seconds (``ignore_eos``), so a running count is observable."""
 
 
 def cache_dir() -> Path:
@@ -99,7 +101,13 @@ def start(
         start_new_session=True,
     )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    return server if ready_path == "" else wait_ready(server, ready_path)
+    if ready_path == "":
+        return server
+    try:
+        return wait_ready(server, ready_path)
+    except BaseException:  # also a test timeout while waiting: leave no server behind
+        server.stop()
+        raise
 
 
 def wait_ready(server: Server, path: str, timeout_s: float = 300.0) -> Server:
@@ -139,7 +147,7 @@ def start_vllm(
         "--served-model-name",
         SERVED_MODEL,
         "--max-model-len",
-        "256",
+        str(MAX_MODEL_LEN),
         "--max-num-seqs",
         str(max_num_seqs),
         "--dtype",
@@ -153,7 +161,11 @@ def start_vllm(
         env["PALS_VLLM_CONTROL"] = control
         argv += ["--scheduler-cls", "pals_core.vllm_plugin.PalsScheduler"]
     server = start(argv, port=port, log_path=log_path, env=env, ready_path="/health")
-    warm_up(server.base_url, max_num_seqs)
+    try:
+        warm_up(server.base_url, max_num_seqs)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
