@@ -84,10 +84,15 @@ def smoothed_cap_w(
     cap = min(max_cap, plan.cap_w + trim)
     if obs.power_budget_w is not None and math.isfinite(max_cap):
         near = cap >= max_cap * (1.0 - cfg.budget_snap_frac)
-        if near or qos_budget_spent(state, cfg):
+        spent = qos_budget_spent(state, cfg)
+        if near or (spent and not tracking):
             # Near the budget's share the saving is small and the QoS is what is at stake;
-            # with the QoS budget spent, the budget's power buys it back (as cap-only does).
+            # with the QoS budget spent where the budget binds (the plan cannot track the
+            # demand under it), the budget's power buys it back (as cap-only does).
             cap = max_cap
+        elif spent:
+            # Spent under a loose budget: a margin over the plan, not the whole share.
+            cap = min(max_cap, cap + cfg.qos_spent_margin_w)
     if abs(cap - mean_cap) < cfg.cap_deadband_w and mean_cap <= max_cap + 1e-9:
         cap = mean_cap
     elif cap < mean_cap - cfg.cap_step_down_w and mean_cap <= max_cap + 1e-9:

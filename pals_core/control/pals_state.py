@@ -111,7 +111,10 @@ class PalsConfig:
     budget_snap_frac: float = 0.1
     """Under a power budget, a cap within this fraction of the budget's share per GPU becomes the
     share (near the budget the saving is small and the QoS is at stake), and so does any cap
-    while the QoS budget is spent."""
+    while the QoS budget is spent and the budget binds (the plan cannot track the demand)."""
+    qos_spent_margin_w: float = 50.0
+    """With the QoS budget spent under a budget that does not bind (the plan tracks the demand),
+    the cap is raised this much over the plan (per GPU), not to the budget's share."""
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
