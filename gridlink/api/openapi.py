@@ -14,6 +14,8 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from gridlink.api.links import add_links
+
 WRITES = {"POST", "PATCH", "PUT", "DELETE"}
 
 
@@ -68,7 +70,8 @@ def _components() -> dict[str, Any]:
 
 
 def document_errors(app: FastAPI) -> None:
-    """Have ``app.openapi()`` list every error status of every operation."""
+    """Have ``app.openapi()`` list every error status of every operation, and the links
+    between operations (:mod:`gridlink.api.links`)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -79,6 +82,7 @@ def document_errors(app: FastAPI) -> None:
         for path, operations in schema["paths"].items():
             for method, operation in operations.items():
                 operation["responses"].update(operation_responses(path, method, operation))
+        add_links(schema)
         app.openapi_schema = schema
         return schema
 
