@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,7 +142,17 @@ def main() -> None:
     parser.add_argument("--upcoming", type=int, default=8)
     parser.add_argument("--telemetry-rate", type=float, default=200.0, help="samples/s")
     parser.add_argument("--report-s", type=float, default=60.0)
+    parser.add_argument(
+        "--traced",
+        metavar="FILE",
+        help="run the gateway under tracemalloc (benchmarks/_traced_gateway.py) and append the "
+        "allocation sites that grew since the start to FILE at every report (slower)",
+    )
     args = parser.parse_args()
+    launcher = None
+    if args.traced:
+        launcher = [sys.executable, str(HERE / "_traced_gateway.py")]
+        os.environ["GRIDLINK_TRACE_FILE"] = os.path.abspath(args.traced)
 
     with scratch_database("gridlink_bench_soak") as url, tempfile.TemporaryDirectory() as folder:
         seed(libpq(url), args.nodes)
@@ -154,7 +165,7 @@ def main() -> None:
             "GRIDLINK_NODE_OFFLINE_AFTER_S": "172800",
         }
         with (
-            gateway_process(url, **env) as gateway,
+            gateway_process(url, launcher, **env) as gateway,
             httpx.Client(
                 base_url=gateway.base_url,
                 headers={"Authorization": f"Bearer {admin}"},
@@ -179,6 +190,8 @@ def main() -> None:
                     gateway.base_url, tokens, args.telemetry_rate, 20, stop, telemetry_ms, 2
                 )
             rss_start = rss_mb(gateway.pid)
+            if args.traced:
+                os.kill(gateway.pid, signal.SIGUSR1)  # the baseline
             print(
                 f"version soak: {args.nodes} nodes, {args.subscribers} subscribers, "
                 f"{args.telemetry_rate:.0f} telemetry samples/s, an action every "
@@ -199,6 +212,8 @@ def main() -> None:
                     next_action += args.interval_s
                 if time.monotonic() >= next_report:
                     rss = rss_mb(gateway.pid)
+                    if args.traced:
+                        os.kill(gateway.pid, signal.SIGUSR1)
                     samples.append((time.monotonic() - t0, rss))
                     print(
                         f"  t={time.monotonic() - t0:6.0f} s  versions {latest_version(http):5d}"
