@@ -145,8 +145,9 @@ def main() -> None:
     parser.add_argument(
         "--traced",
         metavar="FILE",
-        help="run the gateway under tracemalloc (benchmarks/_traced_gateway.py) and append the "
-        "allocation sites that grew since the start to FILE at every report (slower)",
+        help="run the gateway as benchmarks/_traced_gateway.py and have it append where its "
+        "memory is (C heap, Python objects; with GRIDLINK_TRACE_MALLOC=1 allocation sites) to "
+        "FILE at the start and at every report",
     )
     args = parser.parse_args()
     launcher = None
@@ -169,6 +170,7 @@ def main() -> None:
             httpx.Client(
                 base_url=gateway.base_url,
                 headers={"Authorization": f"Bearer {admin}"},
+                timeout=120,
                 trust_env=False,
             ) as http,
         ):
