@@ -7,9 +7,10 @@ housekeeping runs); S of the nodes follow their allocation stream from a subscri
 production); a light telemetry load (so demand estimates move). Then, for ``--duration-s`` of
 wall clock, one operator action every ``--interval-s``: POST a curtailment starting 2-20 min
 ahead for 5-15 min while fewer than ``--upcoming`` are pending, else PATCH the limit of a
-pending one, and every sixth action DELETE one. Each action stores a version; the scheduler adds
-one at every start and end it fires. The set of curtailments stays the size a real hour has
-(they start, end and drop out of the horizon), so versions stay of realistic size.
+pending one, and every sixth action DELETE one. Each action stores a version; the scheduler's
+boundary firings store one only when the plan changes (with every version planning the whole
+horizon, they do not). The set of curtailments stays the size a real hour has (they start, end
+and drop out of the horizon), so versions stay of realistic size.
 
 Why wall clock and not "as fast as possible": what could grow over an hour is tied to time as
 much as to versions (stream reconnects, heartbeats, scheduler jobs, telemetry housekeeping,
@@ -237,8 +238,8 @@ def main() -> None:
     rss_max = max([rss_end, *(rss for _, rss in samples)])
     print(f"after {args.duration_s:.0f} s (load {load_average()}):")
     print(
-        f"  versions stored: {versions} ({operator.actions} operator actions, the rest by the "
-        f"scheduler); versions delivered to subscribers: {len(receipts)}, "
+        f"  versions stored: {versions} after {operator.actions} operator actions; versions "
+        f"delivered to subscribers: {len(receipts)}, "
         f"{sum(len(v) for v in receipts.values())} deliveries"
     )
     for method, values in operator.latencies_ms.items():
