@@ -32,7 +32,7 @@ from tests.gridlink.conftest import Api
 # Also: what a POST just created (and nothing cancelled) is found, no 404 on the id it returned.
 # (Not use_after_free: a cancelled curtailment stays readable, by design.)
 STATEFUL_CHECKS = [*CHECKS, ensure_resource_availability]
-SCENARIOS = int(os.environ.get("GRIDLINK_FUZZ_SCENARIOS", "30"))
+SCENARIOS = int(os.environ.get("GRIDLINK_FUZZ_SCENARIOS", "25"))
 STEPS = 8
 RANDOM = os.environ.get("GRIDLINK_FUZZ_RANDOM") == "1"
 
