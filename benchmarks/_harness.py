@@ -83,8 +83,11 @@ def load_average() -> str:
 
 
 @contextmanager
-def gateway_process(database_url: str, **env: str) -> Iterator[RunningGateway]:
-    """``python -m gridlink serve`` on a free loopback port, until the block ends."""
+def gateway_process(
+    database_url: str, launcher: list[str] | None = None, **env: str
+) -> Iterator[RunningGateway]:
+    """``python -m gridlink serve`` (or ``launcher + ["serve", ...]``) on a free loopback port,
+    until the block ends."""
     port = free_port()
     environ = {
         **os.environ,
@@ -93,13 +96,16 @@ def gateway_process(database_url: str, **env: str) -> Iterator[RunningGateway]:
         **env,
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gridlink", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [
+            *(launcher or [sys.executable, "-m", "gridlink"]),
+            *["serve", "--host", "127.0.0.1", "--port", str(port)],
+        ],
         env=environ,
         stdout=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a loaded machine starts slowly
         while True:
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1, trust_env=False).status_code == 200:

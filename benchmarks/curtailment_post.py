@@ -115,8 +115,9 @@ def main() -> None:
             rss_end = rss_mb(gateway.pid)
             soak_ms = soak(http, response.json()["id"], fleet_max_kw, args.soak_versions)
             rss_soaked = rss_mb(gateway.pid)
-            latest = http.get("/v1/budgets", params={"limit": 1}).json()[0]
-            version = http.get(f"/v1/budgets/{latest['id']}").json()
+            latest = http.get("/v1/budgets", params={"limit": 1}, timeout=120).json()[0]
+            # a whole version as JSON (10,000 nodes: ~130,000 pieces) takes a while on a busy box
+            version = http.get(f"/v1/budgets/{latest['id']}", timeout=300).json()
             pieces = sum(len(s) for s in version["allocations"].values())
 
     print(f"curtailment POST with {args.nodes} nodes, {args.posts} posts (load {load_average()})")

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from gridlink import __version__
 from gridlink.api import errors, health, openapi
+from gridlink.api.body_limit import BodyLimit
 from gridlink.audit import endpoints as audit_endpoints
 from gridlink.budgets import endpoints as budgets_endpoints
 from gridlink.budgets.events import NullPublisher
@@ -52,13 +53,13 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
         version=__version__,
         summary="Demand-response gateway for power-aware LLM serving fleets.",
         lifespan=lifespan,
-        # Bodies over the limit get 413: from Content-Length, or while the body streams in.
-        max_body_size=cfg.max_body_bytes,
         # /docs is served by gridlink.web from vendored assets (no CDN); ReDoc would need one.
         docs_url=None,
         redoc_url=None,
     )
     app.state.settings = cfg
+    # Bodies over the limit get a JSON 413: from Content-Length, or while the body streams in.
+    app.add_middleware(BodyLimit, max_body_bytes=cfg.max_body_bytes)
     # The streams layer replaces this with its broadcaster in the lifespan.
     app.state.publisher = NullPublisher()
     app.include_router(health.router)

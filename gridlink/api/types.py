@@ -57,16 +57,29 @@ def _date_in_range(value: date) -> date:
     return value
 
 
+# The range, as the document can say it: a year 2000-2199 (``format: date-time`` says the rest).
+# Only documented (json_schema_extra), not checked as text: ``_in_range`` checks the instant.
+YEAR_PATTERN = "^2[01][0-9]{2}-"
+
 ApiDatetime = Annotated[
     AwareDatetime,
     BeforeValidator(_text_only),
     AfterValidator(_in_range),
     Field(
         description="ISO 8601 with an offset (converted to UTC), from 2000-01-01 to before "
-        "2200-01-01."
+        "2200-01-01.",
+        json_schema_extra={"pattern": YEAR_PATTERN},
     ),
 ]
-ApiDate = Annotated[date, BeforeValidator(_text_only), AfterValidator(_date_in_range)]
+ApiDate = Annotated[
+    date,
+    BeforeValidator(_text_only),
+    AfterValidator(_date_in_range),
+    Field(
+        description="ISO 8601 date, from 2000-01-01 to before 2200-01-01.",
+        json_schema_extra={"pattern": YEAR_PATTERN},
+    ),
+]
 
 
 def _storable(value: str) -> str:
