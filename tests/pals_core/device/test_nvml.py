@@ -219,6 +219,10 @@ def test_crash_is_undone_by_restore_saved_limits(
     assert [d.limit_mw for d in fake.devices] == [700_000, 700_000]
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 _CHILD = textwrap.dedent(
     """
     import sys, time
@@ -258,6 +262,9 @@ def test_limits_are_restored_at_exit_and_on_signals(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a process started from a terminal: a run started in the background (`cmd &` in a
+        # script) inherits SIGINT ignored, and Python then installs no KeyboardInterrupt at all.
+        preexec_fn=_default_sigint,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "capped"
