@@ -52,6 +52,18 @@ def seed(conninfo: str, nodes: int) -> None:
         )
 
 
+def fleet_env(nodes: int) -> tuple[float, dict[str, str]]:
+    """The seeded fleet's maximum (kW) and the gateway settings that fit it: a facility limit
+    above the fleet, an overhead, and nodes never marked stale or offline while a run lasts."""
+    fleet_kw = sum((1 + i % 8) * 0.7 + 0.3 for i in range(nodes))
+    return fleet_kw, {
+        "GRIDLINK_FACILITY_MAX_KW": str(round(fleet_kw * 1.2)),
+        "GRIDLINK_FACILITY_OVERHEAD_KW": str(round(fleet_kw * 0.1)),
+        "GRIDLINK_NODE_STALE_AFTER_S": "86400",
+        "GRIDLINK_NODE_OFFLINE_AFTER_S": "172800",
+    }
+
+
 def soak(http: httpx.Client, curtailment_id: int, fleet_kw: float, versions: int) -> list[float]:
     """``versions`` PATCHes of one curtailment's limit (each stores a version of the same size);
     returns their latencies (ms)."""
@@ -86,13 +98,7 @@ def main() -> None:
         seed(libpq(url), args.nodes)
         (admin,) = create_tokens(url, [("admin", None)])
         headers = {"Authorization": f"Bearer {admin}"}
-        fleet_max_kw = sum((1 + i % 8) * 0.7 + 0.3 for i in range(args.nodes))
-        env = {
-            "GRIDLINK_FACILITY_MAX_KW": str(round(fleet_max_kw * 1.2)),
-            "GRIDLINK_FACILITY_OVERHEAD_KW": str(round(fleet_max_kw * 0.1)),
-            "GRIDLINK_NODE_STALE_AFTER_S": "86400",
-            "GRIDLINK_NODE_OFFLINE_AFTER_S": "172800",
-        }
+        fleet_max_kw, env = fleet_env(args.nodes)
         with (
             gateway_process(url, **env) as gateway,
             httpx.Client(base_url=gateway.base_url, headers=headers, trust_env=False) as http,

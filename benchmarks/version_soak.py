@@ -48,7 +48,7 @@ from _harness import (
     rss_mb,
     scratch_database,
 )
-from curtailment_post import seed
+from curtailment_post import fleet_env, seed
 from fanout import node_tokens, telemetry_load
 
 HERE = Path(__file__).resolve().parent
@@ -159,13 +159,7 @@ def main() -> None:
     with scratch_database("gridlink_bench_soak") as url, tempfile.TemporaryDirectory() as folder:
         seed(libpq(url), args.nodes)
         (admin,) = create_tokens(url, [("admin", None)])
-        fleet_kw = sum((1 + i % 8) * 0.7 + 0.3 for i in range(args.nodes))
-        env = {
-            "GRIDLINK_FACILITY_MAX_KW": str(round(fleet_kw * 1.2)),
-            "GRIDLINK_FACILITY_OVERHEAD_KW": str(round(fleet_kw * 0.1)),
-            "GRIDLINK_NODE_STALE_AFTER_S": "86400",
-            "GRIDLINK_NODE_OFFLINE_AFTER_S": "172800",
-        }
+        fleet_kw, env = fleet_env(args.nodes)
         with (
             gateway_process(url, launcher, **env) as gateway,
             httpx.Client(
