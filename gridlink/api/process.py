@@ -4,7 +4,9 @@ glibc gives each thread that allocates its own malloc arena (up to 8 per core) a
 is freed in it. The gateway answers requests on a thread pool, and a budget version is a burst
 of allocations on whichever thread serves it, so over hours each pool thread's arena keeps the
 high-water mark of the versions it built: RSS grows with concurrency, not with live data
-(docs/scheduler-and-streams.md, the version soak). Fewer arenas share their free memory.
+(docs/scheduler-and-streams.md, the version soak). Fewer arenas share their free memory, and
+a periodic ``malloc_trim`` hands what is free back to the system instead of keeping it as the
+high-water mark of the largest burst so far.
 """
 
 from __future__ import annotations
@@ -12,22 +14,60 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
+import time
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 DEFAULT_ARENAS = 2
+DEFAULT_TRIM_INTERVAL_S = 30.0
+
+
+def _glibc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
 
 
 def limit_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     """Cap glibc's malloc arenas at ``arenas`` (call before threads start), unless the
     ``MALLOC_ARENA_MAX`` environment variable already says how many. Whether it was applied:
     False off Linux, without glibc, or when the environment decides."""
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+    if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return False
-    mallopt = getattr(libc, "mallopt", None)
+    libc = _glibc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
     if mallopt is None:
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def trim_heap() -> bool:
+    """Return the free memory of every malloc arena to the system (glibc's ``malloc_trim(0)``).
+    Whether any was released; False off glibc."""
+    libc = _glibc()
+    malloc_trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if malloc_trim is None:
+        return False
+    return bool(malloc_trim(0))
+
+
+def start_heap_trimmer(interval_s: float = DEFAULT_TRIM_INTERVAL_S) -> threading.Thread | None:
+    """Call :func:`trim_heap` every ``interval_s`` seconds on a daemon thread, for the life of
+    the process. None (nothing started) off glibc."""
+    if interval_s <= 0:
+        raise ValueError(f"interval_s must be > 0, got {interval_s}")
+    libc = _glibc()
+    if libc is None or getattr(libc, "malloc_trim", None) is None:
+        return None
+
+    def run() -> None:
+        while True:
+            time.sleep(interval_s)
+            trim_heap()
+
+    thread = threading.Thread(target=run, name="gridlink-heap-trim", daemon=True)
+    thread.start()
+    return thread
