@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, delete, func, select
@@ -27,7 +28,7 @@ from gridlink.models.openadr import OpenAdrEvent, OpenAdrState
 from gridlink.models.price import PricePoint
 from gridlink.openadr.jobs import integration_jobs
 from gridlink.scheduler.budget_ops import ServiceBudgetOps
-from gridlink.scheduler.runner import GatewayScheduler
+from gridlink.scheduler.runner import GatewayScheduler, LeaderJob
 from gridlink.settings import GridlinkSettings
 from tests.gridlink.fakes import (
     RecordingPublisher,
@@ -67,14 +68,12 @@ def _count(factory: sessionmaker[Session], model: type) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-def test_poll_runs_on_the_leader_and_again_after_a_restart(
-    committed: sessionmaker[Session], vtn: FakeVtn, vtn_server: VtnServer
-) -> None:
-    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-    vtn.put_event("ev-1", event_body(start, [{"type": "SIMPLE", "values": [2]}]))
-    url = committed.kw["bind"].url.render_as_string(hide_password=False)
-    settings = GridlinkSettings(
-        database_url=url,
+def _settings(
+    committed: sessionmaker[Session], vtn_server: VtnServer, **extra: Any
+) -> GridlinkSettings:
+    """A gateway polling the VTN as a VEN of ``PROGRAM`` (by hand: the poll timer is an hour)."""
+    return GridlinkSettings(
+        database_url=committed.kw["bind"].url.render_as_string(hide_password=False),
         facility_max_kw=100.0,
         scheduler_leader_retry_s=0.2,
         openadr_enabled=True,
@@ -83,29 +82,47 @@ def test_poll_runs_on_the_leader_and_again_after_a_restart(
         openadr_client_secret="s3cret",
         openadr_program_ids=[PROGRAM],
         openadr_poll_interval_s=3600.0,
+        **extra,
     )
+
+
+@contextmanager
+def _leader(
+    committed: sessionmaker[Session], settings: GridlinkSettings, owner: str
+) -> Iterator[tuple[RecordingPublisher, list[LeaderJob]]]:
+    """A gateway scheduler running the OpenADR jobs as leader, stopped on exit (a restart)."""
+    publisher = RecordingPublisher()
+    with ExitStack() as closers:
+        jobs = integration_jobs(committed, settings, publisher, closers)
+        scheduler = GatewayScheduler(
+            committed,
+            ServiceBudgetOps(settings),
+            publisher,
+            settings,
+            database_url=settings.effective_database_url,
+            owner=owner,
+            leader_jobs=jobs,
+        )
+        scheduler.start()
+        try:
+            yield publisher, jobs
+        finally:
+            scheduler.stop()
+
+
+def test_poll_runs_on_the_leader_and_again_after_a_restart(
+    committed: sessionmaker[Session], vtn: FakeVtn, vtn_server: VtnServer
+) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    vtn.put_event("ev-1", event_body(start, [{"type": "SIMPLE", "values": [2]}]))
+    settings = _settings(committed, vtn_server)
     for attempt in (1, 2):  # the second scheduler is the gateway after a restart
-        publisher = RecordingPublisher()
-        with ExitStack() as closers:
-            jobs = integration_jobs(committed, settings, publisher, closers)
+        with _leader(committed, settings, f"gateway-{attempt}") as (publisher, jobs):
             assert [j.job_id for j in jobs] == ["openadr-poll", "openadr-report"]
-            scheduler = GatewayScheduler(
-                committed,
-                ServiceBudgetOps(settings),
-                publisher,
-                settings,
-                database_url=url,
-                owner=f"gateway-{attempt}",
-                leader_jobs=jobs,
-            )
-            scheduler.start()
-            try:
-                assert wait_until(lambda: _count(committed, OpenAdrEvent) == 1)
-                assert wait_until(lambda: ("GET", "/events") in vtn.requests)
-                if attempt == 1:
-                    assert wait_until(lambda p=publisher: bool(p.published))  # type: ignore[misc]
-            finally:
-                scheduler.stop()
+            assert wait_until(lambda: _count(committed, OpenAdrEvent) == 1)
+            assert wait_until(lambda: ("GET", "/events") in vtn.requests)
+            if attempt == 1:
+                assert wait_until(lambda p=publisher: bool(p.published))  # type: ignore[misc]
         vtn.requests.clear()
     assert _count(committed, OpenAdrEvent) == 1
     assert _count(committed, Event) == 1  # the same event after the restart: no new version
@@ -129,38 +146,11 @@ def test_periodic_reports_on_the_leader_survive_a_restart(
     every = {"numIntervals": 1, "frequency": 1, "repeat": -1}
     body["reportDescriptors"] = [{"payloadType": "DEMAND", "units": "KW"} | every]
     vtn.put_event("ev-1", body)
-    url = committed.kw["bind"].url.render_as_string(hide_password=False)
-    settings = GridlinkSettings(
-        database_url=url,
-        facility_max_kw=100.0,
-        scheduler_leader_retry_s=0.2,
-        openadr_enabled=True,
-        openadr_vtn_url=vtn_server.url,
-        openadr_client_id="ven-client",
-        openadr_client_secret="s3cret",
-        openadr_program_ids=[PROGRAM],
-        openadr_poll_interval_s=3600.0,
-        openadr_report_interval_s=0.5,
-    )
+    settings = _settings(committed, vtn_server, openadr_report_interval_s=0.5)
     try:
         for attempt, expected in ((1, 2), (2, 4)):  # restarted mid-event: the rest, nothing twice
-            publisher = RecordingPublisher()
-            with ExitStack() as closers:
-                jobs = integration_jobs(committed, settings, publisher, closers)
-                scheduler = GatewayScheduler(
-                    committed,
-                    ServiceBudgetOps(settings),
-                    publisher,
-                    settings,
-                    database_url=url,
-                    owner=f"gateway-{attempt}",
-                    leader_jobs=jobs,
-                )
-                scheduler.start()
-                try:
-                    assert wait_until(lambda n=expected: len(vtn.reports) >= n, timeout_s=30.0)
-                finally:
-                    scheduler.stop()
+            with _leader(committed, settings, f"gateway-{attempt}"):
+                assert wait_until(lambda n=expected: len(vtn.reports) >= n, timeout_s=30.0)  # type: ignore[misc]
         time.sleep(1.0)
     finally:
         with committed() as session:  # the committed database is shared: leave no node behind
