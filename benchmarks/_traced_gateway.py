@@ -18,6 +18,7 @@ import ctypes
 import gc
 import os
 import signal
+import sys
 import threading
 import tracemalloc
 from collections import Counter
@@ -63,6 +64,29 @@ def _rss_mb() -> float:
     return float("nan")
 
 
+def pymalloc_arenas() -> str:
+    """pymalloc's arenas now and at most, from ``sys._debugmallocstats`` (which writes to the C
+    stderr, so file descriptor 2 goes to a scratch file while it runs)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as scratch:
+        saved = os.dup(2)
+        try:
+            os.dup2(scratch.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        scratch.seek(0)
+        stats = {
+            key: line.rsplit("=", 1)[1].strip()
+            for line in scratch
+            for key in ("arenas allocated current", "arenas highwater mark")
+            if key in line
+        }
+    return ", ".join(f"{key} {value}" for key, value in stats.items()) or "arenas: n/a"
+
+
 def _dump(_signum: int, _frame: FrameType | None) -> None:
     tracing = os.environ.get("GRIDLINK_TRACE_MALLOC") == "1"
     if tracing and not tracemalloc.is_tracing():
@@ -72,6 +96,9 @@ def _dump(_signum: int, _frame: FrameType | None) -> None:
     path = os.environ.get("GRIDLINK_TRACE_FILE", "var/memory-trace.txt")
     with open(path, "a") as out:
         out.write(f"== RSS {_rss_mb():.1f} MB; {_heap()}; threads {threading.active_count()}\n")
+        # every live block of Python's small-object allocator, containers or not (str, bytes,
+        # float...): flat while RSS grows means fragmentation, rising means something is kept
+        out.write(f"   pymalloc blocks {sys.getallocatedblocks()}, {pymalloc_arenas()}\n")
         out.write(f"   {len(objects)} objects: ")
         out.write(", ".join(f"{name} {n}" for name, n in types.most_common(15)) + "\n")
         del objects
