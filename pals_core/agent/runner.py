@@ -51,6 +51,19 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def next_slot(slot_s: float, now_s: float, tick_s: float) -> tuple[float, int]:
+    """The slot of the tick after the one of slot ``slot_s``, at monotonic time ``now_s``, and
+    how many slots are skipped on the way: the next slot on the grid, or, when that has passed
+    by a whole tick or more, the latest slot that has begun (the ones before it skipped, not
+    raced through). A slot in the past means: tick at once, late."""
+    slot_s += tick_s
+    behind_s = now_s - slot_s
+    if behind_s < tick_s:
+        return slot_s, 0
+    skipped = math.floor(behind_s / tick_s)
+    return slot_s + skipped * tick_s, skipped
+
+
 class ControlThread:
     """Ticks every node every ``tick_s`` on ``now_s`` (a monotonic clock; for simulated nodes
     one that advances the simulation to the present first). ``counters_age_s(mono_s)``, when
@@ -127,14 +140,10 @@ class ControlThread:
             self.ticks += 1
             self.clock_cpu_s += cpu1 - cpu0
             self.nodes_cpu_s += time.thread_time() - cpu1
-            deadline += self.tick_s
-            behind_s = time.monotonic() - deadline
-            if behind_s >= self.tick_s:  # whole slots missed: skip them, do not race through
-                missed = math.floor(behind_s / self.tick_s)
-                self.skipped_ticks += missed
-                deadline += missed * self.tick_s
-                behind_s -= missed * self.tick_s
-            self._stop.wait(max(0.0, -behind_s))
+            now_s = time.monotonic()
+            deadline, skipped = next_slot(deadline, now_s, self.tick_s)
+            self.skipped_ticks += skipped
+            self._stop.wait(max(0.0, deadline - now_s))
 
     def _count_lateness(self, late_s: float) -> None:
         late_s = max(0.0, late_s)
