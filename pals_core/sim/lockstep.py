@@ -117,8 +117,8 @@ class LockstepGPUs:
             f, t, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, gpu.target_w(now))
             own.append((f, t, e))
             t_step = max(t_step, t)
-        solved = [
-            (f, e + wait_energy_j(f, t_step - t, gpu.power))
+        solved = [  # the slowest GPU does not wait (its wait energy would add exactly 0.0)
+            (f, e + wait_energy_j(f, t_step - t, gpu.power) if t != t_step else e)
             for gpu, (f, t, e) in zip(self.gpus, own, strict=True)
         ]
         return solved, t_step
