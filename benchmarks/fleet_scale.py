@@ -10,9 +10,10 @@ shared machine the process may get less CPU than it needs and tick late: the sim
 second stays the same, the ticks fall behind); the ticks per second (every node ticks on each,
 goal 10), those that started late (more than 10 ms after their slot on the 0.1 s grid), those
 skipped (a whole slot behind) and how late they started; the telemetry rows the gateway stored
-per node per second (1.0 = every second); and the load average when the script starts and over
-the window (on a busy machine the figures that depend on getting CPU in time -- ticks per
-second, late ticks -- say more about the machine than about the fleet).
+per node per second (1.0 = every second); the time this process's threads spent waiting for a
+CPU (runnable, not running); and the load average when the script starts and over the window
+(on a busy machine the figures that depend on getting CPU in time -- ticks per second, late
+ticks -- say more about the machine than about the fleet).
 
     .venv/bin/python benchmarks/fleet_scale.py [--nodes 200] [--window-s 60]
 """
@@ -20,6 +21,7 @@ second, late ticks -- say more about the machine than about the fleet).
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -36,6 +38,19 @@ from benchmarks._harness import (
 from pals_core.agent.runner import LATENESS_BOUNDS_S
 
 TICK_S = 0.1
+
+
+def run_queue_wait_s() -> float:
+    """Seconds this process's threads have spent runnable but waiting for a CPU (Linux
+    schedstat; NaN elsewhere): how much the machine, not the fleet, held the ticks back."""
+    total_ns = 0
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/schedstat") as stat:
+                total_ns += int(stat.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    return total_ns / 1e9
 
 
 def lateness_quantile(counts: list[int], q: float) -> str:
@@ -85,10 +100,12 @@ def main() -> None:
             load_window = load_average()
             sim_cpu0, nodes_cpu0 = control.clock_cpu_s, control.nodes_cpu_s
             cpu0, wall0 = time.process_time(), time.monotonic()
+            queued0 = run_queue_wait_s()
             gw0 = cpu_seconds(gateway.pid)
             since = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
             time.sleep(args.window_s)
             cpu1, wall1 = time.process_time(), time.monotonic()
+            queued_s = run_queue_wait_s() - queued0
             gw1 = cpu_seconds(gateway.pid)
             until = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
             ticks, late = control.ticks - ticks0, control.late_ticks - late0
@@ -108,6 +125,10 @@ def main() -> None:
     print(f"load average (1/5/15 min)  start {load_start}; window {load_window} to {load_end}")
     print(f"window                     {span_s:.1f} s")
     print(f"fleet process CPU          {cores:.3f} cores")
+    print(
+        f"waited for a CPU           {queued_s / span_s:.3f} thread-s per s (runnable, not "
+        "running: the machine's share of any lateness)"
+    )
     print(
         f"CPU per node               {1000 * cores / args.nodes:.2f} ms per node-second "
         f"(at {ticks / span_s:.2f} ticks/s)"
