@@ -12,6 +12,7 @@ all), and each node's :class:`~pals_core.agent.link.NodeLink` sends them from th
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import gc
 import logging
@@ -36,6 +37,8 @@ REGISTRATIONS_IN_FLIGHT = 4
 REQUESTS_IN_FLIGHT = 8
 """Requests (registration, telemetry) in flight at once from one agent process."""
 STREAMS_WAIT_S = 60.0
+LATENESS_BOUNDS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1)
+"""Bucket bounds of :attr:`ControlThread.lateness` (how late ticks started)."""
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -48,14 +51,32 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+def next_slot(slot_s: float, now_s: float, tick_s: float) -> tuple[float, int]:
+    """The slot of the tick after the one of slot ``slot_s``, at monotonic time ``now_s``, and
+    how many slots are skipped on the way: the next slot on the grid, or, when that has passed
+    by a whole tick or more, the latest slot that has begun (the ones before it skipped, not
+    raced through). A slot in the past means: tick at once, late."""
+    slot_s += tick_s
+    behind_s = now_s - slot_s
+    if behind_s < tick_s:
+        return slot_s, 0
+    skipped = math.floor(behind_s / tick_s)
+    return slot_s + skipped * tick_s, skipped
+
+
 class ControlThread:
     """Ticks every node every ``tick_s`` on ``now_s`` (a monotonic clock; for simulated nodes
     one that advances the simulation to the present first). ``counters_age_s(mono_s)``, when
     known (a simulated fleet), is how long ago the GPUs' energy counters were refreshed: the
     telemetry then measures power over the time the counters cover.
 
-    Ticks keep to a fixed grid: one that ran late is followed by the next on the grid (the
-    missed ones skipped, not raced through)."""
+    Ticks keep to a fixed grid. A tick that starts after its slot on the grid (the previous one
+    overran, or the process got no CPU for a while) runs at once, so a fleet whose ticks cost
+    less than ``tick_s`` on average keeps ``1 / tick_s`` ticks a second through an occasional
+    long one; slots a whole tick or more in the past are skipped (counted in
+    :attr:`skipped_ticks`), not raced through. :attr:`lateness` counts the ticks by how late
+    they started (:data:`LATENESS_BOUNDS_S`); a tick more than ``late_after_s`` (a tenth of a
+    tick by default) after its slot counts in :attr:`late_ticks`."""
 
     def __init__(
         self,
@@ -64,9 +85,11 @@ class ControlThread:
         now_s: Callable[[], float],
         wall_s: Callable[[], float] = time.time,
         counters_age_s: Callable[[float], float] | None = None,
+        late_after_s: float | None = None,
     ) -> None:
         self.nodes = nodes
         self.tick_s = tick_s
+        self.late_after_s = tick_s / 10 if late_after_s is None else late_after_s
         self._now_s = now_s
         self._wall_s = wall_s
         self._counters_age_s = counters_age_s
@@ -74,6 +97,13 @@ class ControlThread:
         self._thread = threading.Thread(target=self._run, name="pals-control", daemon=True)
         self.ticks = 0
         self.late_ticks = 0
+        """Ticks that started more than ``late_after_s`` after their slot."""
+        self.skipped_ticks = 0
+        """Slots left out: the loop was a whole tick or more behind."""
+        self.lateness = [0] * (len(LATENESS_BOUNDS_S) + 1)
+        """Ticks by start delay: ``lateness[i]`` counts delays up to ``LATENESS_BOUNDS_S[i]``
+        (the last, longer ones)."""
+        self.max_lateness_s = 0.0
         self.clock_cpu_s = 0.0
         """CPU time spent reading the clock (for a simulated fleet: running the simulation)."""
         self.nodes_cpu_s = 0.0
@@ -91,6 +121,7 @@ class ControlThread:
         deadline = time.monotonic()
         failing: set[str] = set()
         while not self._stop.is_set():
+            self._count_lateness(time.monotonic() - deadline)
             cpu0 = time.thread_time()
             read_s = self._wall_s()  # a simulated fleet's clock runs the simulation up to the
             mono_s = self._now_s()  # time it is read: its counters are dated from ``read_s``
@@ -109,14 +140,17 @@ class ControlThread:
             self.ticks += 1
             self.clock_cpu_s += cpu1 - cpu0
             self.nodes_cpu_s += time.thread_time() - cpu1
-            deadline += self.tick_s
-            wait_s = deadline - time.monotonic()
-            if wait_s < 0:
-                self.late_ticks += 1
-                missed = math.ceil(-wait_s / self.tick_s)  # do not race to catch up
-                deadline += missed * self.tick_s
-                wait_s += missed * self.tick_s
-            self._stop.wait(max(0.0, wait_s))
+            now_s = time.monotonic()
+            deadline, skipped = next_slot(deadline, now_s, self.tick_s)
+            self.skipped_ticks += skipped
+            self._stop.wait(max(0.0, deadline - now_s))
+
+    def _count_lateness(self, late_s: float) -> None:
+        late_s = max(0.0, late_s)
+        self.lateness[bisect.bisect_left(LATENESS_BOUNDS_S, late_s)] += 1
+        self.max_lateness_s = max(self.max_lateness_s, late_s)
+        if late_s > self.late_after_s:
+            self.late_ticks += 1
 
 
 class Agent:

@@ -41,7 +41,7 @@ exceeds the budget after the caps have had time to act (learning the overdraw).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from pals_core.control.demand import update_demand
 from pals_core.control.pals_budget import (
@@ -62,7 +62,7 @@ from pals_core.control.pals_corrections import (
     update_load_trim,
 )
 from pals_core.control.pals_plan import plan_step, smoothed_batch, smoothed_cap_w
-from pals_core.control.pals_state import Mode, PalsConfig, PalsState
+from pals_core.control.pals_state import Mode, PalsConfig, PalsState, evolve
 from pals_core.control.policy import Action, Observation
 from pals_core.control.qos import QoSPolicy
 from pals_core.errors import ConfigurationError
@@ -118,7 +118,7 @@ def _measure_period(
         limits_w=limits,
         mean_cap_w=sum(limits) / len(limits),
     )
-    state = replace(
+    state = evolve(
         state,
         demand=update_demand(state.demand, metrics, cfg.demand),
         decide_time_s=obs.time_s,
@@ -138,16 +138,16 @@ def _failsafe_action(
     recovering; the safe default in the first period. None: the measurements can be trusted."""
     allowed = allowed_total_w(obs, state, cfg)
     if period.power_w is None and valid(obs):  # the first period: nothing measured yet
-        state = replace(state, mode=Mode.WARMUP)
+        state = evolve(state, mode=Mode.WARMUP)
         return state, safe_default(obs, state, cfg)
     healthy = valid(obs) and not period.stale and period.power_w is not None
     if not healthy:
-        state = replace(state, mode=Mode.FAILSAFE, healthy_periods=0)
+        state = evolve(state, mode=Mode.FAILSAFE, healthy_periods=0)
         caps = fit_caps(obs, period.limits_w, allowed)
         return state, Action(power_limits_w=caps, state=Mode.FAILSAFE.value, qos_risk=True)
     if state.mode == Mode.FAILSAFE:
         periods = state.healthy_periods + 1
-        state = replace(state, healthy_periods=periods)
+        state = evolve(state, healthy_periods=periods)
         if periods < cfg.recover_periods:
             caps = fit_caps(obs, period.limits_w, allowed)
             return state, Action(power_limits_w=caps, state=Mode.FAILSAFE.value, qos_risk=True)
@@ -187,7 +187,7 @@ def _learn_corrections(
                 cfg.correction_tau_s,
                 cfg.power_scale_bounds,
             )
-        state = replace(state, throughput_scale=ts, power_scale=ps)
+        state = evolve(state, throughput_scale=ts, power_scale=ps)
     trim_before_w = state.cap_trim_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
     state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s)
@@ -196,7 +196,7 @@ def _learn_corrections(
     allowed = allowed_total_w(obs, state, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:
         relaxed = min(1.0, state.budget_scale + cfg.budget_relax_per_s * dt_s)
-        state = replace(state, budget_scale=relaxed)
+        state = evolve(state, budget_scale=relaxed)
     return state, itl_push_w
 
 
@@ -243,9 +243,9 @@ def pals_decide(
     """One full decision (see the module doc for the control law: each step is a function)."""
     state, _ = pals_guard(state, obs, cfg)  # a decision tick is also a tick
     if math.isnan(state.started_s):
-        state = replace(state, started_s=obs.time_s)
+        state = evolve(state, started_s=obs.time_s)
     if model is None:
-        state = replace(state, mode=Mode.SAFE_DEFAULT, running_sum=0.0, running_n=0)
+        state = evolve(state, mode=Mode.SAFE_DEFAULT, running_sum=0.0, running_n=0)
         return state, safe_default(obs, state, cfg)
     if model.num_gpus != len(obs.gpus):
         raise ConfigurationError(
@@ -257,19 +257,19 @@ def pals_decide(
         return state, held
     state, itl_push_w = _learn_corrections(state, obs, model, cfg, qos, period)
     target = _choose_target(state, obs, cfg, period.dt_s)
-    state = replace(state, warmup_estimate_tok_s=state.demand.estimate_tok_s(cfg.demand))
+    state = evolve(state, warmup_estimate_tok_s=state.demand.estimate_tok_s(cfg.demand))
     if math.isnan(target):
-        state = replace(state, mode=Mode.WARMUP, healthy_periods=0)
+        state = evolve(state, mode=Mode.WARMUP, healthy_periods=0)
         return state, safe_default(obs, state, cfg)
     target = max(target, cfg.target_floor_tok_s)
     if math.isnan(state.target_tok_s):
         # The first plan: the ITL loop has only seen the safe default's full clock, whose
         # comfortable windows say nothing about the plan's margins (no probing from the start).
-        state = replace(state, cap_trim_w=max(0.0, state.cap_trim_w))
+        state = evolve(state, cap_trim_w=max(0.0, state.cap_trim_w))
     state = update_load_trim(state, obs, cfg, target, period.served_tok_s, period.dt_s)
     allowed = allowed_total_w(obs, state, cfg)
     if below_minima(obs, allowed):
-        state = replace(state, mode=Mode.DEGRADED, target_tok_s=target)
+        state = evolve(state, mode=Mode.DEGRADED, target_tok_s=target)
         caps = tuple(g.min_limit_w for g in obs.gpus)
         return state, Action(caps, cfg.default_batch, state=Mode.DEGRADED.value, qos_risk=True)
     plan = plan_step(state, obs, model, cfg, qos, target, period.mean_cap_w)
@@ -283,7 +283,7 @@ def pals_decide(
     changed = batch != obs.batch_limit or any(
         abs(a - b) >= 0.5 for a, b in zip(caps, period.limits_w, strict=True)
     )
-    state = replace(
+    state = evolve(
         state,
         mode=mode,
         target_tok_s=target,

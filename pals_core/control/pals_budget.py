@@ -4,10 +4,9 @@ and :func:`pals_guard`, the per-tick check (section 4 of ``docs/controller.md``)
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from pals_core.control.pals_corrections import clamp
-from pals_core.control.pals_state import Mode, PalsConfig, PalsState
+from pals_core.control.pals_state import Mode, PalsConfig, PalsState, evolve
 from pals_core.control.policy import Action, Observation
 
 
@@ -79,7 +78,7 @@ def pals_guard(
     """The per-tick budget check. Records the running batch for the next decision."""
     energy = tuple(g.energy_j for g in obs.gpus)
     interval = interval_power(energy, state.tick_energy_j, obs.time_s - state.tick_time_s)
-    new = replace(
+    new = evolve(
         state,
         tick_time_s=obs.time_s,
         tick_energy_j=energy,
@@ -93,7 +92,7 @@ def pals_guard(
     limits = [g.power_limit_w for g in obs.gpus]
     if sum(limits) > allowed + 0.5:  # the budget fell below the caps: cut now
         caps = fit_caps(obs, limits, allowed)
-        new = replace(new, last_cut_s=obs.time_s, last_change_s=obs.time_s)
+        new = evolve(new, last_cut_s=obs.time_s, last_change_s=obs.time_s)
         if all(abs(c - lim) < 0.5 for c, lim in zip(caps, limits, strict=True)):
             return new, None  # already at the minima under a budget below them: nothing to cut
         risk = new.mode in (Mode.DEGRADED, Mode.FAILSAFE) or below_minima(obs, allowed)
@@ -105,7 +104,7 @@ def pals_guard(
         # The caps have acted and power is still over: the devices overdraw their caps.
         factor = (allowed / measured) if measured > 0 else 1.0
         scale = clamp(new.budget_scale * factor, (0.7, 1.0))
-        new = replace(
+        new = evolve(
             new,
             budget_scale=scale,
             mode=Mode.FAILSAFE,

@@ -8,9 +8,8 @@ the controller's state and one observation.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
-from pals_core.control.pals_state import Mode, PalsConfig, PalsState
+from pals_core.control.pals_state import Mode, PalsConfig, PalsState, evolve
 from pals_core.control.policy import Observation
 from pals_core.model.performance import PerformanceModel
 
@@ -83,7 +82,7 @@ def update_itl_trim(
     ratio, elapsed = window
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
     judged = elapsed or ratio > high
-    state = replace(
+    state = evolve(
         state,
         qos_windows_seen=state.qos_windows_seen + judged,
         qos_windows_violated=state.qos_windows_violated + (judged and ratio > 1.0),
@@ -105,12 +104,12 @@ def update_itl_trim(
     lo, hi = cfg.itl_trim_bounds_w
     if spent:
         lo = max(lo, 0.0)  # the QoS budget is spent: no probing below the plan
-    return _restart_window(replace(state, cap_trim_w=min(max(trim, lo), hi)), obs)
+    return _restart_window(evolve(state, cap_trim_w=min(max(trim, lo), hi)), obs)
 
 
 def _restart_window(state: PalsState, obs: Observation) -> PalsState:
     """A new QoS window of the ITL loop begins at this observation."""
-    return replace(
+    return evolve(
         state,
         itl_ref=obs.metrics.inter_token_latency_seconds,
         ttft_ref=obs.metrics.time_to_first_token_seconds,
@@ -156,7 +155,7 @@ def _push_on_excess(
     push *= min(1.0, elastic)
     if not at_max and push >= 1.0:
         trim += push
-        state = replace(state, itl_hold_until_s=obs.time_s + cfg.itl_hold_s)
+        state = evolve(state, itl_hold_until_s=obs.time_s + cfg.itl_hold_s)
     probing = state.cap_trim_w <= -cfg.itl_edge_probe_w
     if probing and not at_max and elastic >= cfg.itl_edge_min_elastic:
         # The loop was probing below the plan and the cap is a real lever here: remember
@@ -164,7 +163,7 @@ def _push_on_excess(
         # plan an excess is a burst, not an edge; where the cap is no lever it says nothing
         # about the caps.)
         edge_w = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus)
-        state = replace(
+        state = evolve(
             state, itl_edge_cap_w=edge_w, itl_edge_until_s=obs.time_s + cfg.itl_edge_memory_s
         )
     return state, trim
@@ -197,7 +196,7 @@ def update_load_trim(
         trim += cfg.trim_ki_per_s * dt_s * (1.0 - served / target)
     elif not waiting:
         trim -= cfg.trim_decay_per_s * dt_s
-    return replace(state, load_trim=clamp(trim, (1.0, 1.0 + cfg.trim_max)))
+    return evolve(state, load_trim=clamp(trim, (1.0, 1.0 + cfg.trim_max)))
 
 
 def update_gpu_weights(
@@ -207,14 +206,14 @@ def update_gpu_weights(
     n = len(period_power)
     weights = state.gpu_weights if len(state.gpu_weights) == n else (1.0,) * n
     if n < 2 or any(p >= 0.92 * c for p, c in zip(period_power, limits, strict=True)):
-        return replace(state, gpu_weights=weights)
+        return evolve(state, gpu_weights=weights)
     mean_p = sum(period_power) / n
     if mean_p <= 0:
-        return replace(state, gpu_weights=weights)
+        return evolve(state, gpu_weights=weights)
     alpha = 1.0 - math.exp(-dt_s / cfg.gpu_weight_tau_s)
     new = [
         clamp(w + alpha * (p / mean_p - w), cfg.gpu_weight_bounds)
         for w, p in zip(weights, period_power, strict=True)
     ]
     mean_w = sum(new) / n
-    return replace(state, gpu_weights=tuple(w / mean_w for w in new))
+    return evolve(state, gpu_weights=tuple(w / mean_w for w in new))

@@ -5,11 +5,10 @@ and batch limit. Pure functions of the controller's state and one observation.""
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 from pals_core.control.pals_budget import allowed_total_w
 from pals_core.control.pals_corrections import qos_budget_spent
-from pals_core.control.pals_state import PalsConfig, PalsState
+from pals_core.control.pals_state import PalsConfig, PalsState, evolve
 from pals_core.control.policy import Observation
 from pals_core.control.qos import QoSPolicy
 from pals_core.model.performance import PerformanceModel
@@ -80,7 +79,7 @@ def smoothed_cap_w(
     trim = min(max(state.cap_trim_w, floor_cap - plan.cap_w), max_cap - plan.cap_w)
     if not tracking or qos_budget_spent(state, cfg):
         trim = max(trim, 0.0)
-    state = replace(state, cap_trim_w=trim)
+    state = evolve(state, cap_trim_w=trim)
     cap = min(max_cap, plan.cap_w + trim)
     if obs.power_budget_w is not None and math.isfinite(max_cap):
         near = cap >= max_cap * (1.0 - cfg.budget_snap_frac)

@@ -29,7 +29,7 @@ States (``Mode``) and transitions, evaluated at every decision (``decide``) unle
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
 from pals_core.control.demand import DemandConfig, DemandState
@@ -232,3 +232,22 @@ class PalsState:
     """The demand estimate at the last decision (the warm-up lasts while it still climbs)."""
     started_s: float = math.nan
     """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""
+
+
+_STATE_FIELDS = tuple(f.name for f in fields(PalsState))
+_new_object = object.__new__
+_set_slot = object.__setattr__
+
+
+def evolve(state: PalsState, /, **changes: object) -> PalsState:
+    """``dataclasses.replace(state, **changes)``, the same new state at half the cost: it copies
+    the fields directly instead of calling ``__init__`` with every one of them as keywords
+    (``PalsState`` has no ``__post_init__`` and no ``init=False`` field, so nothing is lost).
+    The controller replaces its state several times per tick, on every node of a fleet. An
+    unknown field name raises ``AttributeError``."""
+    new = _new_object(PalsState)
+    for name in _STATE_FIELDS:
+        _set_slot(new, name, getattr(state, name))
+    for name, value in changes.items():
+        _set_slot(new, name, value)
+    return new

@@ -279,6 +279,8 @@ class SimEngine(ServingEngine):
         if max_steps < 2:
             return False
         work = self._coef.work(n_dec, ctx, 0)
+        if not self._gpus.full_clock_holds(now, work, work[1]):
+            return False  # a cap binds from the first step (the check below would say so too)
         dmem_s = self._coef.kv_s_per_token * n_dec
         arrival_s = self._workload.peek_next_s()
         ends = self._gpus.decode_step_ends(now, work, dmem_s, max_steps, target_s, arrival_s)

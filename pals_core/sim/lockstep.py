@@ -30,11 +30,17 @@ class LockstepGPUs:
         self._states_equal = self._uniform
         self._settle_until_s = -math.inf
         self._shared_target_w: float | None = None
+        # the last clock solve (its step may resume after a tick boundary with the same work
+        # under the same caps: the same inputs give the same solve)
+        self._solved_key: tuple[float, float, float, float] | None = None
+        self._solved_shared: tuple[float, float, float] = (1.0, 0.0, 0.0)
+        self._solved_each: tuple[list[tuple[float, float]], float] = ([], 0.0)
         for gpu in self.gpus:
             gpu.on_cap_change = self._on_cap_change
         self._on_cap_change()
 
     def _on_cap_change(self) -> None:
+        self._solved_key = None
         gpus = self.gpus
         self._settle_until_s = max(g._settle_end_s for g in gpus)
         caps = {g.get_power_limit_w() for g in gpus}
@@ -67,8 +73,13 @@ class LockstepGPUs:
             shared = None
         if shared is not None:
             g0 = gpus[0]
-            sf = g0.speed_factor
-            f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
+            key = (fixed_s, mem_s, cmp_s, shared)
+            if key == self._solved_key:
+                f, t_step, e = self._solved_shared
+            else:
+                sf = g0.speed_factor
+                f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
+                self._solved_key, self._solved_shared = key, (f, t_step, e)
             end_s, left, done = _until(now_s, left, t_step, boundary)
             power_w = g0.power.floor_w + e / t_step
             g0.commit(end_s, power_w, f)
@@ -79,7 +90,16 @@ class LockstepGPUs:
                 for gpu in gpus[1:]:
                     gpu.commit(end_s, power_w, f)
             return end_s, left, done
-        solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s)
+        if now_s < self._settle_until_s:  # the targets move while a cap settles
+            self._solved_key = None
+            solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s)
+        else:  # settled: the targets are the caps' until the next cap change
+            key = (fixed_s, mem_s, cmp_s, -1.0)  # -1: not a shared target (those are > 0)
+            if key == self._solved_key:
+                solved, t_step = self._solved_each
+            else:
+                solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s)
+                self._solved_key, self._solved_each = key, (solved, t_step)
         end_s, left, done = _until(now_s, left, t_step, boundary)
         for gpu, (f, e) in zip(gpus, solved, strict=True):
             gpu.commit(end_s, gpu.power.floor_w + e / t_step, f)
@@ -97,8 +117,8 @@ class LockstepGPUs:
             f, t, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, gpu.target_w(now))
             own.append((f, t, e))
             t_step = max(t_step, t)
-        solved = [
-            (f, e + wait_energy_j(f, t_step - t, gpu.power))
+        solved = [  # the slowest GPU does not wait (its wait energy would add exactly 0.0)
+            (f, e + wait_energy_j(f, t_step - t, gpu.power) if t != t_step else e)
             for gpu, (f, t, e) in zip(self.gpus, own, strict=True)
         ]
         return solved, t_step
