@@ -36,6 +36,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 BATCH_LIMIT_PATH = "/pals/batch_limit"
+UPSTREAM_KEEPALIVE_S = 2.0
+"""How long an idle connection to vLLM is kept for reuse. Below vLLM's own keep-alive (its
+uvicorn closes idle connections after 5 s, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``): at equal times a
+request can be sent on a connection vLLM is just closing, and its client gets a 502."""
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the HTTP client sets itself.
 _REQUEST_DROP = {
     b"host",
@@ -97,6 +101,7 @@ class ProxyApp:
         max_num_seqs: int,
         *,
         connect_timeout_s: float = 5.0,
+        upstream_keepalive_s: float = UPSTREAM_KEEPALIVE_S,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not upstream_url.startswith(("http://", "https://")):
@@ -106,7 +111,12 @@ class ProxyApp:
         self.upstream_url = upstream_url.rstrip("/")
         self.limiter = AdmissionLimiter(max_num_seqs)
         self._limit_set_at_s: float | None = None
+        if not upstream_keepalive_s > 0:
+            raise ConfigurationError(
+                f"upstream keep-alive must be > 0 s, got {upstream_keepalive_s!r}"
+            )
         self._connect_timeout_s = connect_timeout_s
+        self._upstream_keepalive_s = upstream_keepalive_s
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -127,7 +137,11 @@ class ProxyApp:
             transport=self._transport,
             # Generations last as long as they last: only connecting is bounded.
             timeout=httpx.Timeout(None, connect=self._connect_timeout_s),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
+            limits=httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=64,
+                keepalive_expiry=self._upstream_keepalive_s,
+            ),
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

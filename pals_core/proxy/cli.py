@@ -16,6 +16,14 @@ def proxy(
     ] = 256,
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 8001,
+    upstream_keepalive_s: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Idle connections to vLLM are dropped after this long; keep it below vLLM's "
+            "keep-alive (5 s by default).",
+        ),
+    ] = 2.0,  # pals_core.proxy.app.UPSTREAM_KEEPALIVE_S (not imported here: nothing at import)
 ) -> None:
     """Serve an OpenAI-compatible reverse proxy in front of vLLM that admits at most
     --max-num-seqs generation requests at once (the batch knob for a vLLM without the PALS
@@ -28,7 +36,7 @@ def proxy(
     from pals_core.proxy.app import ProxyApp
 
     try:
-        app = ProxyApp(upstream, max_num_seqs)
+        app = ProxyApp(upstream, max_num_seqs, upstream_keepalive_s=upstream_keepalive_s)
     except ConfigurationError as err:
         raise typer.BadParameter(str(err), param_hint="--upstream") from err
     typer.echo(

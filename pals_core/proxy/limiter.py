@@ -9,6 +9,7 @@ admissions until enough requests finish; nothing in flight is interrupted (vLLM'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 from pals_core.errors import ConfigurationError
@@ -70,7 +71,9 @@ class AdmissionLimiter:
                 self.release()  # the slot arrived as we were cancelled: hand it on
             else:
                 granted.cancel()
-                self._waiters.remove(granted)
+                # A release() between the cancellation and this line may have dropped it already.
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(granted)
             raise
 
     def release(self) -> None:

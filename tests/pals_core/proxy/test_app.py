@@ -11,7 +11,7 @@ import pytest
 
 from pals_core.engine.vllm import VLLMEngine
 from pals_core.proxy import ProxyApp
-from tests.pals_core.proxy.upstream import Upstream, serve
+from tests.pals_core.proxy.upstream import Upstream, serve, serve_closing_idle
 
 
 @pytest.fixture
@@ -131,3 +131,25 @@ def test_admin_errors_and_a_missing_upstream() -> None:
         assert app.limiter.active == 0
     with pytest.raises(ValueError, match="upstream URL"):
         ProxyApp("127.0.0.1:8000", 2)
+
+
+@pytest.mark.parametrize(("keepalive_s", "second_status"), [(0.5, 200), (5.0, 502)])
+def test_idle_upstream_connections_are_dropped_before_the_upstream_closes_them(
+    keepalive_s: float, second_status: int
+) -> None:
+    """The upstream closes connections idle for more than 1 s as a request arrives on one. A
+    proxy keeping idle connections 0.5 s opens a new one after 1.2 s idle; one keeping them 5 s
+    (vLLM's own keep-alive, so the race is real against vLLM) sends on the closing one and can
+    only answer 502."""
+    with serve_closing_idle(close_after_s=1.0) as upstream_url:
+        app = ProxyApp(upstream_url, 2, upstream_keepalive_s=keepalive_s)
+        with serve(app) as url, httpx.Client(timeout=10) as client:
+            assert client.post(url + "/v1/completions", json={}).status_code == 200
+            time.sleep(1.2)
+            assert client.post(url + "/v1/completions", json={}).status_code == second_status
+            deadline = time.monotonic() + 5  # the slot is freed just after the answer is sent
+            while app.limiter.active and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert app.limiter.active == 0
+    with pytest.raises(ValueError, match="keep-alive"):
+        ProxyApp(upstream_url, 2, upstream_keepalive_s=0.0)

@@ -66,6 +66,27 @@ def test_a_cancelled_waiter_leaves_the_queue_and_holds_no_slot() -> None:
     asyncio.run(scenario())
 
 
+def test_a_waiter_cancelled_as_a_slot_frees_still_ends_cancelled() -> None:
+    """A release() in the same loop turn as the cancellation finds the waiter's future already
+    cancelled and drops it from the queue; the waiter then ends with CancelledError (not an
+    error from the queue), holding no slot."""
+
+    async def scenario() -> None:
+        limiter = AdmissionLimiter(1)
+        await limiter.acquire()
+        waiter = asyncio.create_task(limiter.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        limiter.release()  # before the waiter runs again
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (limiter.active, limiter.waiting) == (0, 0)
+        await limiter.acquire()  # the slot is free
+        assert limiter.active == 1
+
+    asyncio.run(scenario())
+
+
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ConfigurationError, match="integer >= 1"):
         AdmissionLimiter(0)

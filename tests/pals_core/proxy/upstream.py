@@ -89,3 +89,44 @@ def serve(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         runner.join(timeout=10)
+
+
+@contextmanager
+def serve_closing_idle(close_after_s: float) -> Iterator[str]:
+    """A bare HTTP/1.1 upstream that answers every request ``200 {}`` and keeps the connection,
+    but closes it without an answer when its next request comes more than ``close_after_s``
+    after the last answer: a server whose keep-alive timer fires just as the request arrives
+    (uvicorn's, which vLLM runs, closes idle connections after 5 s). Yields its base URL."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered_s: float | None = None
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                if answered_s is not None and time.monotonic() - answered_s > close_after_s:
+                    return
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
+                writer.write(b"content-length: 2\r\n\r\n{}")
+                await writer.drain()
+                answered_s = time.monotonic()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+        finally:
+            writer.close()
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=10)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,19 +91,25 @@ def _counter(metrics_text: str, name: str) -> float:
     )
 
 
-@pytest.mark.skip(
-    reason="open (issue 12): passes alone, but after this module's proxy-limit test vLLM's running "
-    "gauge never shows the streamed request (seen in two CI runs on 2026-12-02); not yet explained"
-)
 def test_a_disconnect_through_the_proxy_aborts_the_request_in_vllm(
     vllm_server: servers.Server, proxy: servers.Server
 ) -> None:
     """A streaming client goes away mid-stream: vLLM stops its request (its own /metrics: no
     longer running, never counted as a success, fewer tokens made than asked for; vLLM 0.32 has
-    no abort counter) and the proxy hands the slot on to the request queued behind it."""
+    no abort counter) and the proxy hands the slot on to the request queued behind it.
+
+    Every step says what it saw when it fails: vLLM's running gauge, the proxy's active and
+    waiting counts, the stream's status and data lines (an error event is not a token)."""
     engine = VLLMEngine(proxy.base_url)
-    engine.set_batch_limit(1)
     metrics_url = vllm_server.base_url + "/metrics"
+
+    def running() -> float:
+        return gauge_value(httpx.get(metrics_url).text)
+
+    def seen() -> str:
+        state = httpx.get(proxy.base_url + "/pals/batch_limit").json()
+        return f"vLLM running {running()}, the proxy {state}"
+
     max_tokens = servers.MAX_MODEL_LEN - 64  # seconds of streaming if not cut short
     body = {
         "model": servers.SERVED_MODEL,
@@ -111,29 +118,42 @@ def test_a_disconnect_through_the_proxy_aborts_the_request_in_vllm(
         "stream": True,
         "ignore_eos": True,
     }
-    # vLLM idle first: the module's earlier tests may leave streams finishing, which would
-    # count in the running gauge and the success counter below.
-    assert _wait(lambda: gauge_value(httpx.get(metrics_url).text) == 0, 60.0), "vLLM busy"
+    # vLLM and the proxy idle first: the module's earlier tests may leave streams finishing,
+    # which would count in the running gauge and the success counter below.
+    assert _wait(lambda: running() == 0, 60.0), f"vLLM busy: {seen()}"
+    engine.set_batch_limit(1)
+    state = httpx.get(proxy.base_url + "/pals/batch_limit").json()
+    assert (state["active"], state["waiting"]) == (0, 0), f"the proxy holds slots: {state}"
     before = httpx.get(metrics_url).text
     queued = BackgroundLoad(proxy.base_url, concurrency=1, max_tokens=8)
-    with httpx.Client(timeout=60) as client:
-        with client.stream("POST", proxy.base_url + "/v1/completions", json=body) as response:
-            lines = response.iter_lines()  # held: a dropped line iterator closes the stream
-            chunks = 0
-            for line in lines:
-                chunks += line.startswith("data: ")
-                if chunks >= 3:
-                    break
-            assert _wait(lambda: gauge_value(httpx.get(metrics_url).text) == 1)  # in vLLM
-            queued.start(most=1)  # a second request waits in the proxy for the only slot
-            assert _wait(lambda: httpx.get(proxy.base_url + "/pals/batch_limit").json()["waiting"])
-        closed_s = time.monotonic()  # leaving the block closed the connection mid-stream
     try:
-        assert _wait(lambda: queued.completed >= 1), "the queued request never got the slot"
+        with httpx.Client(timeout=60) as client:
+            with client.stream("POST", proxy.base_url + "/v1/completions", json=body) as response:
+                assert response.status_code == 200, (response.status_code, response.read())
+                lines = response.iter_lines()  # held: a dropped line iterator closes the stream
+                tokens_seen = []
+                for line in lines:
+                    if not line.startswith("data: "):
+                        continue
+                    event = json.loads(line.removeprefix("data: "))
+                    assert event.get("object") == "text_completion", f"not a token: {line}"
+                    tokens_seen.append(event["choices"][0]["text"])
+                    if len(tokens_seen) >= 3:
+                        break
+                assert len(tokens_seen) == 3, f"the stream ended early: {tokens_seen}, {seen()}"
+                assert _wait(lambda: running() == 1), f"not running in vLLM: {seen()}"
+                queued.start(most=1)  # a second request waits in the proxy for the only slot
+                assert _wait(
+                    lambda: httpx.get(proxy.base_url + "/pals/batch_limit").json()["waiting"]
+                ), f"nothing queued in the proxy: {seen()}"
+            closed_s = time.monotonic()  # leaving the block closed the connection mid-stream
+        assert _wait(lambda: queued.completed >= 1), (
+            f"the queued request never got the slot: {seen()}, {queued.errors}"
+        )
         handed_on_s = time.monotonic() - closed_s
     finally:
         queued.stop()
-    assert _wait(lambda: gauge_value(httpx.get(metrics_url).text) == 0), "still running in vLLM"
+    assert _wait(lambda: running() == 0), f"still running in vLLM: {seen()}"
     after = httpx.get(metrics_url).text
     successes = _counter(after, "vllm:request_success_total") - _counter(
         before, "vllm:request_success_total"
