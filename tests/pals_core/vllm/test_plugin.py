@@ -46,6 +46,9 @@ def engine(vllm_server: servers.Server, control: str) -> Iterator[VLLMEngine]:
     engine.close()
 
 
+# Real vLLM on a shared 2-core CPU: a run can be starved (the /metrics sampler's gap reached 7 s
+# here), so a failure is retried once; a wrong knob fails every attempt.
+@pytest.mark.flaky(reruns=1, reruns_delay=2)
 def test_batch_limit_changes_at_run_time(vllm_server: servers.Server, engine: VLLMEngine) -> None:
     assert engine.batch_limit_unavailable_reason() is None
     result = run_limit_scenario(
@@ -135,6 +138,7 @@ def test_pals_controls_the_real_server_for_60_s(
     assert {s.generation_tokens_total for s in run.samples} != {0}
 
 
+@pytest.mark.flaky(reruns=1, reruns_delay=2)  # as above: timing on a shared CPU
 def test_the_agents_node_sets_vllms_batch_limit(
     vllm_server: servers.Server,
     engine: VLLMEngine,
