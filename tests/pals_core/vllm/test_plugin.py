@@ -180,9 +180,11 @@ def test_the_agents_node_sets_vllms_batch_limit(
         )
         assert running <= allowed, f"/metrics: {running} running, limits {allowed} at {sent_s}"
     lowest = min(held)
-    assert any(r == limit == lowest for _, r, _, limit in history), (
-        f"the scheduler never filled the batch of {lowest} PALS held: {held}, {history}"
-    )
+    queued = any(w > 0 and limit == lowest for _, _, w, limit in history)
+    assert not queued or any(r == limit == lowest for _, r, _, limit in history), (
+        f"requests waited, yet the scheduler never filled the batch of {lowest} PALS held: "
+        f"{held}, {history}"
+    )  # a slow machine's load may never queue at that limit: then there is nothing to fill
     print(f"agent node: batch limits {sorted(set(held))}, {len(history)} admission changes")
 
 
