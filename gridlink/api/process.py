@@ -12,6 +12,7 @@ high-water mark of the largest burst so far.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 import threading
@@ -22,7 +23,9 @@ DEFAULT_ARENAS = 2
 DEFAULT_TRIM_INTERVAL_S = 30.0
 
 
+@functools.cache
 def _glibc() -> ctypes.CDLL | None:
+    """glibc, loaded once; None off Linux or without it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -37,8 +40,7 @@ def limit_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     False off Linux, without glibc, or when the environment decides."""
     if "MALLOC_ARENA_MAX" in os.environ:
         return False
-    libc = _glibc()
-    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    mallopt = getattr(_glibc(), "mallopt", None)
     if mallopt is None:
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))
@@ -47,8 +49,7 @@ def limit_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
 def trim_heap() -> bool:
     """Return the free memory of every malloc arena to the system (glibc's ``malloc_trim(0)``).
     Whether any was released; False off glibc."""
-    libc = _glibc()
-    malloc_trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    malloc_trim = getattr(_glibc(), "malloc_trim", None)
     if malloc_trim is None:
         return False
     return bool(malloc_trim(0))
@@ -59,8 +60,7 @@ def start_heap_trimmer(interval_s: float = DEFAULT_TRIM_INTERVAL_S) -> threading
     the process. None (nothing started) off glibc."""
     if interval_s <= 0:
         raise ValueError(f"interval_s must be > 0, got {interval_s}")
-    libc = _glibc()
-    if libc is None or getattr(libc, "malloc_trim", None) is None:
+    if getattr(_glibc(), "malloc_trim", None) is None:
         return None
 
     def run() -> None:
