@@ -39,7 +39,12 @@ BATCH_LIMIT_PATH = "/pals/batch_limit"
 UPSTREAM_KEEPALIVE_S = 2.0
 """How long an idle connection to vLLM is kept for reuse. Below vLLM's own keep-alive (its
 uvicorn closes idle connections after 5 s, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``): at equal times a
-request can be sent on a connection vLLM is just closing, and its client gets a 502."""
+request can be sent on a connection vLLM is just closing."""
+_CLOSED_BEFORE_ANSWER = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
+"""Errors of a request whose connection broke before any response header came back: a kept-alive
+connection the upstream closed as the request went out (its keep-alive timer, a restart). Such a
+request is sent again once, on a new connection: nothing of it was answered, and vLLM aborts a
+request whose connection drops, so the retry cannot run a generation twice to the client."""
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the HTTP client sets itself.
 _REQUEST_DROP = {
     b"host",
@@ -119,6 +124,8 @@ class ProxyApp:
         self._upstream_keepalive_s = upstream_keepalive_s
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self.upstream_retries = 0
+        """Requests sent again because their connection broke before an answer (counter)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -128,6 +135,15 @@ class ProxyApp:
 
     def _bad_gateway(self, err: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         return _error(502, f"upstream {self.upstream_url}: {err!r}", "BadGateway")
+
+    async def _send_upstream(self, request: httpx.Request) -> httpx.Response:
+        """``request`` sent upstream (streamed), once more on a new connection if its connection
+        broke before any answer (:data:`_CLOSED_BEFORE_ANSWER`)."""
+        try:
+            return await self.client.send(request, stream=True)
+        except _CLOSED_BEFORE_ANSWER:
+            self.upstream_retries += 1
+            return await self.client.send(request, stream=True)
 
     # -- lifespan ---------------------------------------------------------------------------------
 
@@ -222,11 +238,19 @@ class ProxyApp:
             ),
         ):
             lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge", f"{name} {value}"]
+        name = "pals:proxy_upstream_retries_total"
+        lines += [
+            f"# HELP {name} PALS proxy: requests sent again because their upstream connection "
+            "broke before an answer.",
+            f"# TYPE {name} counter",
+            f"{name} {self.upstream_retries}",
+        ]
         return ("\n".join(lines) + "\n").encode()
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         try:
-            upstream = await self.client.get("/metrics")
+            upstream = await self._send_upstream(self.client.build_request("GET", "/metrics"))
+            await upstream.aread()
         except httpx.HTTPError as err:
             await _send_whole(send, self._bad_gateway(err))
             return
@@ -267,7 +291,7 @@ class ProxyApp:
         url = scope["path"] + ("?" + query.decode("latin-1") if query else "")
         request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            upstream = await self.client.send(request, stream=True)
+            upstream = await self._send_upstream(request)
         except httpx.HTTPError as err:
             await _send_whole(send, self._bad_gateway(err))
             return

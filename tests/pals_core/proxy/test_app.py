@@ -115,6 +115,7 @@ def test_metrics_pass_through_with_the_proxys_gauges(
     text = httpx.get(url + "/metrics").text
     assert 'vllm:num_requests_running{engine="0"} 3.0' in text
     assert "\npals:batch_limit 2\n" in text and "pals:proxy_waiting_requests 0" in text
+    assert "\npals:proxy_upstream_retries_total 0\n" in text
 
 
 def test_admin_errors_and_a_missing_upstream() -> None:
@@ -133,23 +134,42 @@ def test_admin_errors_and_a_missing_upstream() -> None:
         ProxyApp("127.0.0.1:8000", 2)
 
 
-@pytest.mark.parametrize(("keepalive_s", "second_status"), [(0.5, 200), (5.0, 502)])
-def test_idle_upstream_connections_are_dropped_before_the_upstream_closes_them(
-    keepalive_s: float, second_status: int
+@pytest.mark.parametrize(("keepalive_s", "retries"), [(0.5, 0), (5.0, 1)])
+def test_a_request_on_a_connection_the_upstream_closed_is_sent_again(
+    keepalive_s: float, retries: int
 ) -> None:
     """The upstream closes connections idle for more than 1 s as a request arrives on one. A
     proxy keeping idle connections 0.5 s opens a new one after 1.2 s idle; one keeping them 5 s
-    (vLLM's own keep-alive, so the race is real against vLLM) sends on the closing one and can
-    only answer 502."""
+    (vLLM's own keep-alive, so the race is real against vLLM) sends on the closing one, sees it
+    close before any answer, and sends the request again on a new connection: the client gets
+    its 200 either way, and the retry is counted in /metrics."""
     with serve_closing_idle(close_after_s=1.0) as upstream_url:
         app = ProxyApp(upstream_url, 2, upstream_keepalive_s=keepalive_s)
         with serve(app) as url, httpx.Client(timeout=10) as client:
             assert client.post(url + "/v1/completions", json={}).status_code == 200
             time.sleep(1.2)
-            assert client.post(url + "/v1/completions", json={}).status_code == second_status
+            assert client.post(url + "/v1/completions", json={}).status_code == 200
+            assert app.upstream_retries == retries
             deadline = time.monotonic() + 5  # the slot is freed just after the answer is sent
             while app.limiter.active and time.monotonic() < deadline:
                 time.sleep(0.01)
             assert app.limiter.active == 0
     with pytest.raises(ValueError, match="keep-alive"):
         ProxyApp(upstream_url, 2, upstream_keepalive_s=0.0)
+
+
+def test_a_request_whose_connection_breaks_twice_gets_a_502() -> None:
+    """An upstream that drops every request unanswered: the proxy sends each request twice (one
+    retry, not a loop), answers the client 502 in the OpenAI error shape and frees its slot."""
+    with serve_closing_idle(close_after_s=1.0, answer=False) as upstream_url:
+        app = ProxyApp(upstream_url, 1)
+        with serve(app) as url, httpx.Client(timeout=10) as client:
+            for sent in (1, 2):
+                response = client.post(url + "/v1/completions", json={})
+                assert response.status_code == 502
+                assert response.json()["error"]["type"] == "BadGateway"
+                assert app.upstream_retries == sent
+            assert app.limiter.active == 0
+            metrics = client.get(url + "/metrics")
+            assert metrics.status_code == 502  # /metrics is vLLM's: none to append to
+            assert app.upstream_retries == 3

@@ -92,11 +92,13 @@ def serve(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serve_closing_idle(close_after_s: float) -> Iterator[str]:
+def serve_closing_idle(close_after_s: float, *, answer: bool = True) -> Iterator[str]:
     """A bare HTTP/1.1 upstream that answers every request ``200 {}`` and keeps the connection,
     but closes it without an answer when its next request comes more than ``close_after_s``
     after the last answer: a server whose keep-alive timer fires just as the request arrives
-    (uvicorn's, which vLLM runs, closes idle connections after 5 s). Yields its base URL."""
+    (uvicorn's, which vLLM runs, closes idle connections after 5 s). ``answer=False``: it closes
+    every connection without an answer (a server that breaks every request). Yields its base
+    URL."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         answered_s: float | None = None
@@ -109,7 +111,9 @@ def serve_closing_idle(close_after_s: float) -> Iterator[str]:
                     if name.strip().lower() == b"content-length":
                         length = int(value)
                 await reader.readexactly(length)
-                if answered_s is not None and time.monotonic() - answered_s > close_after_s:
+                if not answer or (
+                    answered_s is not None and time.monotonic() - answered_s > close_after_s
+                ):
                     return
                 writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
                 writer.write(b"content-length: 2\r\n\r\n{}")
@@ -125,8 +129,18 @@ def serve_closing_idle(close_after_s: float) -> Iterator[str]:
     runner = threading.Thread(target=loop.run_forever, daemon=True)
     runner.start()
     port = server.sockets[0].getsockname()[1]
+
+    async def shut_down() -> None:
+        server.close()
+        handlers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        asyncio.run_coroutine_threadsafe(shut_down(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         runner.join(timeout=10)
+        loop.close()
