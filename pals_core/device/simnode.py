@@ -4,7 +4,10 @@ With this backend and :class:`pals_core.engine.vllm.VLLMEngine`, the node agent 
 node over the network exactly as it drives a real one: reads come from ``GET /pals/gpus``, writes
 go to ``POST /pals/power_limit``. Out-of-range values are refused before any request and unchanged
 values are not sent, as with NVML. Readings are fetched per call (one request each); the sim-node
-answers in well under a millisecond on loopback.
+answers in well under a millisecond on loopback. Every request is idempotent (a read, or "set this
+GPU's limit to X W"), so one that times out or whose connection fails is sent again, up to
+``ATTEMPTS`` times in all: a sim-node stalled for a moment on a loaded machine (CI's, with a CPU
+vLLM on every core) is not a failed GPU.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ import httpx
 
 from pals_core.device.gpu import GPU, GPUGroup, PowerLimitConstraints
 from pals_core.errors import ConfigurationError, GPUError, GPUNotFoundError
+
+ATTEMPTS = 3
+"""Sends of one request before a transport error (timeout, refused, reset) is a GPUError."""
 
 
 class _SimNodeClient:
@@ -29,10 +35,15 @@ class _SimNodeClient:
 
     def request(self, method: str, path: str, json: Any = None) -> Any:
         url = self.base_url + path
-        try:
-            response = self.client.request(method, url, json=json)
-        except httpx.HTTPError as err:
-            raise GPUError(f"{method} {url} failed: {err!r}") from err
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = self.client.request(method, url, json=json)
+                break
+            except httpx.TransportError as err:
+                if attempt == ATTEMPTS:
+                    raise GPUError(f"{method} {url} failed {ATTEMPTS} times: {err!r}") from err
+            except httpx.HTTPError as err:
+                raise GPUError(f"{method} {url} failed: {err!r}") from err
         if response.status_code >= 400:
             raise GPUError(
                 f"{method} {url} returned HTTP {response.status_code}: {response.text[:300]}"

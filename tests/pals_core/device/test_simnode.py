@@ -48,5 +48,47 @@ def test_unreachable_node_is_a_gpu_error() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(GPUError, match=f"GET http://127.0.0.1:{port}/pals/gpus failed"):
+    with pytest.raises(GPUError, match=f"GET http://127.0.0.1:{port}/pals/gpus failed 3 times"):
         build_sim_node_gpu_group(f"http://127.0.0.1:{port}")
+
+
+class _StallingTransport(httpx.HTTPTransport):
+    """The network, except that the requests numbered in ``stall`` time out (a sim-node stalled
+    on a loaded machine) and each request is counted."""
+
+    def __init__(self, stall: set[int]) -> None:
+        super().__init__()
+        self.stall = stall
+        self.sent: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(f"{request.method} {request.url.path}")
+        if len(self.sent) in self.stall:
+            raise httpx.ReadTimeout("timed out", request=request)
+        return super().handle_request(request)
+
+
+def test_a_stalled_request_is_sent_again(base_url: str) -> None:
+    """Reads and limit sets are idempotent: a request that times out is sent again (the CI run
+    where a loaded sim-node stalled past the 2-s timeout failed a whole profile on it)."""
+    transport = _StallingTransport(stall={1})
+    with httpx.Client(transport=transport, timeout=2.0) as client:
+        with build_sim_node_gpu_group(base_url, client=client) as gpus:
+            assert transport.sent == ["GET /pals/gpus"] * 2
+            low_w = gpus[0].power_limit_constraints().min_w
+            sent_before = len(transport.sent)
+            transport.stall = {sent_before + 1, sent_before + 2}  # the set's first two sends
+            gpus.set_power_limit_w(0, low_w)
+            assert gpus.get_power_limits_w()[0] == low_w
+        sends = transport.sent[sent_before:]
+        assert sends[0] == sends[1] == sends[2], sends  # the same request, three times
+
+
+def test_an_http_error_status_is_not_sent_again(base_url: str) -> None:
+    transport = _StallingTransport(stall=set())
+    with (
+        httpx.Client(transport=transport, timeout=2.0) as client,
+        pytest.raises(GPUError, match="returned HTTP 404"),
+    ):
+        build_sim_node_gpu_group(base_url + "/nowhere", client=client)
+    assert len(transport.sent) == 1
