@@ -141,8 +141,9 @@ def _allowed_grid(table: OperatingTable, req: PlanRequest) -> _Grid:
     if hi <= lo:  # the allowed range is narrower than one table step: use the nearest row
         lo = min(max(hi - 1, 0), len(caps) - 1)
         hi = lo + 1
-    bcols = table.batches <= req.max_batch
-    batches = table.batches[bcols]
+    # The batches are sorted: those within ``max_batch`` are a prefix (a view, no copy).
+    ncols = int(np.searchsorted(table.batches, req.max_batch, side="right"))
+    batches = table.batches[:ncols]
     row_caps = caps[lo:hi]
     return _Grid(
         caps_w=caps,
@@ -150,12 +151,12 @@ def _allowed_grid(table: OperatingTable, req: PlanRequest) -> _Grid:
         rows=np.arange(hi - lo),
         batches=batches,
         last=len(batches) - 1,
-        thr=table.throughput_tok_s[lo:hi][:, bcols] * req.throughput_scale,
+        thr=table.throughput_tok_s[lo:hi, :ncols] * req.throughput_scale,
         # Node power never exceeds the sum of the caps, whatever the correction says.
         power=np.minimum(
-            table.power_w[lo:hi][:, bcols] * req.power_scale, row_caps[:, None] * table.num_gpus
+            table.power_w[lo:hi, :ncols] * req.power_scale, row_caps[:, None] * table.num_gpus
         ),
-        itl=table.itl_p99_s[lo:hi][:, bcols] * req.itl_scale,
+        itl=table.itl_p99_s[lo:hi, :ncols] * req.itl_scale,
     )
 
 
