@@ -76,5 +76,7 @@ def test_the_allowed_grid_keeps_exactly_the_batches_within_the_limit(
     assert grid.last == int(keep.sum()) - 1
     assert np.array_equal(grid.thr, t.throughput_tok_s[rows][:, keep] * 0.93)
     power = np.minimum(t.power_w[rows][:, keep] * 1.07, t.caps_w[rows][:, None] * t.num_gpus)
-    assert np.array_equal(grid.power, power)
+    rr, cc = np.indices(power.shape)
+    assert np.array_equal(grid.power(rr, cc), power)
+    assert grid.power(len(power) - 1, grid.last) == power[-1, -1]
     assert np.array_equal(grid.itl, t.itl_p99_s[rows][:, keep])
