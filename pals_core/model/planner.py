@@ -103,8 +103,17 @@ class _Grid:
     last: int
     """The largest batch column."""
     thr: FloatArray
-    power: FloatArray
+    raw_power: FloatArray
+    """The table's node power over the grid, before the correction (see :meth:`power`)."""
+    power_scale: float
+    row_limit_w: FloatArray
+    """Per row: the sum of the caps (node power never exceeds it, whatever the correction)."""
     itl: FloatArray
+
+    def power(self, rows: IntArray | int, cols: IntArray | int) -> FloatArray:
+        """The corrected node power at ``(rows, cols)``, computed only where the plan looks
+        (elementwise, so the same values as over the whole grid)."""
+        return np.minimum(self.raw_power[rows, cols] * self.power_scale, self.row_limit_w[rows])
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +150,9 @@ def _allowed_grid(table: OperatingTable, req: PlanRequest) -> _Grid:
     if hi <= lo:  # the allowed range is narrower than one table step: use the nearest row
         lo = min(max(hi - 1, 0), len(caps) - 1)
         hi = lo + 1
-    bcols = table.batches <= req.max_batch
-    batches = table.batches[bcols]
+    # The batches are sorted: those within ``max_batch`` are a prefix (a view, no copy).
+    ncols = int(np.searchsorted(table.batches, req.max_batch, side="right"))
+    batches = table.batches[:ncols]
     row_caps = caps[lo:hi]
     return _Grid(
         caps_w=caps,
@@ -150,12 +160,11 @@ def _allowed_grid(table: OperatingTable, req: PlanRequest) -> _Grid:
         rows=np.arange(hi - lo),
         batches=batches,
         last=len(batches) - 1,
-        thr=table.throughput_tok_s[lo:hi][:, bcols] * req.throughput_scale,
-        # Node power never exceeds the sum of the caps, whatever the correction says.
-        power=np.minimum(
-            table.power_w[lo:hi][:, bcols] * req.power_scale, row_caps[:, None] * table.num_gpus
-        ),
-        itl=table.itl_p99_s[lo:hi][:, bcols] * req.itl_scale,
+        thr=table.throughput_tok_s[lo:hi, :ncols] * req.throughput_scale,
+        raw_power=table.power_w[lo:hi, :ncols],
+        power_scale=req.power_scale,
+        row_limit_w=row_caps * table.num_gpus,
+        itl=table.itl_p99_s[lo:hi, :ncols] * req.itl_scale,
     )
 
 
@@ -169,7 +178,8 @@ def _operating_points(g: _Grid, req: PlanRequest) -> _Operating:
     t_hi, t_lo = g.thr[rows, op_col], g.thr[rows, prev]
     frac = np.where(t_hi > t_lo, (load - t_lo) / np.maximum(t_hi - t_lo, 1e-12), 1.0)
     frac = np.clip(np.where(op_col == 0, 1.0, frac), 0.0, 1.0)
-    op_power = g.power[rows, prev] + frac * (g.power[rows, op_col] - g.power[rows, prev])
+    p_lo = g.power(rows, prev)
+    op_power = p_lo + frac * (g.power(rows, op_col) - p_lo)
     op_batch = g.batches[prev] + frac * (g.batches[op_col] - g.batches[prev])
     burst_col = np.minimum(np.searchsorted(g.batches, op_batch * (1.0 + req.burst_margin)), g.last)
     itl_at_op = g.itl[rows, burst_col]
@@ -256,7 +266,7 @@ def _infeasible_plan(g: _Grid, op: _Operating, lim: _Limits, req: PlanRequest) -
         cap_w=cap,
         batch_limit=round(float(g.batches[col])),
         feasible=False,
-        predicted_power_w=float(g.power[r, col] if not op.reach[r] else op.power[r]),
+        predicted_power_w=float(g.power(r, col) if not op.reach[r] else op.power[r]),
         predicted_capacity_tok_s=float(g.thr[r, col]),
         operating_batch=float(g.batches[col] if not op.reach[r] else op.batch[r]),
         itl_ok=bool(op.itl_ok[r]),

@@ -112,11 +112,19 @@ class LockstepGPUs:
     ) -> tuple[list[tuple[float, float]], float]:
         own = []
         t_step = 0.0
+        uniform = self._uniform
+        last_target_w = math.nan
+        solve = (1.0, 0.0, 0.0)
         for gpu in self.gpus:
-            sf = gpu.speed_factor
-            f, t, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, gpu.target_w(now))
-            own.append((f, t, e))
-            t_step = max(t_step, t)
+            target_w = gpu.target_w(now)
+            # Same device and the same target as the GPU before (a uniform node settling to
+            # one cap): the same pure solve, so its result is reused.
+            if not uniform or target_w != last_target_w:
+                sf = gpu.speed_factor
+                solve = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, target_w)
+                last_target_w = target_w
+            own.append(solve)
+            t_step = max(t_step, solve[1])
         solved = [  # the slowest GPU does not wait (its wait energy would add exactly 0.0)
             (f, e + wait_energy_j(f, t_step - t, gpu.power) if t != t_step else e)
             for gpu, (f, t, e) in zip(self.gpus, own, strict=True)

@@ -188,21 +188,24 @@ def solve_clock(
         if budget_w <= 0:
             return lo, t_lo, e_lo
         return lo, e_lo / budget_w, e_lo
-    lo = _bisect_clock(lo, fixed_s, mem_s, cmp_s, pc, budget_w)
-    return (
-        lo,
-        step_time_s(lo, fixed_s, mem_s, cmp_s, dvfs),
-        dynamic_energy_j(lo, mem_s, cmp_s, pc, fixed_s),
-    )
+    return _bisect_clock((lo, t_lo, e_lo), fixed_s, mem_s, cmp_s, pc, budget_w)
 
 
 def _bisect_clock(
-    lo: float, fixed_s: float, mem_s: float, cmp_s: float, pc: PowerCoefficients, budget_w: float
-) -> float:
+    lowest: tuple[float, float, float],
+    fixed_s: float,
+    mem_s: float,
+    cmp_s: float,
+    pc: PowerCoefficients,
+    budget_w: float,
+) -> tuple[float, float, float]:
     """The highest clock in ``[lo, 1]`` (to ``_BISECT_ITERATIONS`` halvings) whose step fits
-    ``budget_w``: :func:`dynamic_energy_j` against ``budget_w`` x :func:`step_time_s`, with
-    both written out (the same operations in the same order, so the same bits) because the
-    simulator spends most of its time here."""
+    ``budget_w``, with its step time and energy: :func:`dynamic_energy_j` against ``budget_w`` x
+    :func:`step_time_s`, with both written out (the same operations in the same order, so the
+    same bits) because the simulator spends most of its time here. ``lowest`` is ``(lo, its
+    step time, its energy)``, returned when no higher clock fits; the figures of a clock that
+    fits are those the loop computed for it (not computed again)."""
+    lo, t_lo, e_lo = lowest
     dvfs = pc.dvfs
     v_floor, f_v, f_knee = dvfs.v_floor, dvfs.f_v, dvfs.f_knee
     v_rise, f_span = 1.0 - v_floor, 1.0 - f_v
@@ -215,7 +218,7 @@ def _bisect_clock(
         energy = busy_w * (v * v * f) * t + (mem_sm_w * v * v + hbm_w) * mem_s
         energy = energy + comp_w * v * v * cmp_s
         if energy <= budget_w * t:
-            lo = f
+            lo, t_lo, e_lo = f, t, energy
         else:
             hi = f
-    return lo
+    return lo, t_lo, e_lo

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from pals_core.errors import ProfileError
 from pals_core.model import PerformanceModel, Profile, cross_validate
+from pals_core.model.performance import Prediction
 from tests.pals_core.model.synthetic import saturated, synthetic_profile
 
 
@@ -52,3 +55,42 @@ def test_too_sparse_a_profile_is_refused() -> None:
     sparse = Profile(profile.metadata, profile.points[:5])
     with pytest.raises(ProfileError, match="needs >= 6 valid points"):
         PerformanceModel.fit(sparse)
+
+
+def _numpy_predict(model: PerformanceModel, cap_w: float, batch: float) -> Prediction:
+    """The bilinear interpolation on the numpy table, as :meth:`PerformanceModel.predict` did it
+    before its plain-Python path: the reference the fast path must equal bit for bit."""
+    t = model.table
+    c = min(max(cap_w, model.min_cap_w), model.max_cap_w)
+    b = min(max(batch, 1.0), float(t.batches[-1]))
+    i = int(np.clip(np.searchsorted(t.caps_w, c) - 1, 0, len(t.caps_w) - 2))
+    j = int(np.clip(np.searchsorted(t.batches, b) - 1, 0, len(t.batches) - 2))
+    wc = (c - t.caps_w[i]) / (t.caps_w[i + 1] - t.caps_w[i])
+    wb = (math.log(b) - math.log(t.batches[j])) / (
+        math.log(t.batches[j + 1]) - math.log(t.batches[j])
+    )
+
+    def interp(a: np.ndarray) -> float:
+        top = a[i, j] * (1 - wb) + a[i, j + 1] * wb
+        bottom = a[i + 1, j] * (1 - wb) + a[i + 1, j + 1] * wb
+        return float(top * (1 - wc) + bottom * wc)
+
+    return Prediction(
+        throughput_tok_s=interp(t.throughput_tok_s),
+        power_w=interp(t.power_w),
+        itl_p50_s=interp(t.itl_p50_s),
+        itl_p99_s=interp(t.itl_p99_s),
+    )
+
+
+def test_predict_equals_the_numpy_interpolation_bit_for_bit() -> None:
+    model = PerformanceModel.fit(synthetic_profile())
+    rng = np.random.default_rng(11)
+    caps = [*rng.uniform(100.0, 800.0, 400), *model.table.caps_w[::7]]
+    batches = [*np.exp(rng.uniform(-1.0, 6.5, 400)), *model.table.batches[::5]]
+    cases = [(float(c), float(b)) for c, b in zip(caps, batches, strict=False)]
+    # Grid points, both ends, out of range on each side, and integer batches (as callers pass).
+    cases += [(model.min_cap_w, 1.0), (model.max_cap_w, model.max_batch), (50.0, 0.2)]
+    cases += [(900.0, 5000.0), (333.0, 7), (450.0, model.max_batch), (model.min_cap_w, 256)]
+    for cap_w, batch in cases:
+        assert model.predict(cap_w, batch) == _numpy_predict(model, cap_w, batch), (cap_w, batch)

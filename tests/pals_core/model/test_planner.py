@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from pals_core.model import PerformanceModel, PlanRequest, plan_operating_point
+from pals_core.model.planner import _allowed_grid
 from tests.pals_core.model.synthetic import synthetic_profile
 
 SLO_S = 0.09
@@ -60,3 +61,22 @@ def test_corrections_shift_the_plan(model: PerformanceModel) -> None:
     base = plan_operating_point(model.table, request(5000.0))
     slower = plan_operating_point(model.table, request(5000.0, throughput_scale=0.88))
     assert slower.cap_w > base.cap_w
+
+
+@pytest.mark.parametrize("max_batch", [1, 7, 8, 100, 128, 255, 256, 1024])
+def test_the_allowed_grid_keeps_exactly_the_batches_within_the_limit(
+    model: PerformanceModel, max_batch: int
+) -> None:
+    t = model.table
+    req = request(5000.0, 550.0, max_batch=max_batch, throughput_scale=0.93, power_scale=1.07)
+    grid = _allowed_grid(t, req)
+    keep = t.batches <= max_batch  # the columns, as a mask over the table's batches
+    rows = slice(*np.searchsorted(t.caps_w, [req.min_cap_w - 1e-9, req.max_cap_w + 1e-9]))
+    assert np.array_equal(grid.batches, t.batches[keep])
+    assert grid.last == int(keep.sum()) - 1
+    assert np.array_equal(grid.thr, t.throughput_tok_s[rows][:, keep] * 0.93)
+    power = np.minimum(t.power_w[rows][:, keep] * 1.07, t.caps_w[rows][:, None] * t.num_gpus)
+    rr, cc = np.indices(power.shape)
+    assert np.array_equal(grid.power(rr, cc), power)
+    assert grid.power(len(power) - 1, grid.last) == power[-1, -1]
+    assert np.array_equal(grid.itl, t.itl_p99_s[rows][:, keep])
