@@ -188,10 +188,10 @@ def _learn_corrections(
                 cfg.power_scale_bounds,
             )
         state = evolve(state, throughput_scale=ts, power_scale=ps)
-    trim_before_w = state.cap_trim_w
+    offset_before_w = state.cap_offset_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
     state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s)
-    itl_push_w = max(0.0, state.cap_trim_w - trim_before_w)
+    itl_push_w = max(0.0, state.cap_offset_w - offset_before_w)
     state = update_gpu_weights(state, period.power_w, limits, dt_s, cfg)
     allowed = allowed_total_w(obs, state, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:

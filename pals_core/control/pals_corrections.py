@@ -82,12 +82,14 @@ def update_itl_trim(
     ratio, elapsed = window
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
     judged = elapsed or ratio > high
+    violated = judged and ratio > 1.0
     state = evolve(
         state,
         qos_windows_seen=state.qos_windows_seen + judged,
-        qos_windows_violated=state.qos_windows_violated + (judged and ratio > 1.0),
+        qos_windows_violated=state.qos_windows_violated + violated,
     )
     spent = qos_budget_spent(state, cfg)
+    state = _update_qos_guard(state, obs, cfg, violated, elapsed and ratio < cfg.itl_setpoint)
     trim = state.cap_trim_w
     if ratio > high:
         state, trim = _push_on_excess(state, obs, cfg, ratio, cap_itl_elasticity)
@@ -105,6 +107,29 @@ def update_itl_trim(
     if spent:
         lo = max(lo, 0.0)  # the QoS budget is spent: no probing below the plan
     return _restart_window(evolve(state, cap_trim_w=min(max(trim, lo), hi)), obs)
+
+
+def _update_qos_guard(
+    state: PalsState, obs: Observation, cfg: PalsConfig, violated: bool, comfortable: bool
+) -> PalsState:
+    """The QoS guard (``qos_guard_step_w``): up on every violated window, held for
+    ``qos_guard_hold_s``, then down by ``qos_guard_decay_w`` per comfortable window while the
+    QoS budget is not spent."""
+    if violated:
+        return evolve(
+            state,
+            qos_guard_w=min(cfg.qos_guard_max_w, state.qos_guard_w + cfg.qos_guard_step_w),
+            qos_guard_until_s=obs.time_s + cfg.qos_guard_hold_s,
+        )
+    if (
+        comfortable
+        and state.qos_guard_w > 0
+        and obs.metrics.num_requests_waiting == 0
+        and obs.time_s >= state.qos_guard_until_s
+        and not qos_budget_spent(state, cfg)
+    ):
+        return evolve(state, qos_guard_w=max(0.0, state.qos_guard_w - cfg.qos_guard_decay_w))
+    return state
 
 
 def _restart_window(state: PalsState, obs: Observation) -> PalsState:

@@ -80,7 +80,8 @@ def smoothed_cap_w(
     if not tracking or qos_budget_spent(state, cfg):
         trim = max(trim, 0.0)
     state = evolve(state, cap_trim_w=trim)
-    cap = min(max_cap, plan.cap_w + trim)
+    # The QoS guard is a floor over the plan that violated windows raise (hysteresis).
+    cap = min(max_cap, plan.cap_w + state.cap_offset_w)
     if obs.power_budget_w is not None and math.isfinite(max_cap):
         near = cap >= max_cap * (1.0 - cfg.budget_snap_frac)
         spent = qos_budget_spent(state, cfg)

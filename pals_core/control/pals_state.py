@@ -115,6 +115,18 @@ class PalsConfig:
     qos_spent_margin_w: float = 50.0
     """With the QoS budget spent under a budget that does not bind (the plan tracks the demand),
     the cap is raised this much over the plan (per GPU), not to the budget's share."""
+    qos_guard_step_w: float = 40.0
+    """Each violated QoS window (the ITL loop's own judgement) raises the QoS guard, a floor
+    over the plan for the cap (W per GPU), by this much, whatever the model says the cap buys:
+    where the cap is not the lever the model thinks (an MoE node's ITL near its minimum cap),
+    the ITL loop's push is small and the violations would go on."""
+    qos_guard_max_w: float = 300.0
+    qos_guard_hold_s: float = 120.0
+    """The guard does not come down for this long after a violated window,"""
+    qos_guard_decay_w: float = 10.0
+    """... then by this much per comfortable window (under ``itl_setpoint``, nobody waiting),
+    and only while the QoS budget is not spent: the guard steps towards cap-only's behaviour
+    (more cap within the budget) on a violation and stays there (hysteresis)."""
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
@@ -223,6 +235,10 @@ class PalsState:
     itl_edge_cap_w: float = 0.0
     itl_edge_until_s: float = -math.inf
     """The mean cap at the last ITL excess, and until when it floors the caps."""
+    qos_guard_w: float = 0.0
+    """The QoS guard: the cap is at least the plan plus this (W per GPU, raised by violations)."""
+    qos_guard_until_s: float = -math.inf
+    """No lowering of the guard before this time (set by a violation)."""
     qos_windows_seen: int = 0
     qos_windows_violated: int = 0
     """The ITL windows the loop has judged, and those over the SLO (the QoS budget's ledger)."""
@@ -232,6 +248,12 @@ class PalsState:
     """The demand estimate at the last decision (the warm-up lasts while it still climbs)."""
     started_s: float = math.nan
     """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""
+
+    @property
+    def cap_offset_w(self) -> float:
+        """The cap over the plan (W per GPU): the ITL loop's offset, floored at the QoS guard
+        while the guard is up."""
+        return max(self.cap_trim_w, self.qos_guard_w) if self.qos_guard_w > 0 else self.cap_trim_w
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(PalsState))

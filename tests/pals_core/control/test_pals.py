@@ -738,3 +738,43 @@ def test_a_cap_near_the_budget_share_takes_the_share(model: PerformanceModel) ->
     unconstrained = replace(o, power_budget_w=None)
     _, free = smoothed_cap_w(state, unconstrained, cfg, plan(0.95 * allowed), True, 450.0, 0.0)
     assert free == pytest.approx(0.95 * allowed)
+
+
+def test_a_violated_window_raises_the_qos_guard_whatever_the_cap_elasticity() -> None:
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h), cfg, 0.05, 0.0)
+    t = 0.0
+    for k in (1, 2):  # two windows over the SLO where the model says the cap buys nothing
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.09, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0)
+        assert state.cap_trim_w == 0.0  # the ITL loop does not push (inelastic) ...
+        assert state.qos_guard_w == k * cfg.qos_guard_step_w  # ... the guard does
+    raised = state.qos_guard_w
+    while t < cfg.qos_guard_hold_s:  # comfortable windows: held for the hold time
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0)
+        assert state.qos_guard_w == raised or t > 2 * cfg.itl_window_s + cfg.qos_guard_hold_s
+    for _ in range(200):  # ... then, once the QoS budget is no longer spent, it decays
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0)
+    assert state.qos_guard_w == 0.0
+
+
+def test_the_qos_guard_floors_the_cap_over_the_plan() -> None:
+    from pals_core.control.pals_plan import smoothed_cap_w
+    from pals_core.model.planner import Plan
+
+    plan = Plan(210.0, 256, True, 400.0, 1000.0, 50.0, True)
+    o = obs(10.0, limits=(300.0,))
+    free = PalsState(mode=Mode.TRACKING)
+    guarded = replace(free, qos_guard_w=120.0)
+    _, cap_free = smoothed_cap_w(free, o, PalsConfig(), plan, True, 300.0, 0.0)
+    _, cap_guarded = smoothed_cap_w(guarded, o, PalsConfig(), plan, True, 300.0, 120.0)
+    assert cap_free == 300.0 - PalsConfig().cap_step_down_w  # the plan's cut, rate-limited
+    assert cap_guarded == 330.0  # plan + guard, at once (the guard's rise is a push)

@@ -39,6 +39,8 @@ def _distinct_state() -> PalsState:
         itl_edge_until_s=60.0,
         qos_windows_seen=7,
         qos_windows_violated=1,
+        qos_guard_w=40.0,
+        qos_guard_until_s=120.0,
         target_tok_s=900.0,
         warmup_estimate_tok_s=880.0,
         started_s=0.5,
