@@ -56,12 +56,13 @@ from pals_core.control.pals_budget import (
 )
 from pals_core.control.pals_corrections import (
     cap_itl_elasticity,
+    cap_itl_reach,
     log_ewma,
     update_gpu_weights,
     update_itl_trim,
     update_load_trim,
 )
-from pals_core.control.pals_plan import plan_step, smoothed_batch, smoothed_cap_w
+from pals_core.control.pals_plan import cap_range_w, plan_step, smoothed_batch, smoothed_cap_w
 from pals_core.control.pals_state import Mode, PalsConfig, PalsState, evolve
 from pals_core.control.policy import Action, Observation
 from pals_core.control.qos import QoSPolicy
@@ -190,7 +191,11 @@ def _learn_corrections(
         state = evolve(state, throughput_scale=ts, power_scale=ps)
     offset_before_w = state.cap_offset_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
-    state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s)
+    _, max_cap = cap_range_w(obs, allowed_total_w(obs, state, cfg))
+    reach = cap_itl_reach(model, mean_cap, max_cap, period.mean_running)
+    state = update_itl_trim(
+        state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s, itl_reach=reach
+    )
     itl_push_w = max(0.0, state.cap_offset_w - offset_before_w)
     state = update_gpu_weights(state, period.power_w, limits, dt_s, cfg)
     allowed = allowed_total_w(obs, state, cfg)

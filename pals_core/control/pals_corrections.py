@@ -29,6 +29,17 @@ def cap_itl_elasticity(
     return (1.0 - up / base) / (step_w / cap_w)
 
 
+def cap_itl_reach(model: PerformanceModel, cap_w: float, max_cap_w: float, running: float) -> float:
+    """The most a cap rise can shrink the ITL, by the model: its ITL p99 at the highest cap the
+    budget allows over its ITL p99 at the current cap, at the running batch (1: no lever, the
+    caps are at the top already or the model's ITL does not fall)."""
+    n = max(running, 1.0)
+    base = model.predict(cap_w, n).itl_p99_s
+    if not (base > 0 and max_cap_w > cap_w):
+        return 1.0
+    return min(1.0, model.predict(max_cap_w, n).itl_p99_s / base)
+
+
 def qos_budget_spent(state: PalsState, cfg: PalsConfig) -> bool:
     """More windows over the SLO than ``qos_violation_budget`` of those seen: stop probing."""
     return state.qos_windows_violated > cfg.qos_violation_budget * state.qos_windows_seen
@@ -41,6 +52,7 @@ def update_itl_trim(
     slo_s: float,
     cap_itl_elasticity: float = 1.0,
     ttft_slo_s: float | None = None,
+    itl_reach: float | None = None,
 ) -> PalsState:
     """The ITL feedback: a cap offset (W per GPU, either sign) that seeks the QoS edge.
 
@@ -70,6 +82,8 @@ def update_itl_trim(
     Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
     noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`.pals_decide` keeps
     the planned cap plus the offset within the caps that can be written.
+    A violated window also raises the QoS guard (:func:`qos_guard_step_w`), where power can
+    help by the model's ``itl_reach`` (:func:`cap_itl_reach`; None: no bound known).
     Each judged window (completed, or cut short by an excess) enters the QoS budget's ledger;
     while more of them went over the SLO than ``qos_violation_budget`` allows
     (:func:`qos_budget_spent`), the offset neither comes down nor stays below zero.
@@ -79,7 +93,7 @@ def update_itl_trim(
     state, window = _running_window(state, obs, cfg, slo_s, ttft_slo_s)
     if window is None:
         return state
-    ratio, elapsed = window
+    ratio, itl_ratio, elapsed = window
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
     judged = elapsed or ratio > high
     violated = judged and ratio > 1.0
@@ -89,7 +103,8 @@ def update_itl_trim(
         qos_windows_violated=state.qos_windows_violated + violated,
     )
     spent = qos_budget_spent(state, cfg)
-    state = _update_qos_guard(state, obs, cfg, violated, elapsed and ratio < cfg.itl_setpoint)
+    step_w = qos_guard_step_w(cfg, itl_ratio, cap_itl_elasticity, itl_reach) if violated else 0.0
+    state = _update_qos_guard(state, obs, cfg, step_w, elapsed and ratio < cfg.itl_setpoint)
     trim = state.cap_trim_w
     if ratio > high:
         state, trim = _push_on_excess(state, obs, cfg, ratio, cap_itl_elasticity)
@@ -109,16 +124,39 @@ def update_itl_trim(
     return _restart_window(evolve(state, cap_trim_w=min(max(trim, lo), hi)), obs)
 
 
+def qos_guard_step_w(
+    cfg: PalsConfig, itl_ratio: float, cap_itl_elasticity: float, itl_reach: float | None
+) -> float:
+    """How far a violated window raises the QoS guard (W per GPU).
+
+    Power must be able to help, by the model: there must be a lever (``itl_reach`` < 1: a
+    higher cap within the budget shortens the step), and a window over on ITL must come within
+    the SLO at the highest cap the budget allows (its ITL p99 / SLO x ``itl_reach`` <= 1). A node
+    far slower than its profile (a CPU engine under an H100 profile, a starved host) or caps
+    already at the top would otherwise pin the cap at the budget for nothing. A window over on
+    TTFT alone is a queue, which any capacity gained shortens.
+    The step is the part of ``qos_guard_step_w`` the ITL loop's push leaves out: the loop pushes
+    in full where the model's cap elasticity reaches ``itl_full_push_elasticity`` (the guard
+    then adds nothing), not at all where it is ~0 (an MoE node near its minimum cap: the full
+    step)."""
+    if itl_reach is not None and (
+        itl_reach >= 1.0 or (itl_ratio > 1.0 and itl_ratio * itl_reach > 1.0)
+    ):
+        return 0.0
+    pushed = min(1.0, max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity)
+    return cfg.qos_guard_step_w * (1.0 - pushed)
+
+
 def _update_qos_guard(
-    state: PalsState, obs: Observation, cfg: PalsConfig, violated: bool, comfortable: bool
+    state: PalsState, obs: Observation, cfg: PalsConfig, step_w: float, comfortable: bool
 ) -> PalsState:
-    """The QoS guard (``qos_guard_step_w``): up on every violated window, held for
-    ``qos_guard_hold_s``, then down by ``qos_guard_decay_w`` per comfortable window while the
+    """The QoS guard: up by ``step_w`` on a violated window where power can help (held for
+    ``qos_guard_hold_s``), then down by ``qos_guard_decay_w`` per comfortable window while the
     QoS budget is not spent."""
-    if violated:
+    if step_w > 0:
         return evolve(
             state,
-            qos_guard_w=min(cfg.qos_guard_max_w, state.qos_guard_w + cfg.qos_guard_step_w),
+            qos_guard_w=min(cfg.qos_guard_max_w, state.qos_guard_w + step_w),
             qos_guard_until_s=obs.time_s + cfg.qos_guard_hold_s,
         )
     if (
@@ -144,9 +182,10 @@ def _restart_window(state: PalsState, obs: Observation) -> PalsState:
 
 def _running_window(
     state: PalsState, obs: Observation, cfg: PalsConfig, slo_s: float, ttft_slo_s: float | None
-) -> tuple[PalsState, tuple[float, bool] | None]:
-    """The running window's worst p99 / SLO (ITL, and TTFT when limited) and whether it is
-    complete; None while it holds too few tokens to judge (a new one begins once complete)."""
+) -> tuple[PalsState, tuple[float, float, bool] | None]:
+    """The running window's worst p99 / SLO (ITL, and TTFT when limited), its ITL p99 / SLO,
+    and whether it is complete; None while it holds too few tokens to judge (a new one begins
+    once complete)."""
     hist = obs.metrics.inter_token_latency_seconds
     if state.itl_ref is None or hist.upper_bounds_s != state.itl_ref.upper_bounds_s:
         return _restart_window(state, obs), None
@@ -154,7 +193,7 @@ def _running_window(
     elapsed = obs.time_s - state.itl_ref_time_s >= cfg.itl_window_s - 1e-9
     if delta.count < cfg.itl_min_samples:
         return (_restart_window(state, obs) if elapsed else state), None
-    ratio = delta.quantile(0.99) / slo_s
+    itl_ratio = ratio = delta.quantile(0.99) / slo_s
     ttft_hist = obs.metrics.time_to_first_token_seconds
     ref = state.ttft_ref
     if (
@@ -165,7 +204,7 @@ def _running_window(
         ttft = ttft_hist.minus(ref)
         if ttft.count:
             ratio = max(ratio, ttft.quantile(0.99) / ttft_slo_s)
-    return state, (ratio, elapsed)
+    return state, (ratio, itl_ratio, elapsed)
 
 
 def _push_on_excess(

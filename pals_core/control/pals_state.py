@@ -116,10 +116,12 @@ class PalsConfig:
     """With the QoS budget spent under a budget that does not bind (the plan tracks the demand),
     the cap is raised this much over the plan (per GPU), not to the budget's share."""
     qos_guard_step_w: float = 40.0
-    """Each violated QoS window (the ITL loop's own judgement) raises the QoS guard, a floor
-    over the plan for the cap (W per GPU), by this much, whatever the model says the cap buys:
-    where the cap is not the lever the model thinks (an MoE node's ITL near its minimum cap),
-    the ITL loop's push is small and the violations would go on."""
+    """A violated QoS window (the ITL loop's own judgement) raises the QoS guard, a floor over
+    the plan for the cap (W per GPU), by up to this much: by the part of it the ITL loop's push
+    leaves out (all of it where the model's cap elasticity is ~0, an MoE node's ITL near its
+    minimum cap; none where the loop pushes in full), and only where power can help by the
+    model (:func:`.qos_guard_step_w`: not when even the highest cap the budget allows would
+    leave the window's ITL over the SLO, as on a node far slower than its profile)."""
     qos_guard_max_w: float = 300.0
     qos_guard_hold_s: float = 120.0
     """The guard does not come down for this long after a violated window,"""
@@ -239,6 +241,9 @@ class PalsState:
     """The QoS guard: the cap is at least the plan plus this (W per GPU, raised by violations)."""
     qos_guard_until_s: float = -math.inf
     """No lowering of the guard before this time (set by a violation)."""
+    budget_share_bound_w: float = math.inf
+    """The budget's share per GPU when it bound the cap at the last decision (the plan wanted
+    at least the share, or could not track the demand under it); +inf when it did not."""
     qos_windows_seen: int = 0
     qos_windows_violated: int = 0
     """The ITL windows the loop has judged, and those over the SLO (the QoS budget's ledger)."""

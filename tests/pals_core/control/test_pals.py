@@ -740,7 +740,7 @@ def test_a_cap_near_the_budget_share_takes_the_share(model: PerformanceModel) ->
     assert free == pytest.approx(0.95 * allowed)
 
 
-def test_a_violated_window_raises_the_qos_guard_whatever_the_cap_elasticity() -> None:
+def test_a_violated_window_raises_the_qos_guard_where_the_itl_loop_cannot_push() -> None:
     from pals_core.control.pals_corrections import update_itl_trim
 
     cfg = PalsConfig()
@@ -778,3 +778,78 @@ def test_the_qos_guard_floors_the_cap_over_the_plan() -> None:
     _, cap_guarded = smoothed_cap_w(guarded, o, PalsConfig(), plan, True, 300.0, 120.0)
     assert cap_free == 300.0 - PalsConfig().cap_step_down_w  # the plan's cut, rate-limited
     assert cap_guarded == 330.0  # plan + guard, at once (the guard's rise is a push)
+
+
+def test_the_qos_guard_steps_only_where_power_can_help() -> None:
+    from pals_core.control.pals_corrections import qos_guard_step_w
+
+    cfg = PalsConfig()
+    full = cfg.qos_guard_step_w
+    assert qos_guard_step_w(cfg, 1.2, 0.0, 0.7) == full  # inelastic, within reach: full step
+    half = 0.5 * cfg.itl_full_push_elasticity
+    assert qos_guard_step_w(cfg, 1.2, half, 0.7) == pytest.approx(full / 2)  # the loop's half
+    assert qos_guard_step_w(cfg, 1.2, cfg.itl_full_push_elasticity, 0.7) == 0.0  # loop in full
+    assert qos_guard_step_w(cfg, 1.2, 0.0, 1.0) == 0.0  # no lever (caps at the top)
+    assert qos_guard_step_w(cfg, 1.5, 0.0, 0.7) == 0.0  # even the top cap leaves ITL over
+    assert qos_guard_step_w(cfg, 1.4, 0.0, 0.7) == full  # 1.4 x 0.7 < 1: the top cap suffices
+    assert qos_guard_step_w(cfg, 0.8, 0.0, 0.9) == full  # over on TTFT alone: any lever helps
+    assert qos_guard_step_w(cfg, 3.0, 0.0, None) == full  # no bound known: as before
+
+
+def test_a_node_far_slower_than_its_profile_does_not_pin_the_qos_guard() -> None:
+    """A CPU engine under an H100 profile: every window 3x over the ITL SLO, where the model
+    says the highest cap shortens the step by 40 %. Power cannot help: the guard stays down
+    and the cap offset is the ITL loop's alone (no floor held at the budget)."""
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h), cfg, 0.05, 0.0)
+    t = 0.0
+    for _ in range(20):
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.15, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0, itl_reach=0.6)
+    assert state.qos_windows_violated == 20  # every window is counted against the QoS budget
+    assert state.qos_guard_w == 0.0 and state.cap_offset_w == state.cap_trim_w == 0.0
+    within = update_itl_trim(
+        state, _itl_obs(t + cfg.itl_window_s, _hist_with(h, 0.06, cfg.itl_min_samples)),
+        cfg, 0.05, 0.0, itl_reach=0.6,
+    )  # fmt: skip
+    assert within.qos_guard_w == cfg.qos_guard_step_w  # p99 1.5 x SLO, x 0.6 < 1: it steps
+
+
+def test_cap_itl_reach_reads_the_model(model: PerformanceModel) -> None:
+    from pals_core.control.pals_corrections import cap_itl_reach
+
+    low = cap_itl_reach(model, 250.0, 700.0, 128)
+    assert 0.0 < low < 1.0
+    assert cap_itl_reach(model, 250.0, 400.0, 128) > low  # less room under a budget
+    assert cap_itl_reach(model, 700.0, 700.0, 128) == 1.0  # at the top: no lever
+    assert cap_itl_reach(model, 500.0, 400.0, 128) == 1.0  # over a budget just cut
+
+
+def test_a_budget_that_bound_the_caps_and_rises_gives_them_the_new_share_at_once() -> None:
+    """Under a budget that bound the caps the served rate showed no more than it let through: when
+    it rises, the caps take the new share at once (not 5 W a period from the old one, nobody
+    waiting), then come down to the plan at ``cap_step_down_w`` per period."""
+    from pals_core.control.pals_plan import smoothed_cap_w
+    from pals_core.model.planner import Plan
+
+    cfg = PalsConfig()
+    plan = Plan(290.0, 64, True, 290.0, 3000.0, 40.0, True)
+    bound_state = PalsState(mode=Mode.TRACKING)
+    under = obs(10.0, budget=300.0, limits=(294.0,))  # share 294 W: the plan snaps to it
+    bound_state, cap = smoothed_cap_w(bound_state, under, cfg, plan, True, 294.0, 0.0)
+    assert cap == pytest.approx(294.0) and bound_state.budget_share_bound_w == cap
+    risen = obs(11.0, budget=700.0, limits=(294.0,))
+    share = 700.0 - cfg.budget_margin(700.0)
+    released, cap = smoothed_cap_w(bound_state, risen, cfg, plan, True, 294.0, 0.0)
+    assert cap == pytest.approx(share)
+    assert released.budget_share_bound_w == math.inf  # the plan (290 W) is far under the share
+    _, cap = smoothed_cap_w(released, obs(12.0, budget=700.0, limits=(share,)), cfg, plan, True,
+                            share, 0.0)  # fmt: skip
+    assert cap == pytest.approx(share - cfg.cap_step_down_w)  # back down to the plan, slewed
+    free = PalsState(mode=Mode.TRACKING)  # the budget did not bind: the plan's rise is slewed
+    _, cap = smoothed_cap_w(free, risen, cfg, replace(plan, cap_w=400.0), True, 294.0, 0.0)
+    assert cap == pytest.approx(294.0 + cfg.cap_step_up_w)

@@ -41,6 +41,7 @@ def _distinct_state() -> PalsState:
         qos_windows_violated=1,
         qos_guard_w=40.0,
         qos_guard_until_s=120.0,
+        budget_share_bound_w=300.0,
         target_tok_s=900.0,
         warmup_estimate_tok_s=880.0,
         started_s=0.5,
