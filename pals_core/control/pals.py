@@ -56,7 +56,6 @@ from pals_core.control.pals_budget import (
 )
 from pals_core.control.pals_corrections import (
     cap_itl_elasticity,
-    cap_itl_reach,
     log_ewma,
     update_gpu_weights,
     update_itl_trim,
@@ -192,9 +191,14 @@ def _learn_corrections(
     offset_before_w = state.cap_offset_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
     _, max_cap = cap_range_w(obs, allowed_total_w(obs, state, cfg))
-    reach = cap_itl_reach(model, mean_cap, max_cap, period.mean_running)
     state = update_itl_trim(
-        state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s, itl_reach=reach
+        state,
+        obs,
+        cfg,
+        qos.itl_p99_slo_s,
+        elasticity,
+        qos.ttft_p99_slo_s,
+        cap_headroom_w=max_cap - mean_cap,
     )
     itl_push_w = max(0.0, state.cap_offset_w - offset_before_w)
     state = update_gpu_weights(state, period.power_w, limits, dt_s, cfg)

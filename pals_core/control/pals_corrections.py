@@ -29,17 +29,6 @@ def cap_itl_elasticity(
     return (1.0 - up / base) / (step_w / cap_w)
 
 
-def cap_itl_reach(model: PerformanceModel, cap_w: float, max_cap_w: float, running: float) -> float:
-    """The most a cap rise can shrink the ITL, by the model: its ITL p99 at the highest cap the
-    budget allows over its ITL p99 at the current cap, at the running batch (1: no lever, the
-    caps are at the top already or the model's ITL does not fall)."""
-    n = max(running, 1.0)
-    base = model.predict(cap_w, n).itl_p99_s
-    if not (base > 0 and max_cap_w > cap_w):
-        return 1.0
-    return min(1.0, model.predict(max_cap_w, n).itl_p99_s / base)
-
-
 def qos_budget_spent(state: PalsState, cfg: PalsConfig) -> bool:
     """More windows over the SLO than ``qos_violation_budget`` of those seen: stop probing."""
     return state.qos_windows_violated > cfg.qos_violation_budget * state.qos_windows_seen
@@ -52,7 +41,7 @@ def update_itl_trim(
     slo_s: float,
     cap_itl_elasticity: float = 1.0,
     ttft_slo_s: float | None = None,
-    itl_reach: float | None = None,
+    cap_headroom_w: float = math.inf,
 ) -> PalsState:
     """The ITL feedback: a cap offset (W per GPU, either sign) that seeks the QoS edge.
 
@@ -82,8 +71,9 @@ def update_itl_trim(
     Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
     noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`.pals_decide` keeps
     the planned cap plus the offset within the caps that can be written.
-    A violated window also raises the QoS guard (:func:`qos_guard_step_w`), where power can
-    help by the model's ``itl_reach`` (:func:`cap_itl_reach`; None: no bound known).
+    A violated window also raises the QoS guard (:func:`_update_qos_guard`) while the budget
+    leaves ``cap_headroom_w`` (W per GPU over the current caps) and its last step was not seen
+    to do nothing.
     Each judged window (completed, or cut short by an excess) enters the QoS budget's ledger;
     while more of them went over the SLO than ``qos_violation_budget`` allows
     (:func:`qos_budget_spent`), the offset neither comes down nor stays below zero.
@@ -103,8 +93,15 @@ def update_itl_trim(
         qos_windows_violated=state.qos_windows_violated + violated,
     )
     spent = qos_budget_spent(state, cfg)
-    step_w = qos_guard_step_w(cfg, itl_ratio, cap_itl_elasticity, itl_reach) if violated else 0.0
-    state = _update_qos_guard(state, obs, cfg, step_w, elapsed and ratio < cfg.itl_setpoint)
+    if judged:
+        state = _update_qos_guard(
+            state,
+            obs,
+            cfg,
+            itl_ratio if violated else None,
+            qos_guard_step_w(cfg, cap_itl_elasticity, cap_headroom_w),
+            elapsed and ratio < cfg.itl_setpoint,
+        )
     trim = state.cap_trim_w
     if ratio > high:
         state, trim = _push_on_excess(state, obs, cfg, ratio, cap_itl_elasticity)
@@ -124,40 +121,60 @@ def update_itl_trim(
     return _restart_window(evolve(state, cap_trim_w=min(max(trim, lo), hi)), obs)
 
 
-def qos_guard_step_w(
-    cfg: PalsConfig, itl_ratio: float, cap_itl_elasticity: float, itl_reach: float | None
-) -> float:
-    """How far a violated window raises the QoS guard (W per GPU).
-
-    Power must be able to help, by the model: there must be a lever (``itl_reach`` < 1: a
-    higher cap within the budget shortens the step), and a window over on ITL must come within
-    the SLO at the highest cap the budget allows (its ITL p99 / SLO x ``itl_reach`` <= 1). A node
-    far slower than its profile (a CPU engine under an H100 profile, a starved host) or caps
-    already at the top would otherwise pin the cap at the budget for nothing. A window over on
-    TTFT alone is a queue, which any capacity gained shortens.
-    The step is the part of ``qos_guard_step_w`` the ITL loop's push leaves out: the loop pushes
-    in full where the model's cap elasticity reaches ``itl_full_push_elasticity`` (the guard
-    then adds nothing), not at all where it is ~0 (an MoE node near its minimum cap: the full
-    step)."""
-    if itl_reach is not None and (
-        itl_reach >= 1.0 or (itl_ratio > 1.0 and itl_ratio * itl_reach > 1.0)
-    ):
+def qos_guard_step_w(cfg: PalsConfig, cap_itl_elasticity: float, cap_headroom_w: float) -> float:
+    """How far a violated window raises the QoS guard (W per GPU): the part of
+    ``qos_guard_step_w`` the ITL loop's push leaves out (the loop pushes in full where the model's
+    cap elasticity reaches ``itl_full_push_elasticity``: the guard adds nothing; not at all
+    where it is ~0, an MoE node near its minimum cap: the full step), and nothing when the
+    budget leaves no cap above the current one (``cap_headroom_w`` under ``cap_deadband_w``)."""
+    if cap_headroom_w < cfg.cap_deadband_w:
         return 0.0
     pushed = min(1.0, max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity)
     return cfg.qos_guard_step_w * (1.0 - pushed)
 
 
 def _update_qos_guard(
-    state: PalsState, obs: Observation, cfg: PalsConfig, step_w: float, comfortable: bool
+    state: PalsState,
+    obs: Observation,
+    cfg: PalsConfig,
+    violated_itl_ratio: float | None,
+    step_w: float,
+    comfortable: bool,
 ) -> PalsState:
-    """The QoS guard: up by ``step_w`` on a violated window where power can help (held for
-    ``qos_guard_hold_s``), then down by ``qos_guard_decay_w`` per comfortable window while the
-    QoS budget is not spent."""
-    if step_w > 0:
+    """The QoS guard, at each judged window (``violated_itl_ratio``: its ITL p99 / SLO if it was
+    over the SLO, else None).
+
+    Whether power helps is *observed*, not taken from the model: the profile's decode ITL of
+    an MoE node does not move with the cap, yet raising it cut the windows its prefill bursts
+    broke (29 -> 15 on the 235B's dynamic hour), and a node far slower than its profile (a CPU
+    vLLM under an H100 profile, a starved host) may break every window whatever the cap. So the
+    first judged window after a step, once the caps carry it (their mean at least half the step
+    over the caps when it was taken), tells: still over the SLO with an ITL p99 no lower than
+    the one that caused the step, the step did nothing, and the guard falls back to zero and
+    takes no step for ``qos_guard_hold_s`` (no floor pinned at the budget for nothing).
+    Otherwise a violated window steps the guard up by ``step_w`` (:func:`qos_guard_step_w`),
+    held for ``qos_guard_hold_s``; then it comes down by ``qos_guard_decay_w`` per comfortable
+    window while the QoS budget is not spent."""
+    mean_cap = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus) if obs.gpus else 0.0
+    if math.isfinite(state.qos_guard_step_ratio) and (
+        mean_cap >= state.qos_guard_step_cap_w + 0.5 * state.qos_guard_last_step_w
+    ):
+        futile = violated_itl_ratio is not None and violated_itl_ratio >= state.qos_guard_step_ratio
+        state = evolve(state, qos_guard_step_ratio=math.inf)
+        if futile:
+            return evolve(
+                state, qos_guard_w=0.0, qos_guard_futile_until_s=obs.time_s + cfg.qos_guard_hold_s
+            )
+    if violated_itl_ratio is not None:
+        if step_w <= 0 or obs.time_s < state.qos_guard_futile_until_s:
+            return state
         return evolve(
             state,
             qos_guard_w=min(cfg.qos_guard_max_w, state.qos_guard_w + step_w),
             qos_guard_until_s=obs.time_s + cfg.qos_guard_hold_s,
+            qos_guard_step_ratio=violated_itl_ratio,
+            qos_guard_step_cap_w=mean_cap,
+            qos_guard_last_step_w=step_w,
         )
     if (
         comfortable

@@ -119,9 +119,9 @@ class PalsConfig:
     """A violated QoS window (the ITL loop's own judgement) raises the QoS guard, a floor over
     the plan for the cap (W per GPU), by up to this much: by the part of it the ITL loop's push
     leaves out (all of it where the model's cap elasticity is ~0, an MoE node's ITL near its
-    minimum cap; none where the loop pushes in full), and only where power can help by the
-    model (:func:`.qos_guard_step_w`: not when even the highest cap the budget allows would
-    leave the window's ITL over the SLO, as on a node far slower than its profile)."""
+    minimum cap; none where the loop pushes in full), only while the budget leaves room, and
+    not after a step was seen to do nothing (:func:`.qos_guard_step_w`, ``_update_qos_guard``:
+    a node far slower than its profile breaks every window whatever the cap)."""
     qos_guard_max_w: float = 300.0
     qos_guard_hold_s: float = 120.0
     """The guard does not come down for this long after a violated window,"""
@@ -241,6 +241,13 @@ class PalsState:
     """The QoS guard: the cap is at least the plan plus this (W per GPU, raised by violations)."""
     qos_guard_until_s: float = -math.inf
     """No lowering of the guard before this time (set by a violation)."""
+    qos_guard_step_ratio: float = math.inf
+    qos_guard_step_cap_w: float = 0.0
+    qos_guard_last_step_w: float = 0.0
+    """The last step of the guard not yet judged: the ITL p99 / SLO that caused it, the mean
+    cap then, and its size (inf ratio: none pending)."""
+    qos_guard_futile_until_s: float = -math.inf
+    """A step of the guard was seen to do nothing: no step before this time."""
     budget_share_bound_w: float = math.inf
     """The budget's share per GPU when it bound the cap at the last decision (the plan wanted
     at least the share, or could not track the demand under it); +inf when it did not."""
