@@ -61,7 +61,7 @@ from pals_core.control.pals_corrections import (
     update_itl_trim,
     update_load_trim,
 )
-from pals_core.control.pals_plan import plan_step, smoothed_batch, smoothed_cap_w
+from pals_core.control.pals_plan import cap_range_w, plan_step, smoothed_batch, smoothed_cap_w
 from pals_core.control.pals_state import Mode, PalsConfig, PalsState, evolve
 from pals_core.control.policy import Action, Observation
 from pals_core.control.qos import QoSPolicy
@@ -188,10 +188,19 @@ def _learn_corrections(
                 cfg.power_scale_bounds,
             )
         state = evolve(state, throughput_scale=ts, power_scale=ps)
-    trim_before_w = state.cap_trim_w
+    offset_before_w = state.cap_offset_w
     elasticity = cap_itl_elasticity(model, mean_cap, period.mean_running, cfg.itl_trim_step_max_w)
-    state = update_itl_trim(state, obs, cfg, qos.itl_p99_slo_s, elasticity, qos.ttft_p99_slo_s)
-    itl_push_w = max(0.0, state.cap_trim_w - trim_before_w)
+    _, max_cap = cap_range_w(obs, allowed_total_w(obs, state, cfg))
+    state = update_itl_trim(
+        state,
+        obs,
+        cfg,
+        qos.itl_p99_slo_s,
+        elasticity,
+        qos.ttft_p99_slo_s,
+        cap_headroom_w=max_cap - mean_cap,
+    )
+    itl_push_w = max(0.0, state.cap_offset_w - offset_before_w)
     state = update_gpu_weights(state, period.power_w, limits, dt_s, cfg)
     allowed = allowed_total_w(obs, state, cfg)
     if obs.power_budget_w is not None and total_power < 0.9 * allowed:

@@ -41,6 +41,7 @@ def update_itl_trim(
     slo_s: float,
     cap_itl_elasticity: float = 1.0,
     ttft_slo_s: float | None = None,
+    cap_headroom_w: float = math.inf,
 ) -> PalsState:
     """The ITL feedback: a cap offset (W per GPU, either sign) that seeks the QoS edge.
 
@@ -70,6 +71,9 @@ def update_itl_trim(
     Between the setpoint and ``itl_trim_high`` the offset holds (a deadband against the 5-s p99's
     noise). Bounded (anti-windup): within ``itl_trim_bounds_w``, and :func:`.pals_decide` keeps
     the planned cap plus the offset within the caps that can be written.
+    A violated window also raises the QoS guard (:func:`_update_qos_guard`) while the budget
+    leaves ``cap_headroom_w`` (W per GPU over the current caps) and its last step was not seen
+    to do nothing.
     Each judged window (completed, or cut short by an excess) enters the QoS budget's ledger;
     while more of them went over the SLO than ``qos_violation_budget`` allows
     (:func:`qos_budget_spent`), the offset neither comes down nor stays below zero.
@@ -79,15 +83,25 @@ def update_itl_trim(
     state, window = _running_window(state, obs, cfg, slo_s, ttft_slo_s)
     if window is None:
         return state
-    ratio, elapsed = window
+    ratio, itl_ratio, elapsed = window
     high = cfg.itl_trim_high if elapsed else cfg.itl_trim_early
     judged = elapsed or ratio > high
+    violated = judged and ratio > 1.0
     state = evolve(
         state,
         qos_windows_seen=state.qos_windows_seen + judged,
-        qos_windows_violated=state.qos_windows_violated + (judged and ratio > 1.0),
+        qos_windows_violated=state.qos_windows_violated + violated,
     )
     spent = qos_budget_spent(state, cfg)
+    if judged:
+        state = _update_qos_guard(
+            state,
+            obs,
+            cfg,
+            itl_ratio if violated else None,
+            qos_guard_step_w(cfg, cap_itl_elasticity, cap_headroom_w),
+            elapsed and ratio < cfg.itl_setpoint,
+        )
     trim = state.cap_trim_w
     if ratio > high:
         state, trim = _push_on_excess(state, obs, cfg, ratio, cap_itl_elasticity)
@@ -107,6 +121,72 @@ def update_itl_trim(
     return _restart_window(evolve(state, cap_trim_w=min(max(trim, lo), hi)), obs)
 
 
+def qos_guard_step_w(cfg: PalsConfig, cap_itl_elasticity: float, cap_headroom_w: float) -> float:
+    """How far a violated window raises the QoS guard (W per GPU): the part of
+    ``qos_guard_step_w`` the ITL loop's push leaves out (the loop pushes in full where the model's
+    cap elasticity reaches ``itl_full_push_elasticity``: the guard adds nothing; not at all
+    where it is ~0, an MoE node near its minimum cap: the full step), and nothing when the
+    budget leaves no cap above the current one (``cap_headroom_w`` under ``cap_deadband_w``)."""
+    if cap_headroom_w < cfg.cap_deadband_w:
+        return 0.0
+    pushed = min(1.0, max(0.0, cap_itl_elasticity) / cfg.itl_full_push_elasticity)
+    return cfg.qos_guard_step_w * (1.0 - pushed)
+
+
+def _update_qos_guard(
+    state: PalsState,
+    obs: Observation,
+    cfg: PalsConfig,
+    violated_itl_ratio: float | None,
+    step_w: float,
+    comfortable: bool,
+) -> PalsState:
+    """The QoS guard, at each judged window (``violated_itl_ratio``: its ITL p99 / SLO if it was
+    over the SLO, else None).
+
+    Whether power helps is *observed*, not taken from the model: the profile's decode ITL of
+    an MoE node does not move with the cap, yet raising it cut the windows its prefill bursts
+    broke (29 -> 15 on the 235B's dynamic hour), and a node far slower than its profile (a CPU
+    vLLM under an H100 profile, a starved host) may break every window whatever the cap. So the
+    first judged window after a step, once the caps carry it (their mean at least half the step
+    over the caps when it was taken), tells: still over the SLO with an ITL p99 no lower than
+    the one that caused the step, the step did nothing, and the guard falls back to zero and
+    takes no step for ``qos_guard_hold_s`` (no floor pinned at the budget for nothing).
+    Otherwise a violated window steps the guard up by ``step_w`` (:func:`qos_guard_step_w`),
+    held for ``qos_guard_hold_s``; then it comes down by ``qos_guard_decay_w`` per comfortable
+    window while the QoS budget is not spent."""
+    mean_cap = sum(g.power_limit_w for g in obs.gpus) / len(obs.gpus) if obs.gpus else 0.0
+    if math.isfinite(state.qos_guard_step_ratio) and (
+        mean_cap >= state.qos_guard_step_cap_w + 0.5 * state.qos_guard_last_step_w
+    ):
+        futile = violated_itl_ratio is not None and violated_itl_ratio >= state.qos_guard_step_ratio
+        state = evolve(state, qos_guard_step_ratio=math.inf)
+        if futile:
+            return evolve(
+                state, qos_guard_w=0.0, qos_guard_futile_until_s=obs.time_s + cfg.qos_guard_hold_s
+            )
+    if violated_itl_ratio is not None:
+        if step_w <= 0 or obs.time_s < state.qos_guard_futile_until_s:
+            return state
+        return evolve(
+            state,
+            qos_guard_w=min(cfg.qos_guard_max_w, state.qos_guard_w + step_w),
+            qos_guard_until_s=obs.time_s + cfg.qos_guard_hold_s,
+            qos_guard_step_ratio=violated_itl_ratio,
+            qos_guard_step_cap_w=mean_cap,
+            qos_guard_last_step_w=step_w,
+        )
+    if (
+        comfortable
+        and state.qos_guard_w > 0
+        and obs.metrics.num_requests_waiting == 0
+        and obs.time_s >= state.qos_guard_until_s
+        and not qos_budget_spent(state, cfg)
+    ):
+        return evolve(state, qos_guard_w=max(0.0, state.qos_guard_w - cfg.qos_guard_decay_w))
+    return state
+
+
 def _restart_window(state: PalsState, obs: Observation) -> PalsState:
     """A new QoS window of the ITL loop begins at this observation."""
     return evolve(
@@ -119,9 +199,10 @@ def _restart_window(state: PalsState, obs: Observation) -> PalsState:
 
 def _running_window(
     state: PalsState, obs: Observation, cfg: PalsConfig, slo_s: float, ttft_slo_s: float | None
-) -> tuple[PalsState, tuple[float, bool] | None]:
-    """The running window's worst p99 / SLO (ITL, and TTFT when limited) and whether it is
-    complete; None while it holds too few tokens to judge (a new one begins once complete)."""
+) -> tuple[PalsState, tuple[float, float, bool] | None]:
+    """The running window's worst p99 / SLO (ITL, and TTFT when limited), its ITL p99 / SLO,
+    and whether it is complete; None while it holds too few tokens to judge (a new one begins
+    once complete)."""
     hist = obs.metrics.inter_token_latency_seconds
     if state.itl_ref is None or hist.upper_bounds_s != state.itl_ref.upper_bounds_s:
         return _restart_window(state, obs), None
@@ -129,7 +210,7 @@ def _running_window(
     elapsed = obs.time_s - state.itl_ref_time_s >= cfg.itl_window_s - 1e-9
     if delta.count < cfg.itl_min_samples:
         return (_restart_window(state, obs) if elapsed else state), None
-    ratio = delta.quantile(0.99) / slo_s
+    itl_ratio = ratio = delta.quantile(0.99) / slo_s
     ttft_hist = obs.metrics.time_to_first_token_seconds
     ref = state.ttft_ref
     if (
@@ -140,7 +221,7 @@ def _running_window(
         ttft = ttft_hist.minus(ref)
         if ttft.count:
             ratio = max(ratio, ttft.quantile(0.99) / ttft_slo_s)
-    return state, (ratio, elapsed)
+    return state, (ratio, itl_ratio, elapsed)
 
 
 def _push_on_excess(

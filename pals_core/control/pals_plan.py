@@ -80,8 +80,20 @@ def smoothed_cap_w(
     if not tracking or qos_budget_spent(state, cfg):
         trim = max(trim, 0.0)
     state = evolve(state, cap_trim_w=trim)
-    cap = min(max_cap, plan.cap_w + trim)
-    if obs.power_budget_w is not None and math.isfinite(max_cap):
+    # The QoS guard is a floor over the plan that violated windows raise (hysteresis).
+    cap = min(max_cap, plan.cap_w + state.cap_offset_w)
+    budgeted = obs.power_budget_w is not None and math.isfinite(max_cap)
+    # The budget bound the caps at the last decision and has risen since: the demand the plan
+    # saw under it was censored (the served rate cannot show more than the budget let through),
+    # so the caps take the new share at once, as cap-only does, and come down to the plan at
+    # ``cap_step_down_w`` per period once the uncensored rate shows it (not up at
+    # ``cap_step_up_w`` per period from the old share, windows lost on the way).
+    released = max_cap > state.budget_share_bound_w + cfg.cap_deadband_w
+    bound = budgeted and (not tracking or cap >= max_cap * (1.0 - cfg.budget_snap_frac))
+    state = evolve(state, budget_share_bound_w=max_cap if bound else math.inf)
+    if released:
+        cap = max_cap
+    if budgeted:
         near = cap >= max_cap * (1.0 - cfg.budget_snap_frac)
         spent = qos_budget_spent(state, cfg)
         if near or (spent and not tracking):
@@ -96,7 +108,7 @@ def smoothed_cap_w(
         cap = mean_cap
     elif cap < mean_cap - cfg.cap_step_down_w and mean_cap <= max_cap + 1e-9:
         cap = mean_cap - cfg.cap_step_down_w
-    elif obs.metrics.num_requests_waiting == 0 and tracking:
+    elif obs.metrics.num_requests_waiting == 0 and tracking and not released:
         # Nobody waits: a higher plan is the demand estimate's noise more often than new
         # demand, and near the top of the capacity curve a few % of estimate are 100+ W. The
         # plan's rises are slewed; the ITL loop's push goes through at once, and so does any

@@ -115,6 +115,20 @@ class PalsConfig:
     qos_spent_margin_w: float = 50.0
     """With the QoS budget spent under a budget that does not bind (the plan tracks the demand),
     the cap is raised this much over the plan (per GPU), not to the budget's share."""
+    qos_guard_step_w: float = 40.0
+    """A violated QoS window (the ITL loop's own judgement) raises the QoS guard, a floor over
+    the plan for the cap (W per GPU), by up to this much: by the part of it the ITL loop's push
+    leaves out (all of it where the model's cap elasticity is ~0, an MoE node's ITL near its
+    minimum cap; none where the loop pushes in full), only while the budget leaves room, and
+    not after a step was seen to do nothing (:func:`.qos_guard_step_w`, ``_update_qos_guard``:
+    a node far slower than its profile breaks every window whatever the cap)."""
+    qos_guard_max_w: float = 300.0
+    qos_guard_hold_s: float = 120.0
+    """The guard does not come down for this long after a violated window,"""
+    qos_guard_decay_w: float = 10.0
+    """... then by this much per comfortable window (under ``itl_setpoint``, nobody waiting),
+    and only while the QoS budget is not spent: the guard steps towards cap-only's behaviour
+    (more cap within the budget) on a violation and stays there (hysteresis)."""
     cap_deadband_w: float = 8.0
     switch_margin: float = 0.03
     """Keep the current cap while its predicted power is within this fraction of the best."""
@@ -223,6 +237,20 @@ class PalsState:
     itl_edge_cap_w: float = 0.0
     itl_edge_until_s: float = -math.inf
     """The mean cap at the last ITL excess, and until when it floors the caps."""
+    qos_guard_w: float = 0.0
+    """The QoS guard: the cap is at least the plan plus this (W per GPU, raised by violations)."""
+    qos_guard_until_s: float = -math.inf
+    """No lowering of the guard before this time (set by a violation)."""
+    qos_guard_step_ratio: float = math.inf
+    qos_guard_step_cap_w: float = 0.0
+    qos_guard_last_step_w: float = 0.0
+    """The last step of the guard not yet judged: the ITL p99 / SLO that caused it, the mean
+    cap then, and its size (inf ratio: none pending)."""
+    qos_guard_futile_until_s: float = -math.inf
+    """A step of the guard was seen to do nothing: no step before this time."""
+    budget_share_bound_w: float = math.inf
+    """The budget's share per GPU when it bound the cap at the last decision (the plan wanted
+    at least the share, or could not track the demand under it); +inf when it did not."""
     qos_windows_seen: int = 0
     qos_windows_violated: int = 0
     """The ITL windows the loop has judged, and those over the SLO (the QoS budget's ledger)."""
@@ -232,6 +260,12 @@ class PalsState:
     """The demand estimate at the last decision (the warm-up lasts while it still climbs)."""
     started_s: float = math.nan
     """The time of the first decision (the demand estimate needs ``warmup_s`` of data)."""
+
+    @property
+    def cap_offset_w(self) -> float:
+        """The cap over the plan (W per GPU): the ITL loop's offset, floored at the QoS guard
+        while the guard is up."""
+        return max(self.cap_trim_w, self.qos_guard_w) if self.qos_guard_w > 0 else self.cap_trim_w
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(PalsState))

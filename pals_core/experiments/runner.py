@@ -23,7 +23,7 @@ from pals_core.control.baselines import (
 )
 from pals_core.control.cap_latency import CapLatencyPolicy
 from pals_core.control.policy import Policy
-from pals_core.control.qos import QoSPolicy
+from pals_core.control.qos import QoSPolicy, WindowQoS
 from pals_core.control.runtime import LoopConfig, Sample, run_control_loop
 from pals_core.engine.base import EngineMetrics
 from pals_core.errors import ConfigurationError
@@ -103,10 +103,13 @@ class RunResult:
     series: dict[str, list[float | None]] | None = field(default=None)
     window_itl_p99_s: list[float] | None = field(default=None)
     """Each QoS window's ITL p99 (``keep_windows``: for what-if sweeps, not stored)."""
+    window_qos: list[WindowQoS] | None = field(default=None)
+    """Each QoS window's verdict (``keep_windows``: for diagnostics, not stored)."""
 
     def to_dict(self, with_series: bool = False) -> dict[str, Any]:
         data = asdict(self)
         data.pop("window_itl_p99_s")
+        data.pop("window_qos")
         if not with_series:
             data.pop("series")
         return {k: _json_safe(v) for k, v in data.items()}
@@ -247,6 +250,7 @@ def run_scenario(
         wall_s=time.perf_counter() - wall_start,
         series=recorder.thin_series(SERIES_STEP_S) if keep_series else None,
         window_itl_p99_s=[w.itl_p99_s for w in windows] if keep_windows else None,
+        window_qos=windows if keep_windows else None,
     )
 
 

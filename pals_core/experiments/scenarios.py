@@ -240,7 +240,7 @@ def full_matrix(seeds: int = 5, physics: str = "nominal", slo: str = "relaxed") 
         load_fracs=(0.3, 0.7),
         static_budget_fracs=(0.45, 0.6, 0.75),
         seeds=tuple(range(1, seeds + 1)),
-        static_duration_s=90.0,
+        static_duration_s=120.0,
         dynamic_duration_s=600.0,
         dynamic_load_fracs=(0.7,),
         warmup_s=20.0,

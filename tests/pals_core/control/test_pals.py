@@ -738,3 +738,153 @@ def test_a_cap_near_the_budget_share_takes_the_share(model: PerformanceModel) ->
     unconstrained = replace(o, power_budget_w=None)
     _, free = smoothed_cap_w(state, unconstrained, cfg, plan(0.95 * allowed), True, 450.0, 0.0)
     assert free == pytest.approx(0.95 * allowed)
+
+
+def test_a_violated_window_raises_the_qos_guard_where_the_itl_loop_cannot_push() -> None:
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(PalsState(mode=Mode.TRACKING), _itl_obs(0.0, h), cfg, 0.05, 0.0)
+    t = 0.0
+    for k in (1, 2):  # two windows over the SLO where the model says the cap buys nothing
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.09, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0)
+        assert state.cap_trim_w == 0.0  # the ITL loop does not push (inelastic) ...
+        assert state.qos_guard_w == k * cfg.qos_guard_step_w  # ... the guard does
+    raised = state.qos_guard_w
+    while t < cfg.qos_guard_hold_s:  # comfortable windows: held for the hold time
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0)
+        assert state.qos_guard_w == raised or t > 2 * cfg.itl_window_s + cfg.qos_guard_hold_s
+    for _ in range(200):  # ... then, once the QoS budget is no longer spent, it decays
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.01, cfg.itl_min_samples)
+        state = update_itl_trim(state, _itl_obs(t, h), cfg, 0.05, 0.0)
+    assert state.qos_guard_w == 0.0
+
+
+def test_the_qos_guard_floors_the_cap_over_the_plan() -> None:
+    from pals_core.control.pals_plan import smoothed_cap_w
+    from pals_core.model.planner import Plan
+
+    plan = Plan(210.0, 256, True, 400.0, 1000.0, 50.0, True)
+    o = obs(10.0, limits=(300.0,))
+    free = PalsState(mode=Mode.TRACKING)
+    guarded = replace(free, qos_guard_w=120.0)
+    _, cap_free = smoothed_cap_w(free, o, PalsConfig(), plan, True, 300.0, 0.0)
+    _, cap_guarded = smoothed_cap_w(guarded, o, PalsConfig(), plan, True, 300.0, 120.0)
+    assert cap_free == 300.0 - PalsConfig().cap_step_down_w  # the plan's cut, rate-limited
+    assert cap_guarded == 330.0  # plan + guard, at once (the guard's rise is a push)
+
+
+def test_the_qos_guard_steps_by_what_the_itl_loop_cannot_push_within_the_budget() -> None:
+    from pals_core.control.pals_corrections import qos_guard_step_w
+
+    cfg = PalsConfig()
+    full = cfg.qos_guard_step_w
+    assert qos_guard_step_w(cfg, 0.0, 300.0) == full  # inelastic: the full step
+    half = 0.5 * cfg.itl_full_push_elasticity
+    assert qos_guard_step_w(cfg, half, 300.0) == pytest.approx(full / 2)  # the loop's half
+    assert qos_guard_step_w(cfg, cfg.itl_full_push_elasticity, 300.0) == 0.0  # loop in full
+    assert qos_guard_step_w(cfg, 0.0, cfg.cap_deadband_w - 1.0) == 0.0  # no room in the budget
+
+
+def _guard_obs(t: float, hist: Histogram, cap_w: float) -> Observation:
+    o = obs(t, limits=(cap_w,))
+    return replace(o, metrics=replace(o.metrics, inter_token_latency_seconds=hist))
+
+
+def test_a_guard_step_seen_to_do_nothing_is_dropped_not_pinned() -> None:
+    """A node far slower than its profile (a CPU vLLM under an H100 profile): every window over
+    the ITL SLO whatever the cap. The guard steps once; the first window after the caps carry
+    the step is as far over, so the step did nothing: the guard falls back to zero and takes
+    no step for ``qos_guard_hold_s`` (it does not pin the cap over the plan)."""
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(
+        PalsState(mode=Mode.TRACKING), _guard_obs(0.0, h, 300.0), cfg, 0.05, 0.0
+    )
+    t, cap = 0.0, 300.0
+    guards = []
+    for _ in range(20):
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.15, cfg.itl_min_samples)
+        state = update_itl_trim(state, _guard_obs(t, h, cap), cfg, 0.05, 0.0, cap_headroom_w=300.0)
+        guards.append(state.qos_guard_w)
+        cap = 300.0 + state.cap_offset_w  # the caps carry the guard (the plan stays at 300 W)
+    assert state.qos_windows_violated == 20  # every window counts against the QoS budget
+    assert guards[:3] == [cfg.qos_guard_step_w, 0.0, 0.0]  # one step, seen to do nothing
+    assert max(guards[2:]) == 0.0  # no new step within the hold
+    t += cfg.qos_guard_hold_s  # after the hold it may try once more
+    h = _hist_with(h, 0.15, cfg.itl_min_samples)
+    state = update_itl_trim(state, _guard_obs(t, h, 300.0), cfg, 0.05, 0.0, cap_headroom_w=300.0)
+    assert state.qos_guard_w == cfg.qos_guard_step_w
+
+
+def test_a_guard_step_that_helps_is_kept() -> None:
+    """Where the cap helps although the model's ITL does not move with it (an MoE node's
+    prefill bursts), the window after the step is within the SLO: the guard stays up."""
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(
+        PalsState(mode=Mode.TRACKING), _guard_obs(0.0, h, 300.0), cfg, 0.05, 0.0
+    )
+    h = _hist_with(h, 0.06, cfg.itl_min_samples)
+    t = cfg.itl_window_s
+    state = update_itl_trim(state, _guard_obs(t, h, 300.0), cfg, 0.05, 0.0, cap_headroom_w=300.0)
+    assert state.qos_guard_w == cfg.qos_guard_step_w
+    for _ in range(5):
+        t += cfg.itl_window_s
+        h = _hist_with(h, 0.03, cfg.itl_min_samples)
+        cap = 300.0 + state.cap_offset_w
+        state = update_itl_trim(state, _guard_obs(t, h, cap), cfg, 0.05, 0.0, cap_headroom_w=260.0)
+    assert state.qos_guard_w == cfg.qos_guard_step_w  # held (the hold has not lapsed)
+    assert state.qos_guard_futile_until_s == -math.inf
+
+
+def test_the_qos_guard_does_not_step_without_room_in_the_budget() -> None:
+    from pals_core.control.pals_corrections import update_itl_trim
+
+    cfg = PalsConfig()
+    h = Histogram.empty(ITL_BUCKETS_S)
+    state = update_itl_trim(
+        PalsState(mode=Mode.TRACKING), _guard_obs(0.0, h, 300.0), cfg, 0.05, 0.0
+    )
+    h = _hist_with(h, 0.15, cfg.itl_min_samples)
+    state = update_itl_trim(
+        state, _guard_obs(cfg.itl_window_s, h, 300.0), cfg, 0.05, 0.0, cap_headroom_w=0.0
+    )
+    assert state.qos_windows_violated == 1 and state.qos_guard_w == 0.0
+
+
+def test_a_budget_that_bound_the_caps_and_rises_gives_them_the_new_share_at_once() -> None:
+    """Under a budget that bound the caps the served rate showed no more than it let through: when
+    it rises, the caps take the new share at once (not 5 W a period from the old one, nobody
+    waiting), then come down to the plan at ``cap_step_down_w`` per period."""
+    from pals_core.control.pals_plan import smoothed_cap_w
+    from pals_core.model.planner import Plan
+
+    cfg = PalsConfig()
+    plan = Plan(290.0, 64, True, 290.0, 3000.0, 40.0, True)
+    bound_state = PalsState(mode=Mode.TRACKING)
+    under = obs(10.0, budget=300.0, limits=(294.0,))  # share 294 W: the plan snaps to it
+    bound_state, cap = smoothed_cap_w(bound_state, under, cfg, plan, True, 294.0, 0.0)
+    assert cap == pytest.approx(294.0) and bound_state.budget_share_bound_w == cap
+    risen = obs(11.0, budget=700.0, limits=(294.0,))
+    share = 700.0 - cfg.budget_margin(700.0)
+    released, cap = smoothed_cap_w(bound_state, risen, cfg, plan, True, 294.0, 0.0)
+    assert cap == pytest.approx(share)
+    assert released.budget_share_bound_w == math.inf  # the plan (290 W) is far under the share
+    _, cap = smoothed_cap_w(released, obs(12.0, budget=700.0, limits=(share,)), cfg, plan, True,
+                            share, 0.0)  # fmt: skip
+    assert cap == pytest.approx(share - cfg.cap_step_down_w)  # back down to the plan, slewed
+    free = PalsState(mode=Mode.TRACKING)  # the budget did not bind: the plan's rise is slewed
+    _, cap = smoothed_cap_w(free, risen, cfg, replace(plan, cap_w=400.0), True, 294.0, 0.0)
+    assert cap == pytest.approx(294.0 + cfg.cap_step_up_w)

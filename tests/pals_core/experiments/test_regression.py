@@ -2,11 +2,13 @@
 
 The floors sit just under the figures measured on this code (``docs/results.md``): a change that
 loses a twentieth of PALS's efficiency, or adds violated windows, fails here, not in the next
-paper run. Measured on the DVFS physics (llama-3.1-8b, 1xH100, quick profile, 90 s, seeds 1-3):
-PALS over stock 1.73 / 1.74 / 1.72 at 40 % load and 1.25 /
-1.34 / 1.30 at 80 %, 2 and 5 violated windows over the three seeds (seeds 4-5: 1.78 / 1.67 and
-1.29 / 1.24). Before the warm-up and batch-floor fixes of the issue-16 tuning: 1.55 / 1.48 /
-1.75 and 1.21 / 1.34 / 1.25.
+paper run. Measured on the DVFS physics with the QoS guard as it is now (its step the part the
+ITL loop cannot push, dropped when seen to do nothing) (llama-3.1-8b, 1xH100, quick profile,
+90 s, seeds 1-3): PALS over stock 1.61 / 1.76 / 1.66 at 40 % load and 1.23 / 1.32 / 1.30 at
+80 %, 1 and 5 violated windows over the three seeds (seeds 4-5: 1.77 / 1.65 and 1.27 / 1.26).
+With the guard gated off on this node (a model-based reach test, since dropped): 1.73 / 1.76 /
+1.71 and 1.25 / 1.34 / 1.30, the same windows; the guard's first form (40 W a violated window
+whatever the loop pushed): 1.57 / 1.66 / 1.65 and 1.22 / 1.24 / 1.17 with 1 and 3.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("load", "min_gain", "mean_gain", "max_violated"),
-    [(0.4, 1.65, 1.68, 2), (0.8, 1.2, 1.25, 5)],
+    [(0.4, 1.57, 1.64, 1), (0.8, 1.19, 1.24, 5)],
 )
 def test_pals_efficiency_and_qos_floors_over_seeds(
     profile: Path, load: float, min_gain: float, mean_gain: float, max_violated: int

@@ -40,4 +40,7 @@ def test_window_itl_p99s_are_kept_on_request_and_never_stored() -> None:
     assert (
         result.window_itl_p99_s is not None and len(result.window_itl_p99_s) == result.qos_windows
     )
-    assert "window_itl_p99_s" not in result.to_dict(with_series=True)
+    assert result.window_qos is not None and len(result.window_qos) == result.qos_windows
+    assert sum(w.violated for w in result.window_qos) == result.qos_violated
+    stored = result.to_dict(with_series=True)
+    assert "window_itl_p99_s" not in stored and "window_qos" not in stored
