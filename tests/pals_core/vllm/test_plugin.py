@@ -194,6 +194,9 @@ def _limits_in_force(history: list[Entry], start_s: float, end_s: float) -> list
     return before + [limit for t, *_, limit in history if start_s < t <= end_s]
 
 
+# Timing on a shared CPU: in one CI run the load never kept more than 2 running at batch 8 (a
+# limit that does not reach the scheduler fails `mean_running <= batch` on both attempts).
+@pytest.mark.flaky(reruns=1, reruns_delay=2)
 def test_profile_a_real_node(
     vllm_server: servers.Server, control: str, sim_node: servers.Server, tmp_path: Path
 ) -> None:

@@ -91,6 +91,10 @@ def _counter(metrics_text: str, name: str) -> float:
     )
 
 
+# Timing on a shared CPU: in one quiet CI run vLLM counted the disconnected request a success
+# (the whole 8,128-token stream was made before the abort reached it); a proxy that ignores
+# disconnects fails both attempts.
+@pytest.mark.flaky(reruns=1, reruns_delay=2)
 def test_a_disconnect_through_the_proxy_aborts_the_request_in_vllm(
     vllm_server: servers.Server, proxy: servers.Server
 ) -> None:
