@@ -145,6 +145,12 @@ def test_a_disconnect_through_the_proxy_aborts_the_request_in_vllm(
                     if len(tokens_seen) >= 3:
                         break
                 assert len(tokens_seen) == 3, f"the stream ended early: {tokens_seen}, {seen()}"
+                if running() == 0 and _counter(
+                    httpx.get(metrics_url).text, "vllm:request_success_total"
+                ) > _counter(before, "vllm:request_success_total"):
+                    # Before the client read its third token, vLLM had made all of them: there is
+                    # nothing left to abort, whatever the proxy does (a fast quiet machine).
+                    pytest.skip(f"vLLM finished all {max_tokens} tokens before 3 were read")
                 assert _wait(lambda: running() == 1), f"not running in vLLM: {seen()}"
                 queued.start(most=1)  # a second request waits in the proxy for the only slot
                 assert _wait(
