@@ -40,9 +40,16 @@ UPSTREAM_KEEPALIVE_S = 2.0
 """How long an idle connection to vLLM is kept for reuse. Below vLLM's own keep-alive (its
 uvicorn closes idle connections after 5 s, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``): at equal times a
 request can be sent on a connection vLLM is just closing."""
-_CLOSED_BEFORE_ANSWER = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
-"""Errors of a request whose connection broke before any response header came back: a kept-alive
-connection the upstream closed as the request went out (its keep-alive timer, a restart). Such a
+_CLOSED_BEFORE_ANSWER = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+"""Errors of a request that got no answer: a connection that could not be made (or not in time), or
+one that broke before any response header came back (a kept-alive connection the upstream closed
+as the request went out: its keep-alive timer, a restart). Such a
 request is sent again once, on a new connection: nothing of it was answered, and vLLM aborts a
 request whose connection drops, so the retry cannot run a generation twice to the client."""
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the HTTP client sets itself.
