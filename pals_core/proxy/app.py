@@ -47,11 +47,11 @@ _CLOSED_BEFORE_ANSWER = (
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
-"""Errors of a request that got no answer: a connection that could not be made (or not in time), or
-one that broke before any response header came back (a kept-alive connection the upstream closed
-as the request went out: its keep-alive timer, a restart). Such a
-request is sent again once, on a new connection: nothing of it was answered, and vLLM aborts a
-request whose connection drops, so the retry cannot run a generation twice to the client."""
+"""Errors of a request that got no answer: a connection that could not be made (or not in time),
+or one that broke before any response header came back (a kept-alive connection the upstream
+closed as the request went out: its keep-alive timer, a restart). Such a request is sent again
+once, on a new connection: nothing of it was answered, and vLLM aborts a request whose connection
+drops, so the retry cannot run a generation twice to the client."""
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the HTTP client sets itself.
 _REQUEST_DROP = {
     b"host",
@@ -132,7 +132,7 @@ class ProxyApp:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self.upstream_retries = 0
-        """Requests sent again because their connection broke before an answer (counter)."""
+        """Requests sent again because they got no answer (:data:`_CLOSED_BEFORE_ANSWER`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -144,8 +144,8 @@ class ProxyApp:
         return _error(502, f"upstream {self.upstream_url}: {err!r}", "BadGateway")
 
     async def _send_upstream(self, request: httpx.Request) -> httpx.Response:
-        """``request`` sent upstream (streamed), once more on a new connection if its connection
-        broke before any answer (:data:`_CLOSED_BEFORE_ANSWER`)."""
+        """``request`` sent upstream (streamed), once more on a new connection if it got no
+        answer (:data:`_CLOSED_BEFORE_ANSWER`)."""
         try:
             return await self.client.send(request, stream=True)
         except _CLOSED_BEFORE_ANSWER:
@@ -247,8 +247,8 @@ class ProxyApp:
             lines += [f"# HELP {name} {doc}", f"# TYPE {name} gauge", f"{name} {value}"]
         name = "pals:proxy_upstream_retries_total"
         lines += [
-            f"# HELP {name} PALS proxy: requests sent again because their upstream connection "
-            "broke before an answer.",
+            f"# HELP {name} PALS proxy: requests sent again because vLLM did not answer them "
+            "(connection not made, or broken before a response).",
             f"# TYPE {name} counter",
             f"{name} {self.upstream_retries}",
         ]

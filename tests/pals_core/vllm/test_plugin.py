@@ -194,8 +194,8 @@ def _limits_in_force(history: list[Entry], start_s: float, end_s: float) -> list
     return before + [limit for t, *_, limit in history if start_s < t <= end_s]
 
 
-# Timing on a shared CPU: in one CI run the load never kept more than 2 running at batch 8 (a
-# limit that does not reach the scheduler fails `mean_running <= batch` on both attempts).
+# Timing on a shared CPU: a sim-node stall or a starved load can fail one run (a limit that does
+# not reach the scheduler fails `mean_running <= batch` on both attempts).
 @pytest.mark.flaky(reruns=1, reruns_delay=2)
 def test_profile_a_real_node(
     vllm_server: servers.Server, control: str, sim_node: servers.Server, tmp_path: Path
@@ -226,12 +226,10 @@ def test_profile_a_real_node(
     for point in profile.points:
         assert point.throughput_tok_s > 0 and point.power_w > 0, point
         assert point.mean_running <= point.batch + 0.5, point  # the limit reached the scheduler
-    # (Whether the built-in load saturated each point is in `saturated`; on this loaded 2-core
-    # machine the client and vLLM's API server share the cores, so it is reported, not asserted.)
+    # Only a saturated point can show the batch of 8 filled. On this 2-core machine the load's
+    # client, vLLM's API server and its engine share the cores, and in two CI runs no point
+    # saturated (mean running 0.3-2.2 at batch 8): then this checks nothing.
     at_8 = [p.mean_running for p in profile.points if p.batch == 8 and p.saturated]
-    # Only a saturated point can show the batch of 8 filled: on a quiet machine the built-in
-    # load's client, vLLM's API server and its engine share 2 cores and no point saturated
-    # (mean running 0.3-2.2 at batch 8 in two CI runs), so there is nothing to check then.
     assert not at_8 or max(at_8) > 2.5, f"the batch of 8 never ran more than 2: {profile.points}"
     print("profile node:", [(p.cap_w, p.batch, round(p.mean_running, 1), p.saturated)
                             for p in profile.points])  # fmt: skip
