@@ -17,13 +17,13 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.auth.principal import SYSTEM
@@ -96,6 +96,16 @@ def _samples(factory: sessionmaker[Session]) -> dict[int, list[TelemetrySample]]
     return out
 
 
+def _newest_s(factory: sessionmaker[Session], node_ids: Iterable[int | None]) -> float:
+    """The oldest of the nodes' newest sample times (0 while a node has none)."""
+    with factory() as session:
+        newest = [
+            session.scalar(select(func.max(TelemetrySample.ts)).where(TelemetrySample.node_id == i))
+            for i in node_ids
+        ]
+    return min((ts.timestamp() if ts is not None else 0.0) for ts in newest)
+
+
 def _mean_power_w(fleet: Fleet, duration_s: float) -> float:
     """The fleet's measured GPU power, averaged over ``duration_s``."""
     readings = []
@@ -138,13 +148,16 @@ def test_curtailments_are_followed_through_a_gateway_kill(
             during = {n.spec.name: n.status.budget for n in fleet.nodes}
             gateway.start()
             restarted = time.time()
+            id_of = {n.spec.name: n.node_id for n in fleet.nodes}
+            # Replayed, and live again: every node's samples reach past the restart (the newest
+            # seconds are still in flight when the spool first reads empty).
             assert fleet.wait(
                 lambda: (
-                    all(fleet.spool.count(n) == 0 for n in NAMES) and time.time() > restarted + 4
+                    all(fleet.spool.count(n) == 0 for n in NAMES)
+                    and _newest_s(factory, id_of.values()) > restarted + 3
                 ),
                 60,
             ), "the spooled telemetry was not replayed"
-        id_of = {n.spec.name: n.node_id for n in fleet.nodes}
     finally:
         gateway.stop()
 
