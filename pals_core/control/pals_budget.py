@@ -77,11 +77,8 @@ def pals_guard(
 ) -> tuple[PalsState, Action | None]:
     """The per-tick budget check. Records the running batch for the next decision."""
     energy = tuple(g.energy_j for g in obs.gpus)
-    interval = interval_power(energy, state.tick_energy_j, obs.time_s - state.tick_time_s)
     new = evolve(
         state,
-        tick_time_s=obs.time_s,
-        tick_energy_j=energy,
         running_sum=state.running_sum + obs.metrics.num_requests_running,
         running_n=state.running_n + 1,
     )
@@ -99,9 +96,19 @@ def pals_guard(
         return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=risk)
     if not valid(obs):
         return new, None
-    measured = sum(interval) if interval is not None else obs.total_power_w
-    if measured > budget and obs.time_s - state.last_cut_s >= cfg.settle_s:
-        # The caps have acted and power is still over: the devices overdraw their caps.
+    measured = _window_power_w(state, obs, energy, cfg)
+    if measured is None:  # the window is still filling (or was restarted)
+        if not math.isfinite(state.overdraw_from_s) or len(state.overdraw_from_energy_j) != len(
+            energy
+        ):
+            new = evolve(new, overdraw_from_s=obs.time_s, overdraw_from_energy_j=energy)
+        elif state.overdraw_from_s < state.last_cut_s + cfg.settle_s <= obs.time_s:
+            # A cut since the window began: judge only the power after it has acted.
+            new = evolve(new, overdraw_from_s=obs.time_s, overdraw_from_energy_j=energy)
+        return new, None
+    new = evolve(new, overdraw_from_s=obs.time_s, overdraw_from_energy_j=energy)
+    if measured > budget:
+        # The caps have acted and power over the window is still over: the devices overdraw.
         factor = (allowed / measured) if measured > 0 else 1.0
         scale = clamp(new.budget_scale * factor, (0.7, 1.0))
         new = evolve(
@@ -115,3 +122,18 @@ def pals_guard(
         caps = fit_caps(obs, [c * factor for c in limits], allowed_total_w(obs, new, cfg))
         return new, Action(power_limits_w=caps, state=new.mode.value, qos_risk=True)
     return new, None
+
+
+def _window_power_w(
+    state: PalsState, obs: Observation, energy: tuple[float, ...], cfg: PalsConfig
+) -> float | None:
+    """The GPUs' summed power over the guard's window, once it spans ``overdraw_window_s`` and
+    began after the last cut had ``settle_s`` to act; None before."""
+    start = state.overdraw_from_s
+    if not math.isfinite(start) or start < state.last_cut_s + cfg.settle_s:
+        return None
+    dt_s = obs.time_s - start
+    if dt_s < cfg.overdraw_window_s - 1e-9:
+        return None
+    power = interval_power(energy, state.overdraw_from_energy_j, dt_s)
+    return None if power is None else sum(power)

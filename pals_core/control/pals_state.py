@@ -145,6 +145,9 @@ class PalsConfig:
     settle_s: float = 0.25
     """A cap change needs this long to show in measured power (the guard waits before cutting
     again)."""
+    overdraw_window_s: float = 1.0
+    """The guard judges an overdraw on the energy counters over at least this long: one tick's
+    energy is noise (a counter that catches up in a burst, a reading's averaging window)."""
     budget_relax_per_s: float = 0.005
     stale_after_s: float = 2.0
     recover_periods: int = 4
@@ -216,8 +219,10 @@ class PalsState:
     gpu_weights: tuple[float, ...] = ()
     decide_time_s: float = math.nan
     decide_energy_j: tuple[float, ...] = ()
-    tick_time_s: float = math.nan
-    tick_energy_j: tuple[float, ...] = ()
+    overdraw_from_s: float = -math.inf
+    overdraw_from_energy_j: tuple[float, ...] = ()
+    """Where the guard's overdraw window began (time, energy counters): power is judged on the
+    energy over at least ``overdraw_window_s``, never over one tick."""
     running_sum: float = 0.0
     running_n: int = 0
     last_change_s: float = -math.inf

@@ -157,11 +157,28 @@ def test_guard_cuts_caps_within_one_tick_when_budget_falls(model: PerformanceMod
 def test_guard_cuts_when_measured_power_exceeds_budget(model: PerformanceModel) -> None:
     ctrl = PalsController(model, num_gpus=1, qos=QOS)
     ctrl.decide(obs(0.0, budget=500.0, target=3000.0, limits=(480.0,), power=(470.0,)))
-    # the device draws 530 W under a 480 W cap (energy counter agrees): over budget
-    action = ctrl.guard(obs(0.1, budget=500.0, limits=(480.0,), power=(530.0,), energy=(53.0,)))
+    # the device draws 530 W under a 480 W cap (energy counter agrees): over budget, judged
+    # once the window spans a second
+    for t in (0.1, 0.5, 0.9):
+        assert ctrl.guard(obs(t, budget=500.0, limits=(480.0,), power=(530.0,))) is None
+    action = ctrl.guard(obs(1.0, budget=500.0, limits=(480.0,), power=(530.0,)))
     assert action is not None and action.power_limits_w is not None
     assert action.power_limits_w[0] < 480.0 * 490.0 / 530.0 + 1.0
     assert action.state == "failsafe"
+
+
+def test_guard_ignores_an_energy_counter_catching_up_in_one_tick(model: PerformanceModel) -> None:
+    """A starved node's counter lags, then jumps: 759 W over one 0.2 s tick, 470 W over the
+    second. The guard judges the second, so it stays out of FAILSAFE."""
+    ctrl = PalsController(model, num_gpus=1, qos=QOS)
+    ctrl.decide(obs(0.0, budget=500.0, target=3000.0, limits=(480.0,), power=(470.0,)))
+    lagging = {0.4: 0.4 * 350.0, 0.6: 0.4 * 350.0 + 0.2 * 759.0}
+    for t, e in lagging.items():
+        action = ctrl.guard(obs(t, budget=500.0, limits=(480.0,), power=(470.0,), energy=(e,)))
+        assert action is None
+    action = ctrl.guard(obs(1.0, budget=500.0, limits=(480.0,), power=(470.0,), energy=(470.0,)))
+    assert action is None
+    assert ctrl.state.mode.value != "failsafe"
 
 
 def test_missing_measurements_enter_failsafe(model: PerformanceModel) -> None:

@@ -65,7 +65,7 @@ def write_model(out: Path) -> None:
         num_attention_heads=2,
         num_key_value_heads=2,
         head_dim=32,
-        max_position_embeddings=8192,
+        max_position_embeddings=32768,
         bos_token_id=1,
         eos_token_id=2,
         tie_word_embeddings=False,

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 VLLM_VERSION = os.environ.get("VLLM_VERSION", "0.32.0")
 MODEL_SCRIPT = Path(__file__).with_name("make_tiny_model.py")
 SERVED_MODEL = "tiny-llama"
-MAX_MODEL_LEN = 8192
+MAX_MODEL_LEN = 32768
 """Long enough for streams that last seconds (``ignore_eos``), so a running count is observable."""
 
 
