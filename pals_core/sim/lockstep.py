@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from pals_core.sim.clock_search import FULL_CLOCK, solve_clock_near
 from pals_core.sim.gpu import SimGPU
-from pals_core.sim.physics import solve_clock, wait_energy_j
+from pals_core.sim.physics import wait_energy_j
 
 StepWork = tuple[float, float, float]
 """A step's (fixed, memory, compute) seconds at full clock (``StepCoefficients.work``)."""
@@ -35,6 +36,9 @@ class LockstepGPUs:
         self._solved_key: tuple[float, float, float, float] | None = None
         self._solved_shared: tuple[float, float, float] = (1.0, 0.0, 0.0)
         self._solved_each: tuple[list[tuple[float, float]], float] = ([], 0.0)
+        # each GPU's last clock solve's position on the bisection's grid: the next solve starts
+        # its search there (the same result, found with fewer evaluations)
+        self._hints = [FULL_CLOCK] * len(self.gpus)
         for gpu in self.gpus:
             gpu.on_cap_change = self._on_cap_change
         self._on_cap_change()
@@ -78,7 +82,9 @@ class LockstepGPUs:
                 f, t_step, e = self._solved_shared
             else:
                 sf = g0.speed_factor
-                f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
+                (f, t_step, e), self._hints[0] = solve_clock_near(
+                    fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared, self._hints[0]
+                )
                 self._solved_key, self._solved_shared = key, (f, t_step, e)
             end_s, left, done = _until(now_s, left, t_step, boundary)
             power_w = g0.power.floor_w + e / t_step
@@ -115,13 +121,16 @@ class LockstepGPUs:
         uniform = self._uniform
         last_target_w = math.nan
         solve = (1.0, 0.0, 0.0)
-        for gpu in self.gpus:
+        hints = self._hints
+        for i, gpu in enumerate(self.gpus):
             target_w = gpu.target_w(now)
             # Same device and the same target as the GPU before (a uniform node settling to
             # one cap): the same pure solve, so its result is reused.
             if not uniform or target_w != last_target_w:
                 sf = gpu.speed_factor
-                solve = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, target_w)
+                solve, hints[i] = solve_clock_near(
+                    fixed_s, mem_s * sf, cmp_s * sf, gpu.power, target_w, hints[i]
+                )
                 last_target_w = target_w
             own.append(solve)
             t_step = max(t_step, solve[1])
