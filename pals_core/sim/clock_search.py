@@ -57,7 +57,9 @@ def solve_clock_near(
     budget_w = cap_w - pc.idle_w
     t1 = fixed_s + mem_s + cmp_s
     e1 = pc.busy_w * t1 + pc.mem_w * mem_s + pc.comp_w * cmp_s
-    if e1 <= budget_w * t1 or hint == FULL_CLOCK:  # full clock, or no useful hint
+    if e1 <= budget_w * t1:  # full clock (as solve_clock)
+        return (1.0, t1, e1), FULL_CLOCK
+    if hint == FULL_CLOCK:  # no useful hint
         solved = solve_clock(fixed_s, mem_s, cmp_s, pc, cap_w)
         return solved, _position(solved[0], pc.min_clock_frac)
     grid = clock_grid(pc.min_clock_frac)
