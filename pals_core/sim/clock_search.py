@@ -67,49 +67,33 @@ def solve_clock_near(
     v_floor, f_v, f_knee = dvfs.v_floor, dvfs.f_v, dvfs.f_knee
     v_rise, f_span = 1.0 - v_floor, 1.0 - f_v
     busy_w, mem_sm_w, hbm_w, comp_w = pc.busy_w, pc.mem_sm_w, pc.hbm_w, pc.comp_w
-
-    def fitting(i: int) -> Solve | None:
-        """The step at ``grid[i]``, if it fits (the bisection's arithmetic, written out)."""
-        f = grid[i]
+    # Fits at ``good``, not at ``bad`` (``len(grid)``: full clock, checked above; 0: the lowest
+    # clock, whose figures solve_clock gives). Gallop from the hint while the answer lies on
+    # the same side, then halve the bracket.
+    good, bad = 0, len(grid)
+    probe = min(max(hint, 1), bad - 1)
+    step, galloping = 1, True
+    best = (1.0, t1, e1)
+    while bad - good > 1:
+        f = grid[probe]  # the bisection's arithmetic, written out as there: the same bits
         v = v_floor if f <= f_v else v_floor + v_rise * (f - f_v) / f_span
         t = fixed_s + mem_s * (f_knee / f if f < f_knee else 1.0) + cmp_s / f
         energy = busy_w * (v * v * f) * t + (mem_sm_w * v * v + hbm_w) * mem_s
         energy = energy + comp_w * v * v * cmp_s
-        return (f, t, energy) if energy <= budget_w * t else None
-
-    n = len(grid)
-    i = min(max(hint, 1), n - 1)  # position 0 (the lowest clock) is decided by solve_clock
-    best = fitting(i)
-    if best is not None:  # fits at i: gallop up to a point that does not (full clock doesn't)
-        good, step = i, 1
-        while True:
-            bad = good + step
-            if bad >= n:
-                bad = n
-                break
-            found = fitting(bad)
-            if found is None:
-                break
-            good, best, step = bad, found, 2 * step
-    else:  # does not fit at i: gallop down to a point that does
-        bad, step = i, 1
-        while True:
-            good = bad - step
-            if good <= 0:  # near the lowest clock (or a stalled step): the plain solve
-                solved = solve_clock(fixed_s, mem_s, cmp_s, pc, cap_w)
-                return solved, _position(solved[0], pc.min_clock_frac)
-            best = fitting(good)
-            if best is not None:
-                break
-            bad, step = good, 2 * step
-    while bad - good > 1:  # fits at ``good``, not at ``bad``
-        mid = (good + bad) // 2
-        found = fitting(mid)
-        if found is None:
-            bad = mid
+        if energy <= budget_w * t:
+            good, best = probe, (f, t, energy)
+            probe += step
         else:
-            good, best = mid, found
-    assert best is not None
+            bad = probe
+            probe -= step
+        if galloping and good < probe < bad:
+            step *= 2
+        else:
+            galloping = False
+            probe = (good + bad) // 2
+    if good == 0:  # the lowest clock, or a step that stalls there: the plain solve
+        solved = solve_clock(fixed_s, mem_s, cmp_s, pc, cap_w)
+        return solved, _position(solved[0], pc.min_clock_frac)
     return best, good
 
 

@@ -251,7 +251,7 @@ class SimEngine(ServingEngine):
         n_dec, ctx, n_pf, running, _ = self._inflight
         now = self._t
         work = self._coef.work(n_dec, ctx, n_pf)
-        end_s, self._left, done = self._gpus.run_step(work, now, self._left, target_s)
+        end_s, self._left, done = self._gpus.run_step(work, now, self._left, target_s, not n_pf)
         dt = end_s - now
         self._busy_s += dt
         self._running_seq_s += running * dt
