@@ -33,7 +33,7 @@ from pals_core.engine.base import (
 from pals_core.errors import ConfigurationError
 from pals_core.sim.engine_metrics import EngineStats, Hist, RequestTimes
 from pals_core.sim.gpu import SimGPU
-from pals_core.sim.lockstep import LockstepGPUs
+from pals_core.sim.lockstep import LockstepGPUs, StepWork
 from pals_core.sim.physics import StepCoefficients
 from pals_core.sim.request import SimRequest
 from pals_core.sim.workload import Arrival, Workload
@@ -74,6 +74,8 @@ class SimEngine(ServingEngine):
         # in-flight step: (n_dec, ctx, n_pf, running, finishing prefills), fraction left
         self._inflight: tuple[int, int, int, int, list[SimRequest]] | None = None
         self._left = 0.0
+        self._work: StepWork = (0.0, 0.0, 0.0)
+        """The in-flight step's work (``StepCoefficients.work``)."""
         # counters
         self._gen_tokens = 0
         self._prompt_tokens = 0
@@ -243,15 +245,17 @@ class SimEngine(ServingEngine):
             return False
         self._kv_used += n_pf
         self._inflight = (n_dec, self._ctx_sum, n_pf, running, finishing)
+        self._work = self._coef.work(n_dec, self._ctx_sum, n_pf)
         self._left = 1.0
         return True
 
     def _run_step(self, target_s: float) -> None:
         assert self._inflight is not None
-        n_dec, ctx, n_pf, running, _ = self._inflight
+        _, _, n_pf, running, _ = self._inflight
         now = self._t
-        work = self._coef.work(n_dec, ctx, n_pf)
-        end_s, self._left, done = self._gpus.run_step(work, now, self._left, target_s)
+        end_s, self._left, done = self._gpus.run_step(
+            self._work, now, self._left, target_s, not n_pf
+        )
         dt = end_s - now
         self._busy_s += dt
         self._running_seq_s += running * dt
@@ -271,14 +275,14 @@ class SimEngine(ServingEngine):
         inflight = self._inflight
         if inflight is None or inflight[2] or inflight[4] or self._left != 1.0:
             return False
-        n_dec, ctx, _, running, _ = inflight
+        n_dec, _, _, running, _ = inflight
         now = self._t
         if self._gpus.settling(now) or (self._waiting and running < self._limit):
             return False
         max_steps = self._decode_steps_before_change(n_dec)
         if max_steps < 2:
             return False
-        work = self._coef.work(n_dec, ctx, 0)
+        work = self._work  # no prefill: the work of (n_dec, ctx, 0)
         if not self._gpus.full_clock_holds(now, work, work[1]):
             return False  # a cap binds from the first step (the check below would say so too)
         dmem_s = self._coef.kv_s_per_token * n_dec

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from pals_core.sim.clock_search import FULL_CLOCK, solve_clock_near
 from pals_core.sim.gpu import SimGPU
 from pals_core.sim.physics import solve_clock, wait_energy_j
 
@@ -35,6 +36,10 @@ class LockstepGPUs:
         self._solved_key: tuple[float, float, float, float] | None = None
         self._solved_shared: tuple[float, float, float] = (1.0, 0.0, 0.0)
         self._solved_each: tuple[list[tuple[float, float]], float] = ([], 0.0)
+        # each GPU's last decode step's clock, as its position on the bisection's grid: the
+        # next decode step's solve starts its search there (its work differs little: the same
+        # result, found with fewer evaluations; a prefill step's clock is anywhere)
+        self._hints = [FULL_CLOCK] * len(self.gpus)
         for gpu in self.gpus:
             gpu.on_cap_change = self._on_cap_change
         self._on_cap_change()
@@ -58,11 +63,18 @@ class LockstepGPUs:
 
     # -- one step ----------------------------------------------------------------------------
     def run_step(
-        self, work: StepWork, now_s: float, left: float, target_s: float
+        self,
+        work: StepWork,
+        now_s: float,
+        left: float,
+        target_s: float,
+        decode_only: bool = False,
     ) -> tuple[float, float, bool]:
         """Run the part ``left`` (a fraction) of a step from ``now_s``, stopping at ``target_s``
         or a change of a settling cap. Returns (end time, fraction still left, whether the step
-        is done); the fraction is unchanged when the step is done."""
+        is done); the fraction is unchanged when the step is done. ``decode_only``: the step
+        has no prefill (where to start the clock solve's search: the result is the same)."""
+        hints = self._hints if decode_only and left == 1.0 else None
         fixed_s, mem_s, cmp_s = work
         gpus = self.gpus
         if now_s >= self._settle_until_s:
@@ -78,7 +90,13 @@ class LockstepGPUs:
                 f, t_step, e = self._solved_shared
             else:
                 sf = g0.speed_factor
-                f, t_step, e = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, g0.power, shared)
+                mem_sf, cmp_sf = mem_s * sf, cmp_s * sf
+                if hints is None:
+                    f, t_step, e = solve_clock(fixed_s, mem_sf, cmp_sf, g0.power, shared)
+                else:
+                    (f, t_step, e), hints[0] = solve_clock_near(
+                        fixed_s, mem_sf, cmp_sf, g0.power, shared, hints[0]
+                    )
                 self._solved_key, self._solved_shared = key, (f, t_step, e)
             end_s, left, done = _until(now_s, left, t_step, boundary)
             power_w = g0.power.floor_w + e / t_step
@@ -92,13 +110,13 @@ class LockstepGPUs:
             return end_s, left, done
         if now_s < self._settle_until_s:  # the targets move while a cap settles
             self._solved_key = None
-            solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s)
+            solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s, hints)
         else:  # settled: the targets are the caps' until the next cap change
             key = (fixed_s, mem_s, cmp_s, -1.0)  # -1: not a shared target (those are > 0)
             if key == self._solved_key:
                 solved, t_step = self._solved_each
             else:
-                solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s)
+                solved, t_step = self._solve_each(fixed_s, mem_s, cmp_s, now_s, hints)
                 self._solved_key, self._solved_each = key, (solved, t_step)
         end_s, left, done = _until(now_s, left, t_step, boundary)
         for gpu, (f, e) in zip(gpus, solved, strict=True):
@@ -108,20 +126,31 @@ class LockstepGPUs:
         return end_s, left, done
 
     def _solve_each(
-        self, fixed_s: float, mem_s: float, cmp_s: float, now: float
+        self,
+        fixed_s: float,
+        mem_s: float,
+        cmp_s: float,
+        now: float,
+        hints: list[int] | None = None,
     ) -> tuple[list[tuple[float, float]], float]:
         own = []
         t_step = 0.0
         uniform = self._uniform
         last_target_w = math.nan
         solve = (1.0, 0.0, 0.0)
-        for gpu in self.gpus:
+        for i, gpu in enumerate(self.gpus):
             target_w = gpu.target_w(now)
             # Same device and the same target as the GPU before (a uniform node settling to
             # one cap): the same pure solve, so its result is reused.
             if not uniform or target_w != last_target_w:
                 sf = gpu.speed_factor
-                solve = solve_clock(fixed_s, mem_s * sf, cmp_s * sf, gpu.power, target_w)
+                mem_sf, cmp_sf = mem_s * sf, cmp_s * sf
+                if hints is None:
+                    solve = solve_clock(fixed_s, mem_sf, cmp_sf, gpu.power, target_w)
+                else:
+                    solve, hints[i] = solve_clock_near(
+                        fixed_s, mem_sf, cmp_sf, gpu.power, target_w, hints[i]
+                    )
                 last_target_w = target_w
             own.append(solve)
             t_step = max(t_step, solve[1])
