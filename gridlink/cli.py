@@ -69,6 +69,7 @@ def serve(
         # Allocation streams never finish by themselves: on SIGTERM, cut them after this grace
         # (clients reconnect, to another replica if there is one) instead of waiting for them.
         timeout_graceful_shutdown=settings.stream_shutdown_grace_s,
+        timeout_keep_alive=settings.http_keepalive_s,
     )
     uvicorn.Server(config).run(sockets=[sock])
 

@@ -154,6 +154,17 @@ class GridlinkSettings(BaseSettings):
     stream_retry_ms: int = Field(
         default=2_000, ge=0, description="Reconnect delay hinted to stream clients (SSE retry)."
     )
+    http_keepalive_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description=(
+            "An idle client connection is closed after this (s). Longer than clients' own idle "
+            "expiry (httpx: 5 s), so the client closes first: with both at 5 s, a client that "
+            "sends every 5 s now and then writes into a connection the server is closing "
+            "(connection reset)."
+        ),
+    )
     stream_shutdown_grace_s: int = Field(
         default=3, ge=0, description="On shutdown, open streams are cut after this many seconds."
     )

@@ -72,6 +72,58 @@ def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
     assert f"listening on http://127.0.0.1:{port}" in out
 
 
+def _ask_healthz(sock: socket.socket) -> bytes:
+    """One keep-alive GET /healthz on an open connection: the response head, or b"" when the
+    server had closed the connection."""
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        return sock.recv(65536)
+    except ConnectionError:
+        return b""
+
+
+def test_serve_keeps_an_idle_connection_for_http_keepalive_s(tmp_path: Path) -> None:
+    """GRIDLINK_HTTP_KEEPALIVE_S reaches uvicorn: an idle connection is kept this long, then
+    closed. The default outlasts httpx's own 5-s expiry, so a client that sends every 5 s
+    never writes into a connection the server is closing (a soak died of that reset)."""
+    from gridlink.settings import GridlinkSettings
+
+    assert (
+        GridlinkSettings.model_fields["http_keepalive_s"].default > httpx.Limits().keepalive_expiry
+    )
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GRIDLINK_DATA_DIR": str(tmp_path),
+        "GRIDLINK_PORT": str(port),
+        "GRIDLINK_HTTP_KEEPALIVE_S": "2",
+    }
+    env.pop("GRIDLINK_DATABASE_URL", None)
+    cli = [sys.executable, "-m", "gridlink"]
+    subprocess.run([*cli, "db", "upgrade"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen([*cli, "serve"], env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with sock:
+            assert _ask_healthz(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(0.5)  # idle, within the keep-alive: the same connection answers
+            assert _ask_healthz(sock).startswith(b"HTTP/1.1 200")
+            time.sleep(3.5)  # idle past it: the server has closed the connection
+            assert _ask_healthz(sock) == b""
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
 def test_token_create_prints_the_token_alone_on_its_last_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
