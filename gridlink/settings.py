@@ -154,8 +154,8 @@ class GridlinkSettings(BaseSettings):
     stream_retry_ms: int = Field(
         default=2_000, ge=0, description="Reconnect delay hinted to stream clients (SSE retry)."
     )
-    http_keepalive_s: float = Field(
-        default=30.0,
+    http_keepalive_s: int = Field(
+        default=30,
         gt=0,
         le=3600,
         description=(

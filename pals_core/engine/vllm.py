@@ -33,6 +33,20 @@ from pals_core.vllm_plugin.control import CONTROL_ENV, parse_control_address
 from pals_core.vllm_plugin.history import HISTORY_PATH, Entry
 
 BATCH_LIMIT_PATH = "/pals/batch_limit"
+KEEPALIVE_S = 2.0
+"""Idle connections to vLLM are dropped by this client after this long: under uvicorn's 5-s
+keep-alive (vLLM's server), so the client closes first and never writes into a connection the
+server is closing."""
+_NO_ANSWER = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+"""A request that got no answer (no connection, or one broken before any response header). Every
+request the engine sends is idempotent (a read, or setting the limit to a value), so it is sent
+once more."""
 DEFAULT_FIXED_BATCH_LIMIT = 256
 """vLLM's ``--max-num-seqs`` default on GPU servers: the limit assumed without a batch knob."""
 HOW_TO_ENABLE = (
@@ -72,7 +86,14 @@ class VLLMEngine(ServingEngine):
         self.fixed_batch_limit = fixed_batch_limit
         self.reprobe_s = reprobe_s
         self._owned: list[httpx.Client] = []
-        self._client = client if client is not None else self._own(httpx.Client(timeout=timeout_s))
+        self.retries = 0
+        """Requests sent again because they got no answer (:data:`_NO_ANSWER`)."""
+        limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
+        self._client = (
+            client
+            if client is not None
+            else self._own(httpx.Client(timeout=timeout_s, limits=limits))
+        )
         self._control_url, self._control = self.base_url, self._client
         if control is not None:
             address = parse_control_address(control)
@@ -85,7 +106,7 @@ class VLLMEngine(ServingEngine):
             self._control = (
                 control_client
                 if control_client is not None
-                else self._own(httpx.Client(timeout=timeout_s, transport=transport))
+                else self._own(httpx.Client(timeout=timeout_s, transport=transport, limits=limits))
             )
         self._probe: tuple[str | None, float] | None = None  # (reason, when probed)
         self._max_batch_limit: int | None = None
@@ -99,7 +120,11 @@ class VLLMEngine(ServingEngine):
     ) -> httpx.Response:
         url = base + path
         try:
-            response = client.request(method, url, json=json)
+            try:
+                response = client.request(method, url, json=json)
+            except _NO_ANSWER:
+                self.retries += 1
+                response = client.request(method, url, json=json)
         except httpx.HTTPError as err:
             raise EngineError(f"{method} {url} failed: {err!r}") from err
         if response.status_code >= 400:

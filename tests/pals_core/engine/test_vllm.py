@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -153,3 +154,33 @@ def test_control_address_over_tcp_and_errors() -> None:
     assert seen[-1] == "http://127.0.0.1:8101/pals/batch_limit"
     with pytest.raises(ConfigurationError, match="PALS_VLLM_CONTROL='nowhere'"):
         VLLMEngine(BASE, control="nowhere", client=api)
+
+
+@pytest.mark.parametrize(("keepalive_s", "retries"), [(60.0, 1), (0.5, 0)])
+def test_a_request_on_a_connection_vllm_is_closing_is_sent_again(
+    keepalive_s: float, retries: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """vLLM (uvicorn) closes a connection idle 5 s, and a scrape sent just then gets no answer
+    (CI: a node profile failed on `Server disconnected without sending a response`). The engine
+    drops idle connections first (``KEEPALIVE_S``, 2 s) and, when a request still gets no answer,
+    sends it once more: the scrape succeeds either way. With a client keep-alive longer than
+    the server's the retry is what saves it (60 s: one retry); with a shorter one none is
+    needed."""
+    from pals_core.engine import vllm
+    from tests.pals_core.proxy.upstream import serve_closing_idle
+
+    metrics_text = FakeVLLM().handle(httpx.Request("GET", BASE + "/metrics")).text.encode()
+    monkeypatch.setattr(vllm, "KEEPALIVE_S", keepalive_s)
+    with serve_closing_idle(0.3, body=metrics_text, content_type=b"text/plain") as url:
+        engine = VLLMEngine(url)
+        assert engine.metrics().generation_tokens_total == 100
+        time.sleep(0.8)  # idle past the server's keep-alive
+        assert engine.metrics().generation_tokens_total == 100
+        assert engine.retries == retries
+        engine.close()
+    with serve_closing_idle(0.3, answer=False) as url:  # never an answer: one retry, then an error
+        engine = VLLMEngine(url)
+        with pytest.raises(EngineError, match=r"GET .*/metrics failed"):
+            engine.metrics()
+        assert engine.retries == 1
+        engine.close()

@@ -92,13 +92,19 @@ def serve(app: Any) -> Iterator[str]:
 
 
 @contextmanager
-def serve_closing_idle(close_after_s: float, *, answer: bool = True) -> Iterator[str]:
+def serve_closing_idle(
+    close_after_s: float,
+    *,
+    answer: bool = True,
+    body: bytes = b"{}",
+    content_type: bytes = b"application/json",
+) -> Iterator[str]:
     """A bare HTTP/1.1 upstream that answers every request ``200 {}`` and keeps the connection,
     but closes it without an answer when its next request comes more than ``close_after_s``
     after the last answer: a server whose keep-alive timer fires just as the request arrives
     (uvicorn's, which vLLM runs, closes idle connections after 5 s). ``answer=False``: it closes
-    every connection without an answer (a server that breaks every request). Yields its base
-    URL."""
+    every connection without an answer (a server that breaks every request). ``body``: what it
+    answers. Yields its base URL."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         answered_s: float | None = None
@@ -115,8 +121,8 @@ def serve_closing_idle(close_after_s: float, *, answer: bool = True) -> Iterator
                     answered_s is not None and time.monotonic() - answered_s > close_after_s
                 ):
                     return
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n")
-                writer.write(b"content-length: 2\r\n\r\n{}")
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: " + content_type + b"\r\n")
+                writer.write(b"content-length: %d\r\n\r\n" % len(body) + body)
                 await writer.drain()
                 answered_s = time.monotonic()
         except (asyncio.IncompleteReadError, ConnectionError):
