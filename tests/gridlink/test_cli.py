@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -73,13 +74,20 @@ def test_serve_answers_healthz_and_docs(tmp_path: Path) -> None:
 
 
 def _ask_healthz(sock: socket.socket) -> bytes:
-    """One keep-alive GET /healthz on an open connection: the response head, or b"" when the
+    """One keep-alive GET /healthz on an open connection: the whole response, or b"" when the
     server had closed the connection."""
+    data = b""
     try:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
-        return sock.recv(65536)
+        while chunk := sock.recv(65536):  # the whole response: head and body may come apart
+            data += chunk
+            head, sep, body = data.partition(b"\r\n\r\n")
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            if sep and length is not None and len(body) >= int(length.group(1)):
+                break
     except ConnectionError:
         return b""
+    return data
 
 
 def test_serve_keeps_an_idle_connection_for_http_keepalive_s(tmp_path: Path) -> None:
