@@ -97,13 +97,11 @@ def pals_guard(
     if not valid(obs):
         return new, None
     measured = _window_power_w(state, obs, energy, cfg)
-    if measured is None:  # the window is still filling (or was restarted)
-        if not math.isfinite(state.overdraw_from_s) or len(state.overdraw_from_energy_j) != len(
-            energy
-        ):
-            new = evolve(new, overdraw_from_s=obs.time_s, overdraw_from_energy_j=energy)
-        elif state.overdraw_from_s < state.last_cut_s + cfg.settle_s <= obs.time_s:
-            # A cut since the window began: judge only the power after it has acted.
+    if measured is None:  # the window is still filling
+        unset = len(state.overdraw_from_energy_j) != len(energy)  # includes the first tick
+        # A cut since the window began: judge only the power after it has acted.
+        cut = state.overdraw_from_s < state.last_cut_s + cfg.settle_s <= obs.time_s
+        if unset or cut:
             new = evolve(new, overdraw_from_s=obs.time_s, overdraw_from_energy_j=energy)
         return new, None
     new = evolve(new, overdraw_from_s=obs.time_s, overdraw_from_energy_j=energy)

@@ -37,16 +37,17 @@ KEEPALIVE_S = 2.0
 """Idle connections to vLLM are dropped by this client after this long: under uvicorn's 5-s
 keep-alive (vLLM's server), so the client closes first and never writes into a connection the
 server is closing."""
-_NO_ANSWER = (
+NO_ANSWER_ERRORS = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.ReadError,
     httpx.WriteError,
     httpx.RemoteProtocolError,
 )
-"""A request that got no answer (no connection, or one broken before any response header). Every
-request the engine sends is idempotent (a read, or setting the limit to a value), so it is sent
-once more."""
+"""Errors of a request that got no answer: a connection not made (or not in time), or one broken
+before any response header (a kept-alive connection vLLM closed as the request went out: its
+keep-alive timer, a restart). Every request the engine sends is idempotent (a read, or setting
+the limit to a value), so it is sent once more; ``pals proxy`` does the same."""
 DEFAULT_FIXED_BATCH_LIMIT = 256
 """vLLM's ``--max-num-seqs`` default on GPU servers: the limit assumed without a batch knob."""
 HOW_TO_ENABLE = (
@@ -87,7 +88,7 @@ class VLLMEngine(ServingEngine):
         self.reprobe_s = reprobe_s
         self._owned: list[httpx.Client] = []
         self.retries = 0
-        """Requests sent again because they got no answer (:data:`_NO_ANSWER`)."""
+        """Requests sent again because they got no answer (:data:`NO_ANSWER_ERRORS`)."""
         limits = httpx.Limits(keepalive_expiry=KEEPALIVE_S)
         self._client = (
             client
@@ -122,7 +123,7 @@ class VLLMEngine(ServingEngine):
         try:
             try:
                 response = client.request(method, url, json=json)
-            except _NO_ANSWER:
+            except NO_ANSWER_ERRORS:
                 self.retries += 1
                 response = client.request(method, url, json=json)
         except httpx.HTTPError as err:

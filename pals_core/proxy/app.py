@@ -26,6 +26,7 @@ from typing import Any
 import anyio
 import httpx
 
+from pals_core.engine.vllm import NO_ANSWER_ERRORS
 from pals_core.errors import ConfigurationError
 from pals_core.proxy.limiter import AdmissionLimiter, check_limit
 from pals_core.vllm_plugin.history import HISTORY_PATH
@@ -40,18 +41,6 @@ UPSTREAM_KEEPALIVE_S = 2.0
 """How long an idle connection to vLLM is kept for reuse. Below vLLM's own keep-alive (its
 uvicorn closes idle connections after 5 s, ``VLLM_HTTP_TIMEOUT_KEEP_ALIVE``): at equal times a
 request can be sent on a connection vLLM is just closing."""
-_CLOSED_BEFORE_ANSWER = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.ReadError,
-    httpx.WriteError,
-    httpx.RemoteProtocolError,
-)
-"""Errors of a request that got no answer: a connection that could not be made (or not in time),
-or one that broke before any response header came back (a kept-alive connection the upstream
-closed as the request went out: its keep-alive timer, a restart). Such a request is sent again
-once, on a new connection: nothing of it was answered, and vLLM aborts a request whose connection
-drops, so the retry cannot run a generation twice to the client."""
 # Hop-by-hop headers (RFC 9110 7.6.1) and the ones the HTTP client sets itself.
 _REQUEST_DROP = {
     b"host",
@@ -132,7 +121,8 @@ class ProxyApp:
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
         self.upstream_retries = 0
-        """Requests sent again because they got no answer (:data:`_CLOSED_BEFORE_ANSWER`)."""
+        """Requests sent again because they got no answer
+        (:data:`~pals_core.engine.vllm.NO_ANSWER_ERRORS`)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -145,10 +135,11 @@ class ProxyApp:
 
     async def _send_upstream(self, request: httpx.Request) -> httpx.Response:
         """``request`` sent upstream (streamed), once more on a new connection if it got no
-        answer (:data:`_CLOSED_BEFORE_ANSWER`)."""
+        answer (:data:`~pals_core.engine.vllm.NO_ANSWER_ERRORS`; vLLM aborts a request
+        whose connection drops, so the client never gets a generation twice)."""
         try:
             return await self.client.send(request, stream=True)
-        except _CLOSED_BEFORE_ANSWER:
+        except NO_ANSWER_ERRORS:
             self.upstream_retries += 1
             return await self.client.send(request, stream=True)
 
