@@ -64,8 +64,17 @@ HERE = Path(__file__).resolve().parent
 class Operator:
     """One action per call on the curtailments, keeping about ``upcoming`` pending."""
 
-    def __init__(self, http: httpx.Client, fleet_kw: float, upcoming: int) -> None:
+    def __init__(
+        self,
+        http: httpx.Client,
+        fleet_kw: float,
+        upcoming: int,
+        start_in_s: tuple[int, int] = (120, 1200),
+        length_s: tuple[int, int] = (300, 900),
+    ) -> None:
         self._http = http
+        self._start_in_s = start_in_s
+        self._length_s = length_s
         self._fleet_kw = fleet_kw
         self._upcoming = upcoming
         self._pending: dict[int, datetime] = {}  # id -> start
@@ -92,11 +101,11 @@ class Operator:
             self._timed("DELETE", f"/v1/curtailments/{victim}")
             del self._pending[victim]
         elif len(self._pending) < self._upcoming:
-            start = now + timedelta(seconds=self._rng.randint(120, 1200))
+            start = now + timedelta(seconds=self._rng.randint(*self._start_in_s))
             body = {
                 "name": f"soak {self.actions}",
                 "start": start.isoformat(),
-                "duration_s": self._rng.randint(300, 900),
+                "duration_s": self._rng.randint(*self._length_s),
                 "limit_kw": limit_kw,
             }
             created = self._timed("POST", "/v1/curtailments", json=body).json()
@@ -153,6 +162,23 @@ def main() -> None:
         help="the load runs this long before the baseline RSS is taken",
     )
     parser.add_argument("--interval-s", type=float, default=5.0)
+    parser.add_argument(
+        "--start-in-s",
+        type=int,
+        nargs=2,
+        default=(120, 1200),
+        metavar=("MIN", "MAX"),
+        help="a new curtailment starts this far ahead (uniform)",
+    )
+    parser.add_argument(
+        "--length-s",
+        type=int,
+        nargs=2,
+        default=(300, 900),
+        metavar=("MIN", "MAX"),
+        help="and lasts this long: with short ones (and GRIDLINK_REPORT_SETTLEMENT_DELAY_S "
+        "small) events end and their reports are generated within the first minutes",
+    )
     parser.add_argument("--upcoming", type=int, default=8)
     parser.add_argument("--telemetry-rate", type=float, default=200.0, help="samples/s")
     parser.add_argument("--report-s", type=float, default=60.0)
@@ -185,7 +211,13 @@ def main() -> None:
             rss_boot = rss_mb(gateway.pid)
             node_ids = sorted(n["id"] for n in http.get("/v1/nodes").json())
             tokens = node_tokens(url, node_ids)
-            operator = Operator(http, fleet_kw, args.upcoming)
+            operator = Operator(
+                http,
+                fleet_kw,
+                args.upcoming,
+                (args.start_in_s[0], args.start_in_s[1]),
+                (args.length_s[0], args.length_s[1]),
+            )
             operator.act()  # the first version, so subscribers have a trajectory to get
             worker = start_subscribers(
                 gateway.base_url,
