@@ -59,6 +59,10 @@ from curtailment_post import fleet_env, seed
 from fanout import node_tokens, telemetry_load
 
 HERE = Path(__file__).resolve().parent
+START_IN_S = (120, 1200)
+"""A new curtailment starts this far ahead (uniform, seconds) ..."""
+LENGTH_S = (300, 900)
+"""... and lasts this long."""
 
 
 class Operator:
@@ -69,8 +73,8 @@ class Operator:
         http: httpx.Client,
         fleet_kw: float,
         upcoming: int,
-        start_in_s: tuple[int, int] = (120, 1200),
-        length_s: tuple[int, int] = (300, 900),
+        start_in_s: tuple[int, int] = START_IN_S,
+        length_s: tuple[int, int] = LENGTH_S,
     ) -> None:
         self._http = http
         self._start_in_s = start_in_s
@@ -166,7 +170,7 @@ def main() -> None:
         "--start-in-s",
         type=int,
         nargs=2,
-        default=(120, 1200),
+        default=START_IN_S,
         metavar=("MIN", "MAX"),
         help="a new curtailment starts this far ahead (uniform)",
     )
@@ -174,7 +178,7 @@ def main() -> None:
         "--length-s",
         type=int,
         nargs=2,
-        default=(300, 900),
+        default=LENGTH_S,
         metavar=("MIN", "MAX"),
         help="and lasts this long: with short ones (and GRIDLINK_REPORT_SETTLEMENT_DELAY_S "
         "small) events end and their reports are generated within the first minutes",
