@@ -35,7 +35,9 @@ def create_app(settings: GridlinkSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = build_engine(cfg.effective_database_url, echo=cfg.db_echo)
+        engine = build_engine(
+            cfg.effective_database_url, echo=cfg.db_echo, pool_recycle_s=cfg.db_pool_recycle_s
+        )
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
         try:

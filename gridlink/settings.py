@@ -9,6 +9,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gridlink.db.engine import DEFAULT_POOL_RECYCLE_S
+
 DEFAULT_DATA_DIR = Path("var")
 
 
@@ -48,6 +50,15 @@ class GridlinkSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
     log_level: str = Field(default="info", description="debug, info, warning or error.")
     db_echo: bool = Field(default=False, description="Log every SQL statement.")
+    db_pool_recycle_s: float = Field(
+        default=DEFAULT_POOL_RECYCLE_S,
+        gt=0,
+        description=(
+            "PostgreSQL: a pooled connection older than this is replaced at its next use, so "
+            "the memory libpq keeps per connection for the largest message it carried is given "
+            "back (s)."
+        ),
+    )
 
     # -- facility and planning ------------------------------------------------------------------
     facility_max_kw: float = Field(
@@ -187,6 +198,14 @@ class GridlinkSettings(BaseSettings):
     )
     report_catchup_days: float = Field(
         default=7.0, gt=0, description="Ended events older than this get no scheduled report."
+    )
+    report_isolation: Literal["process", "inline"] = Field(
+        default="process",
+        description=(
+            "process: the report check generates due reports and corrections in a short-lived "
+            "child process, so their memory goes back to the system when it exits instead of "
+            "fragmenting the gateway's heap; inline: in the scheduler's thread."
+        ),
     )
     report_check_interval_s: float = Field(
         default=60.0, gt=0, description="Period of the scheduler's due-report check."
