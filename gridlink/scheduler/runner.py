@@ -278,9 +278,9 @@ class GatewayScheduler:
             self._fire(now, force_reason=f"node status: {changed} node(s) changed")
 
     def _reports(self) -> None:
-        from gridlink.reports.scheduled import generate_due
+        from gridlink.reports.worker import check_reports
 
-        generate_due(self._factory, now=self._clock.now(), settings=self._settings)
+        check_reports(self._factory, now=self._clock.now(), settings=self._settings)
 
     def _telemetry_retention(self) -> None:
         with session_scope(self._factory) as session:
