@@ -37,12 +37,13 @@ def serve(
     Fails fast when the database has no schema (or an old one) or the port is taken."""
     import uvicorn
 
-    from gridlink.api.process import limit_malloc_arenas, start_heap_trimmer
+    from gridlink.api.process import fix_mmap_threshold, limit_malloc_arenas, start_heap_trimmer
     from gridlink.app import create_app
     from gridlink.observability.logs import log_config
     from gridlink.settings import get_settings
 
     limit_malloc_arenas()  # before any thread: see gridlink/api/process.py
+    fix_mmap_threshold()
     start_heap_trimmer()
 
     settings = get_settings()

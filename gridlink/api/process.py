@@ -18,8 +18,10 @@ import sys
 import threading
 import time
 
-M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter numbers (malloc.h)
+M_ARENA_MAX = -8
 DEFAULT_ARENAS = 2
+DEFAULT_MMAP_THRESHOLD_B = 128 * 1024
 DEFAULT_TRIM_INTERVAL_S = 30.0
 
 
@@ -44,6 +46,24 @@ def limit_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     if mallopt is None:
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))
+
+
+def fix_mmap_threshold(threshold_b: int = DEFAULT_MMAP_THRESHOLD_B) -> bool:
+    """Serve every allocation of ``threshold_b`` or more with its own ``mmap`` (given back to
+    the system when freed), unless the ``MALLOC_MMAP_THRESHOLD_`` environment variable says.
+
+    glibc starts there (128 kB) but raises the threshold to the size of each mmapped block that
+    is freed, up to 32 MB: after the gateway's first large buffers (a version's JSON, a report
+    body, a driver buffer) have come and gone, buffers of that size are cut from the heap
+    instead, where the small long-lived allocations made meanwhile pin them, and RSS keeps the
+    high-water mark. Setting the threshold turns that adjustment off. Whether it was applied:
+    False off Linux, without glibc, or when the environment decides."""
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    mallopt = getattr(_glibc(), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold_b))
 
 
 def trim_heap() -> bool:

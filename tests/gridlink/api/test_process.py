@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gridlink.api.process import limit_malloc_arenas, start_heap_trimmer
+from gridlink.api.process import fix_mmap_threshold, limit_malloc_arenas, start_heap_trimmer
 
 glibc = pytest.mark.skipif(
     not sys.platform.startswith("linux") or ctypes.util.find_library("c") is None,
@@ -24,6 +24,48 @@ def test_the_arenas_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_environment_decides_when_it_says(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     assert limit_malloc_arenas(2) is False
+
+
+MMAPPED = """
+import ctypes, sys
+from gridlink.api.process import fix_mmap_threshold
+
+FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in FIELDS.split()]
+
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold()
+big = bytearray(4_000_000)  # mmapped; freeing it raises glibc's dynamic threshold to 4 MB
+del big
+before = libc.mallinfo2().hblks
+buffers = [bytearray(300_000) for _ in range(10)]
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.parametrize(("mode", "mmapped"), [("fixed", 10), ("dynamic", 0)])
+@glibc
+def test_large_buffers_stay_mmapped_once_the_threshold_is_fixed(
+    mode: str, mmapped: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    out = subprocess.run(
+        [sys.executable, "-c", MMAPPED, mode], capture_output=True, text=True, check=True
+    )
+    assert int(out.stdout) == mmapped
+
+
+def test_the_environment_decides_the_threshold_when_it_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert fix_mmap_threshold() is False
 
 
 HOLES = """
