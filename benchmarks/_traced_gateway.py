@@ -6,9 +6,12 @@ keeps.
 Every SIGUSR1 appends to ``$GRIDLINK_TRACE_FILE`` (default ``var/memory-trace.txt``): RSS and its
 anonymous and file-backed parts, the C heap as glibc sees it (``mallinfo2``: bytes in use by the
 program vs. free but kept), pymalloc's live blocks and arenas, the number of live Python objects,
-the 15 most common types and the 15 that grew most since the previous dump, the SQLAlchemy
-engines' compiled-statement caches and pools, the psycopg connections' prepared statements, and
-the thread count. With ``GRIDLINK_TRACE_MALLOC=1`` the first SIGUSR1 also starts tracemalloc
+the 15 most common types and the 15 that grew most since the previous dump, the objects first
+seen at the previous dump and still alive (by kind, with who holds an example of each), the 10
+largest containers and who holds them, the budget versions' allocation matrices alive and their
+numpy memory, the SQLAlchemy engines' compiled-statement caches and pools, the psycopg
+connections' prepared statements, and the thread count. The bookkeeping for "kept" (a set of
+the ids of all live objects, ~10 MB for 250k objects) is in the RSS from the first dump on. With ``GRIDLINK_TRACE_MALLOC=1`` the first SIGUSR1 also starts tracemalloc
 (tracing the start-up would take minutes) and later ones add the 10 allocation sites holding most
 of what was allocated since and is still alive, and the 15 sites that grew most since the second
 dump (tracemalloc's own bookkeeping is in the C heap figure: compare its growth, not the heap's).
@@ -26,8 +29,9 @@ import signal
 import sys
 import threading
 import tracemalloc
-from collections import Counter
+from collections import Counter, deque
 from types import FrameType
+from typing import Any, TextIO
 
 
 class _MallInfo2(ctypes.Structure):
@@ -99,6 +103,94 @@ class _State:
 
     types_before: Counter[str] | None = None
     snapshot_before: tracemalloc.Snapshot | None = None
+    ids_before: set[int] | None = None
+    new_before: dict[int, str] | None = None
+
+
+def _describe(obj: object) -> str:
+    """A container's type with its size and what it holds, e.g. ``list[1000 x float]``."""
+    name = type(obj).__qualname__
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        first = next(iter(obj), None)
+        return f"{name}[{_bucket(len(obj))} x {type(first).__qualname__}]"
+    if isinstance(obj, dict):
+        key = next(iter(obj), None)
+        value = type(obj.get(key)).__qualname__
+        return f"dict[{_bucket(len(obj))} x {type(key).__qualname__}: {value}]"
+    return name
+
+
+def _bucket(n: int) -> str:
+    return str(n) if n < 8 else f"<={1 << (n - 1).bit_length()}"
+
+
+def _owners(obj: object, skip: set[int], depth: int = 4) -> str:
+    """The chain of types that hold ``obj``: at each level the first referrer that is not a
+    frame or one of the dump's own lists (``skip``)."""
+    chain = []
+    for _ in range(depth):
+        holder = next(
+            (
+                r
+                for r in gc.get_referrers(obj)
+                if not isinstance(r, FrameType) and id(r) not in skip
+            ),
+            None,
+        )
+        if holder is None:
+            break
+        obj = holder
+        chain.append(_describe(obj))
+    return " <- ".join(chain) or "(no referrer)"
+
+
+def _kept(objects: list[object], out: TextIO) -> None:
+    """Objects first seen at the previous dump and still alive now, by kind, with who holds a
+    few of them: what a run keeps, as opposed to what it churns."""
+    ids_now = {id(o) for o in objects}
+    if _State.new_before is not None:
+        kept = [o for o in objects if _State.new_before.get(id(o)) == type(o).__qualname__]
+        kinds = Counter(_describe(o) for o in kept)
+        out.write(f"   kept since the previous dump: {len(kept)} objects: ")
+        out.write(", ".join(f"{k} {n}" for k, n in kinds.most_common(12)) + "\n")
+        examples: dict[str, object] = {}
+        for obj in kept:
+            examples.setdefault(_describe(obj), obj)
+        for kind, _n in kinds.most_common(8):
+            chain = _owners(examples[kind], {id(objects), id(kept), id(examples)})
+            out.write(f"      {kind}: {chain}\n")
+        del examples
+    if _State.ids_before is not None:
+        _State.new_before = {
+            id(o): type(o).__qualname__ for o in objects if id(o) not in _State.ids_before
+        }
+    _State.ids_before = ids_now
+
+
+def _largest(objects: list[object], out: TextIO) -> None:
+    """The 10 largest containers alive and who holds them: a cache or a list that keeps many
+    small objects (str, float, datetime: not tracked by the collector) is one object here."""
+    containers: list[Any] = [o for o in objects if type(o) in (list, dict, set, deque, tuple)]
+    sized = [o for o in containers if len(o) >= 1000]
+    del containers
+    sized.sort(key=len, reverse=True)
+    out.write(f"   containers of >= 1000 items: {len(sized)}\n")
+    skip = {id(objects), id(sized), id(_State.ids_before), id(_State.new_before)}
+    for rank in range(min(10, len(sized))):
+        obj = sized[rank]
+        out.write(f"      {_describe(obj)} ({len(obj)}): {_owners(obj, skip)}\n")
+
+
+def _matrices(objects: list[object], out: TextIO) -> None:
+    """The budget versions' allocation matrices alive, their numpy memory (arrays are not
+    tracked by the collector, so they are counted through the matrices that hold them) and who
+    holds the oldest three."""
+    matrices: list[Any] = [o for o in objects if type(o).__qualname__ == "AllocationMatrix"]
+    nbytes = sum(m.node_ids.nbytes + m.instants_us.nbytes + m.powers_w.nbytes for m in matrices)
+    out.write(f"   allocation matrices: {len(matrices)}, {nbytes / 1e6:.1f} MB of arrays\n")
+    skip = {id(objects), id(matrices)}
+    for rank in range(min(3, len(matrices))):
+        out.write(f"      {_owners(matrices[rank], skip, depth=6)}\n")
 
 
 def _database_caches(objects: list[object]) -> str:
@@ -152,6 +244,9 @@ def _dump(_signum: int, _frame: FrameType | None) -> None:
         out.write(f"   {len(objects)} objects: ")
         out.write(", ".join(f"{name} {n}" for name, n in types.most_common(15)) + "\n")
         out.write(f"   {_database_caches(objects)}\n")
+        _matrices(objects, out)
+        _kept(objects, out)
+        _largest(objects, out)
         del objects
         if _State.types_before is not None:
             grown = types.copy()

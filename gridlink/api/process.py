@@ -6,7 +6,8 @@ of allocations on whichever thread serves it, so over hours each pool thread's a
 high-water mark of the versions it built: RSS grows with concurrency, not with live data
 (docs/scheduler-and-streams.md, the version soak). Fewer arenas share their free memory, and
 a periodic ``malloc_trim`` hands what is free back to the system instead of keeping it as the
-high-water mark of the largest burst so far.
+high-water mark of the largest burst so far; a fixed mmap threshold keeps large buffers out of
+the heap, where small long-lived allocations would pin them (:func:`fix_mmap_threshold`).
 """
 
 from __future__ import annotations
