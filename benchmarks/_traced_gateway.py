@@ -11,7 +11,8 @@ seen at the previous dump and still alive (by kind, with who holds an example of
 largest containers and who holds them, the budget versions' allocation matrices alive and their
 numpy memory, the SQLAlchemy engines' compiled-statement caches and pools, the psycopg
 connections' prepared statements, and the thread count. The bookkeeping for "kept" (a set of
-the ids of all live objects, ~10 MB for 250k objects) is in the RSS from the first dump on. With ``GRIDLINK_TRACE_MALLOC=1`` the first SIGUSR1 also starts tracemalloc
+the ids of all live objects, ~10 MB for 250k objects) is in the RSS from the first dump on.
+With ``GRIDLINK_TRACE_MALLOC=1`` the first SIGUSR1 also starts tracemalloc
 (tracing the start-up would take minutes) and later ones add the 10 allocation sites holding most
 of what was allocated since and is still alive, and the 15 sites that grew most since the second
 dump (tracemalloc's own bookkeeping is in the C heap figure: compare its growth, not the heap's).
