@@ -41,12 +41,7 @@ def limit_malloc_arenas(arenas: int = DEFAULT_ARENAS) -> bool:
     """Cap glibc's malloc arenas at ``arenas`` (call before threads start), unless the
     ``MALLOC_ARENA_MAX`` environment variable already says how many. Whether it was applied:
     False off Linux, without glibc, or when the environment decides."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return False
-    mallopt = getattr(_glibc(), "mallopt", None)
-    if mallopt is None:
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    return _mallopt(M_ARENA_MAX, arenas, unless_env="MALLOC_ARENA_MAX")
 
 
 def fix_mmap_threshold(threshold_b: int = DEFAULT_MMAP_THRESHOLD_B) -> bool:
@@ -59,12 +54,18 @@ def fix_mmap_threshold(threshold_b: int = DEFAULT_MMAP_THRESHOLD_B) -> bool:
     instead, where the small long-lived allocations made meanwhile pin them, and RSS keeps the
     high-water mark. Setting the threshold turns that adjustment off. Whether it was applied:
     False off Linux, without glibc, or when the environment decides."""
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    return _mallopt(M_MMAP_THRESHOLD, threshold_b, unless_env="MALLOC_MMAP_THRESHOLD_")
+
+
+def _mallopt(param: int, value: int, *, unless_env: str) -> bool:
+    """glibc's ``mallopt(param, value)`` unless the environment variable ``unless_env`` (glibc's
+    own name for the same setting) is set; whether it was applied."""
+    if unless_env in os.environ:
         return False
     mallopt = getattr(_glibc(), "mallopt", None)
     if mallopt is None:
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, threshold_b))
+    return bool(mallopt(param, value))
 
 
 def trim_heap() -> bool:

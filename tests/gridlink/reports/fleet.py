@@ -6,7 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy import delete
+from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.auth.principal import SYSTEM
 from gridlink.curtailments.schemas import CurtailmentCreate, CurtailmentUpdate
@@ -15,7 +16,11 @@ from gridlink.curtailments.service import (
     create_curtailment,
     update_curtailment,
 )
+from gridlink.db.engine import session_scope
+from gridlink.models.audit import AuditEntry
+from gridlink.models.event import Event
 from gridlink.models.node import Node
+from gridlink.models.report import Report
 from gridlink.settings import GridlinkSettings
 from gridlink.telemetry import repository as telemetry_repository
 
@@ -102,3 +107,10 @@ def change_event(
 
 def cancel_event(session: Session, event_id: int, *, now: datetime) -> None:
     cancel_curtailment(session, event_id, actor=SYSTEM, now=now)
+
+
+def wipe(factory: sessionmaker[Session]) -> None:
+    """Delete what the report tests create (reports, audit entries, events, nodes), committed."""
+    with session_scope(factory) as session:
+        for model in (Report, AuditEntry, Event, Node):
+            session.execute(delete(model))

@@ -11,14 +11,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.db.engine import session_scope
-from gridlink.models.audit import AuditEntry
-from gridlink.models.event import Event
-from gridlink.models.node import Node
 from gridlink.models.report import Report
 from gridlink.reports import scheduled
 from gridlink.settings import GridlinkSettings
 from tests.gridlink.fakes import committed_database_url, committed_engine, factory
-from tests.gridlink.reports.fleet import add_event, add_node, add_samples, cancel_event
+from tests.gridlink.reports.fleet import add_event, add_node, add_samples, cancel_event, wipe
 
 __all__ = ["committed_database_url", "committed_engine", "factory"]
 
@@ -27,20 +24,14 @@ START = T0 + timedelta(hours=1)
 END = START + timedelta(minutes=30)
 
 
-def _wipe(factory: sessionmaker[Session]) -> None:
-    with session_scope(factory) as session:
-        for model in (Report, AuditEntry, Event, Node):
-            session.execute(delete(model))
-
-
 @pytest.fixture
 def fleet(factory: sessionmaker[Session]) -> Iterator[sessionmaker[Session]]:
-    _wipe(factory)
+    wipe(factory)
     with session_scope(factory) as session:
         node = add_node(session, "n1")
         add_samples(session, node.id, T0, END + timedelta(hours=1), period_s=30.0)
     yield factory
-    _wipe(factory)
+    wipe(factory)
 
 
 def _settings(settings_kw: dict[str, object] | None = None) -> GridlinkSettings:

@@ -9,19 +9,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridlink.db.engine import build_engine, build_sessionmaker, session_scope
-from gridlink.models.audit import AuditEntry
-from gridlink.models.event import Event
-from gridlink.models.node import Node
 from gridlink.models.report import Report
 from gridlink.reports import worker
 from gridlink.settings import GridlinkSettings
 from tests.gridlink.fakes import committed_database_url, committed_engine, factory
-from tests.gridlink.reports.fleet import add_event, add_node, add_samples
+from tests.gridlink.reports.fleet import add_event, add_node, add_samples, wipe
 
 __all__ = ["committed_database_url", "committed_engine", "factory"]
 
@@ -39,21 +36,15 @@ SETTINGS = GridlinkSettings.model_validate(
 SETTLED = END + timedelta(seconds=900)
 
 
-def _wipe(factory: sessionmaker[Session]) -> None:
-    with session_scope(factory) as session:
-        for model in (Report, AuditEntry, Event, Node):
-            session.execute(delete(model))
-
-
 @pytest.fixture
 def fleet(factory: sessionmaker[Session]) -> Iterator[sessionmaker[Session]]:
-    _wipe(factory)
+    wipe(factory)
     with session_scope(factory) as session:
         node = add_node(session, "n1")
         add_samples(session, node.id, T0, END + timedelta(hours=1), period_s=30.0)
         add_event(session, SETTINGS, START, 1800, limit_kw=50.0, now=T0)
     yield factory
-    _wipe(factory)
+    wipe(factory)
 
 
 def _fail(*_args: Any, **_kwargs: Any) -> list[int]:
