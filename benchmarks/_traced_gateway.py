@@ -185,7 +185,7 @@ def _largest(objects: list[object], out: TextIO) -> None:
 def _matrices(objects: list[object], out: TextIO) -> None:
     """The budget versions' allocation matrices alive, their numpy memory (arrays are not
     tracked by the collector, so they are counted through the matrices that hold them) and who
-    holds the oldest three."""
+    holds the first three found."""
     matrices: list[Any] = [o for o in objects if type(o).__qualname__ == "AllocationMatrix"]
     nbytes = sum(m.node_ids.nbytes + m.instants_us.nbytes + m.powers_w.nbytes for m in matrices)
     out.write(f"   allocation matrices: {len(matrices)}, {nbytes / 1e6:.1f} MB of arrays\n")

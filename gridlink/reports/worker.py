@@ -34,8 +34,6 @@ from gridlink.reports.corrections import pending_corrections
 from gridlink.reports.scheduled import due_reports, generate_due
 from gridlink.settings import GridlinkSettings
 
-log = logging.getLogger(__name__)
-
 
 def heavy_work_due(
     factory: sessionmaker[Session], *, now: datetime, settings: GridlinkSettings
