@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from pals_core.control.demand import mean_output_tok
 from pals_core.control.qos import QoSPolicy, evaluate_window
 from pals_core.engine.base import EngineMetrics
 
@@ -115,7 +116,7 @@ class TelemetryRecorder:
                 demand_tok_s = offered_tok_s(
                     served,
                     metrics.num_requests_waiting - self._waiting,
-                    self._mean_output_tok(metrics),
+                    self._mean_output_tok(metrics, tok_s),
                     dt_s,
                 )
                 for covered in range(self._second, second):  # a late tick covers every second
@@ -147,16 +148,24 @@ class TelemetryRecorder:
         if self._first is None:
             self._first = metrics
 
-    def _mean_output_tok(self, metrics: EngineMetrics) -> float:
-        """Output tokens per request since the first tick: generated over the requests they
-        went to (finished, and running counted once each); 0 before any."""
+    def _mean_output_tok(self, metrics: EngineMetrics, tok_s: float) -> float:
+        """Output tokens per request since the first tick, the requests in flight counted as
+        censored (:func:`pals_core.control.demand.mean_output_tok`; the horizon is this second's
+        per-request rate over the time observed); 0 before any."""
         first = self._first
         if first is None:
             return 0.0
-        generated = metrics.generation_tokens_total - first.generation_tokens_total
-        requests = metrics.request_success_total - first.request_success_total
-        requests += metrics.num_requests_running
-        return generated / requests if requests > 0 and generated > 0 else 0.0
+        running = metrics.num_requests_running
+        horizon_tok = math.inf
+        if running > 0:
+            horizon_tok = tok_s / running * (metrics.timestamp_s - first.timestamp_s)
+        mean = mean_output_tok(
+            metrics.generation_tokens_total - first.generation_tokens_total,
+            metrics.request_success_total - first.request_success_total,
+            running,
+            horizon_tok,
+        )
+        return 0.0 if math.isnan(mean) else mean
 
     def _window(self, metrics: EngineMetrics) -> bool | None:
         start = self._window_start

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pals_core.agent.spool import TelemetrySpool
 from pals_core.agent.telemetry import TelemetryRecorder, offered_tok_s
+from pals_core.control.demand import mean_output_tok
 from pals_core.control.qos import QoSPolicy
 from pals_core.engine.base import EngineMetrics, Histogram
 
@@ -73,7 +74,7 @@ def test_demand_is_the_served_rate_plus_the_queue_growth_in_tokens() -> None:
     assert len(samples) == 4
     for end_s, sample in zip((1.05, 2.05, 3.05, 4.05), samples, strict=True):
         t = round(end_s, 1)
-        mean_out = int(1000 * t) / (int(5 * t) + 4)  # finished + running, as the recorder counts
+        mean_out = mean_output_tok(int(1000 * t), int(5 * t), 4)  # as the recorder counts
         assert abs(sample.demand_tok_s - (1000.0 + 2 * mean_out)) < 0.05 * (1000 + 2 * mean_out)
         assert sample.demand_tok_s > sample.throughput_tok_s
     assert offered_tok_s(500.0, -10, 100.0, 1.0) == 0.0  # a drained queue: never negative

@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from pals_core.control.demand import DemandConfig, DemandState, update_demand
+from pals_core.control.demand import (
+    MEAN_OUTPUT_MIN_FINISHED,
+    DemandConfig,
+    DemandState,
+    mean_output_tok,
+    update_demand,
+)
 from pals_core.engine.base import ITL_BUCKETS_S, TTFT_BUCKETS_S, EngineMetrics, Histogram
 
 CFG = DemandConfig()
@@ -75,3 +82,45 @@ def test_arrivals_override_a_throttled_generation_rate() -> None:
         )
     assert state.gen_rate_tok_s < 2600
     assert state.estimate_tok_s(CFG) > 3200
+
+
+def _node_start(seconds: float, seed: int) -> tuple[float, int, int]:
+    """A node that starts empty: 8 requests/s, lognormal outputs (mean 400, sigma 0.8), each
+    generated at 40 tok/s. Returns (tokens generated, finished, running) after ``seconds``."""
+    rng = np.random.default_rng(seed)
+    n = rng.poisson(8 * seconds)
+    arrivals_s = rng.uniform(0.0, seconds, n)
+    lengths = np.rint(rng.lognormal(math.log(400.0) - 0.32, 0.8, n)).clip(1, 8192)
+    generated = np.minimum(lengths, (seconds - arrivals_s) * 40.0)
+    finished = int((lengths <= (seconds - arrivals_s) * 40.0).sum())
+    return float(generated.sum()), finished, n - finished
+
+
+def test_the_mean_output_length_counts_the_requests_in_flight_as_censored() -> None:
+    """20 s after a start the short requests have finished and the long ones are still running:
+    tokens per finished-or-running request read about 0.6x the mean; the censored estimate reads
+    a little above it (the safe side), and both converge."""
+    early = [mean_output_tok(*_node_start(20.0, seed)) for seed in range(40)]
+    naive = [g / (f + r) for g, f, r in (_node_start(20.0, seed) for seed in range(40))]
+    assert 380 < float(np.median(early)) < 480
+    assert float(np.median(naive)) < 280
+    late = [mean_output_tok(*_node_start(120.0, seed)) for seed in range(20)]
+    assert 380 < float(np.median(late)) < 420
+
+
+def test_few_finished_requests_fall_back_to_counting_the_running_ones() -> None:
+    assert mean_output_tok(4000.0, 5, 15) == pytest.approx(200.0)
+    assert mean_output_tok(4000.0, MEAN_OUTPUT_MIN_FINISHED, 15) == pytest.approx(
+        4000.0 / MEAN_OUTPUT_MIN_FINISHED
+    )
+    assert math.isnan(mean_output_tok(0.0, 30, 4))
+    assert math.isnan(mean_output_tok(100.0, 0, 0))
+
+
+def test_the_censored_mean_never_reaches_past_the_longest_output_seen() -> None:
+    """Long outputs (mean 900) seen for 20 s at 30 tok/s per request: no request can be older
+    than 600 tokens, so the estimate is capped there (uncapped it extrapolates to ~1.6x the
+    mean), and never below the naive count."""
+    assert mean_output_tok(30_000.0, 25, 100, horizon_tok=600.0) == pytest.approx(600.0)
+    assert mean_output_tok(30_000.0, 25, 100, horizon_tok=100.0) == pytest.approx(30_000 / 125)
+    assert mean_output_tok(30_000.0, 25, 100) == pytest.approx(1200.0)
