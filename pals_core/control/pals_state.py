@@ -159,8 +159,8 @@ class PalsConfig:
     """... and, while no request waits, rise by at most this fraction per second."""
     warmup_s: float = 10.0
     warmup_requests: int = 10
-    warmup_max_s: float = 30.0
-    warmup_rise_per_s: float = 0.01
+    warmup_max_s: float = 15.0
+    warmup_rise_per_s: float = 0.03
     """... and while the demand estimate still rises faster than this fraction per second (the
     engine starts empty: the served rate climbs for about one request lifetime)."""
     """With no target set, hold the safe default for at least ``warmup_s`` and until this many
