@@ -76,7 +76,9 @@ def update_itl_trim(
     to do nothing.
     Each judged window (completed, or cut short by an excess) enters the QoS budget's ledger;
     while more of them went over the SLO than ``qos_violation_budget`` allows
-    (:func:`qos_budget_spent`), the offset neither comes down nor stays below zero.
+    (:func:`qos_budget_spent`), the offset is floored at zero (no probing below the plan); a
+    positive offset still comes down in comfortable windows (frozen, one early excess kept the
+    caps over the plan for as long as the budget stayed spent: 100 windows after one excess).
     A multiplicative ITL correction was tried first: p99 over a few seconds is too noisy (it
     swings by 2x at a fixed configuration in the simulator) to scale the whole surface by it.
     """
@@ -111,7 +113,7 @@ def update_itl_trim(
         ratio < cfg.itl_setpoint
         and obs.metrics.num_requests_waiting == 0
         and obs.time_s >= state.itl_hold_until_s
-        and not spent
+        and (not spent or trim > 0.0)
     ):
         step = cfg.itl_trim_down_gain_w * (cfg.itl_setpoint - ratio)
         trim -= min(cfg.itl_trim_down_max_w, step)

@@ -106,8 +106,8 @@ class PalsConfig:
     qos_violation_budget: float = QOS_VIOLATION_BUDGET
     """The fraction of ITL windows PALS may spend over the SLO while it probes for efficiency:
     once its own count of windows over the SLO exceeds this fraction of the windows it has
-    seen, the ITL loop stops probing below the plan (the offset is floored at zero) until the
-    count falls back within the budget."""
+    seen, the ITL loop stops probing below the plan (the offset is floored at zero; a positive
+    one still comes down) until the count falls back within the budget."""
     steady_after_s: float = 1.0
     """Corrections learn only when the knobs have not moved for this long."""
     budget_snap_frac: float = 0.1

@@ -3,12 +3,14 @@
 The floors sit just under the figures measured on this code (``docs/results.md``): a change that
 loses a twentieth of PALS's efficiency, or adds violated windows, fails here, not in the next
 paper run. Measured with the mean output length that counts the requests in flight as censored
-(``pals_core.control.demand.mean_output_tok``) (llama-3.1-8b, 1xH100, quick profile, 90 s,
-seeds 1-3): PALS over stock 1.76 / 1.73 / 1.69 at 40 % load and 1.26 / 1.28 / 1.16 at 80 %, 0
-and 2 violated windows over the three seeds (seeds 4-5: 1.80 / 1.63 and 1.21 / 1.16, 0 and 1).
-With the naive mean before it (tokens per finished-or-running request, 0.6x the true mean 20 s
-after a start): 1.61 / 1.76 / 1.66 and 1.23 / 1.32 / 1.30, with 1 and 5 violated windows: the
-censored mean buys QoS at 80 % load with some efficiency.
+(``pals_core.control.demand.mean_output_tok``) and an ITL offset that comes back down to the plan
+while the QoS budget is spent (llama-3.1-8b, 1xH100, quick profile, 90 s, seeds 1-3): PALS over
+stock 1.81 / 1.81 / 1.73 at 40 % load and 1.26 / 1.28 / 1.16 at 80 %, 0 and 2 violated windows
+over the three seeds (seeds 4-5: 1.80 / 1.77 and 1.21 / 1.17, 0 and 1). With the offset frozen
+while spent: 1.76 / 1.73 / 1.69 at 40 %. With the naive mean before that (tokens per
+finished-or-running request, 0.6x the true mean 20 s after a start): 1.61 / 1.76 / 1.66 and
+1.23 / 1.32 / 1.30, with 1 and 5 violated windows: the censored mean buys QoS at 80 % load with
+some efficiency.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("load", "min_gain", "mean_gain", "max_violated"),
-    [(0.4, 1.64, 1.67, 1), (0.8, 1.12, 1.19, 3)],
+    [(0.4, 1.68, 1.73, 1), (0.8, 1.12, 1.19, 3)],
 )
 def test_pals_efficiency_and_qos_floors_over_seeds(
     profile: Path, load: float, min_gain: float, mean_gain: float, max_violated: int
