@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pals_core.control.demand import mean_output_tok
+from pals_core.control.demand import mean_output_tok, output_horizon_tok
 from pals_core.control.qos import QoSPolicy, evaluate_window
 from pals_core.engine.base import EngineMetrics
 
@@ -156,14 +156,11 @@ class TelemetryRecorder:
         if first is None:
             return 0.0
         running = metrics.num_requests_running
-        horizon_tok = math.inf
-        if running > 0:
-            horizon_tok = tok_s / running * (metrics.timestamp_s - first.timestamp_s)
         mean = mean_output_tok(
             metrics.generation_tokens_total - first.generation_tokens_total,
             metrics.request_success_total - first.request_success_total,
             running,
-            horizon_tok,
+            output_horizon_tok(tok_s, running, metrics.timestamp_s - first.timestamp_s),
         )
         return 0.0 if math.isnan(mean) else mean
 

@@ -45,20 +45,17 @@ class DemandState:
 
     @property
     def mean_output_tok(self) -> float:
-        """Mean output length since the first snapshot (see :func:`mean_output_tok`; the horizon
-        is the per-request generation rate times the time observed)."""
+        """Mean output length since the first snapshot (see :func:`mean_output_tok`)."""
         if self.first is None or self.last is None:
             return math.nan
         running = self.last.num_requests_running
-        age_s = self.last.timestamp_s - self.first.timestamp_s
-        horizon_tok = math.inf
-        if running > 0 and math.isfinite(self.gen_rate_tok_s):
-            horizon_tok = self.gen_rate_tok_s / running * age_s
         return mean_output_tok(
             self.last.generation_tokens_total - self.first.generation_tokens_total,
             self.finished_seen,
             running,
-            horizon_tok,
+            output_horizon_tok(
+                self.gen_rate_tok_s, running, self.last.timestamp_s - self.first.timestamp_s
+            ),
         )
 
     def estimate_tok_s(self, config: DemandConfig) -> float:
@@ -77,6 +74,14 @@ class DemandState:
 
 MEAN_OUTPUT_MIN_FINISHED = 20
 """Finished requests before the censored estimate is trusted (fewer: its spread is too wide)."""
+
+
+def output_horizon_tok(served_tok_s: float, running: int, observed_s: float) -> float:
+    """The longest output the counters can have seen: the per-request generation rate (served
+    rate over the running requests) times the time observed; +inf when it cannot be told."""
+    if running > 0 and math.isfinite(served_tok_s):
+        return served_tok_s / running * observed_s
+    return math.inf
 
 
 def mean_output_tok(
