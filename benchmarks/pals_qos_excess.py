@@ -30,7 +30,9 @@ from pals_core.experiments.runner import RunResult, run_scenario
 from pals_core.experiments.scenarios import NodeConfig, Scenario, full_matrix
 
 
-def _scenario(spec: str, seed: int, matrix_args: dict[str, Any]) -> Scenario:
+def scenario_from_spec(spec: str, seed: int, matrix_args: dict[str, Any]) -> Scenario:
+    """The full matrix's scenario ``MODEL@GPUS:LOAD:BUDGET[:FRAC]`` for ``seed`` (also used by
+    ``pals_steady_state.py``)."""
     node_spec, load, kind, *frac = spec.split(":")
     model, gpus = node_spec.split("@")
     node = NodeConfig(model, "H100-SXM", int(gpus))
@@ -97,7 +99,7 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for spec in args.scenario:
             for seed in seeds:
-                scenario = _scenario(spec, seed, margs)
+                scenario = scenario_from_spec(spec, seed, margs)
                 profile = ensure_profile(scenario.node, matrix, args.cache, args.physics)
                 for c in controllers:
                     tasks.append((spec, seed, c, pool.submit(_run, scenario, c, profile, sets)))

@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from pals_qos_excess import _scenario
+from pals_qos_excess import scenario_from_spec
 
 from pals_core.experiments.pals_adapter import ensure_profile
 from pals_core.experiments.runner import FixedConfig, run_scenario
@@ -65,7 +65,7 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         for spec in args.scenario:
             for seed in seeds:
-                base = _scenario(spec, seed, margs)
+                base = scenario_from_spec(spec, seed, margs)
                 scenario = dataclasses.replace(base, duration_s=args.duration, warmup_s=args.warmup)
                 profile = ensure_profile(scenario.node, matrix, cache, physics)
                 for c in CONTROLLERS:
