@@ -121,11 +121,47 @@ def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_t
     assert (pick.cap_w, pick.qos_violated, pick.tokens_per_j) == (400, 0, 7.9)
     assert verified == [300, 350, 400]  # stops at the first clean one
 
-    # With too few verifications allowed, the fewest violations win (and say so in the pick).
+    # With too few verifications allowed to reach a clean one, the pick's batch is climbed to
+    # the lowest cap that is clean on the full run: the top of the grid first, then bisection.
+    full.update({cap: (8.3 - cap / 1000, cap, int(cap < 400)) for cap in range(375, 700, 25)})
     verified.clear()
-    matrix = replace(matrix, oracle_max_verified=2)
-    (pick,) = oracle.oracle_picks([scenario], matrix, [None], 700.0, 200.0, 256)["oracle-static"]
-    assert (pick.cap_w, pick.qos_violated) == (350, 1) and verified[:2] == [300, 350]
+    matrix = replace(matrix, oracle_max_verified=2, oracle_cap_step_w=25.0)
+    picks = oracle.oracle_picks([scenario], matrix, [None], 700.0, 200.0, 256)
+    for (pick,) in picks.values():
+        assert (pick.cap_w, pick.qos_violated) == (400, 0)
+    assert verified[:3] == [300, 350, 700] and len(verified) <= 2 + 1 + 5  # log2(14) bisections
+
+
+def climb_verify(violated_below_w: float, calls: list[float]) -> object:
+    def verify(candidate: OracleCandidate) -> OracleCandidate:
+        calls.append(candidate.cap_w)
+        bad = 1 if candidate.cap_w < violated_below_w else 0
+        return c(
+            candidate.cap_w, candidate.batch_limit, 10 - candidate.cap_w / 100, candidate.cap_w, bad
+        )
+
+    return verify
+
+
+def test_climb_to_qos_finds_the_lowest_clean_cap_by_bisection() -> None:
+    caps = oracle.cap_grid_w(200.0, 700.0, 25.0)
+    base = c(300, 64, 9.0, 300, violated=3)
+    calls: list[float] = []
+    found = oracle.climb_to_qos(climb_verify(460.0, calls), base, caps, 1, None)  # type: ignore[arg-type]
+    assert found is not None and (found.cap_w, found.batch_limit, found.qos_violated) == (
+        475,
+        64,
+        0,
+    )
+    assert calls[0] == 700.0 and len(calls) <= 1 + 5  # 16 caps above 300 W: 4-5 bisections
+    # A budget keeps the climb to caps whose sum stays within it (2 GPUs, 1,000 W: <= 500 W).
+    calls.clear()
+    found = oracle.climb_to_qos(climb_verify(460.0, calls), base, caps, 2, 1000.0)  # type: ignore[arg-type]
+    assert found is not None and found.cap_w == 475 and max(calls) == 500.0
+    # Where even the highest cap the budget allows misses QoS: nothing, after one run.
+    calls.clear()
+    assert oracle.climb_to_qos(climb_verify(600.0, calls), base, caps, 2, 1000.0) is None  # type: ignore[arg-type]
+    assert calls == [500.0]
 
 
 def test_search_stops_a_batch_past_its_efficiency_peak(monkeypatch: pytest.MonkeyPatch) -> None:
