@@ -202,6 +202,7 @@ def report(
         decomposition_markdown,
         goals_markdown,
         headline_markdown,
+        matched_qos_markdown,
         scenario_markdown,
     )
     from pals_core.experiments.report import print_report
@@ -216,6 +217,8 @@ def report(
         typer.echo(headline_markdown(doc["summary"]))
         typer.echo("")
         typer.echo(decomposition_markdown(doc["summary"]))
+        typer.echo("")
+        typer.echo(matched_qos_markdown(doc["summary"]))
         typer.echo("")
         typer.echo(scenario_markdown(doc["runs"]))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,7 +10,9 @@ from pals_core.experiments.tables import scenario_rows
 
 
 def _f(value: Any, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return format(value, spec)
 
 
 def goals_markdown(summary: dict[str, Any]) -> str:
@@ -46,6 +49,29 @@ def decomposition_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def matched_qos_markdown(summary: dict[str, Any], reference: str = "static_cap") -> str:
+    """Per scenario: PALS over the reference at matched QoS (0 where PALS misses the QoS
+    budget), the violated windows of each over the seeds, and the tok/J ratio unmatched."""
+    by = summary.get(f"efficiency_vs_{reference}_matched_qos_by_scenario") or {}
+    lines = [
+        "| scenario | matched-QoS ratio (95 %) | violated windows PALS / reference "
+        "| unmatched ratio |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario, row in sorted(by.items()):
+        if row.get("pals_meets"):
+            ratio = f"{row['mean']:.3f} ({_f(row.get('ci95_low'), '.3f')} .. "
+            ratio += f"{_f(row.get('ci95_high'), '.3f')})"
+            unmatched = f"{row['mean']:.3f}"
+        else:
+            ratio, unmatched = "0 (PALS misses QoS)", _f(row.get("unmatched_mean"), ".3f")
+        windows = "-"
+        if "pals_violated" in row:
+            windows = f"{row['pals_violated']} / {row['reference_violated']} of {row['windows']}"
+        lines.append(f"| {scenario} | {ratio} | {windows} | {unmatched} |")
+    return "\n".join(lines)
+
+
 def headline_markdown(summary: dict[str, Any]) -> str:
     """The reported-without-goal figures, with their 95 % intervals."""
     lines = ["| figure | value | 95 % interval | where |", "|---|---:|---|---|"]
@@ -60,4 +86,14 @@ def headline_markdown(summary: dict[str, Any]) -> str:
                 f"| `{name}_{kind}` | {gain[kind]:.3f} | {_f(low, '.3f')} .. {_f(high, '.3f')} "
                 f"| {where} |"
             )
+    refs = summary.get("qos_excess_windows_vs_cap_only_of_references") or {}
+    for controller, ref in refs.items():
+        if ref.get("max") is None:
+            continue
+        lines.append(
+            f"| `qos_excess_windows_vs_cap_only_max` of {controller} | {ref['max']} | - "
+            f"| over cap-only in {ref['scenarios_over_cap_only']} of {ref['scenarios']} "
+            f"constrained scenarios ({ref['scenarios_over_cap_only_meeting_qos']} of them "
+            "within the QoS budget) |"
+        )
     return "\n".join(lines)

@@ -64,4 +64,13 @@ def print_report(
         f"{summary.get('binding_falls')} binding budget falls; batch-only infeasible runs: "
         f"{len(summary.get('batch_only_infeasible_runs') or [])}"
     )
+    refs = summary.get("qos_excess_windows_vs_cap_only_of_references") or {}
+    parts = [
+        f"{c} {_fmt(r.get('max'))} (over cap-only in {r.get('scenarios_over_cap_only')} of "
+        f"{r.get('scenarios')})"
+        for c, r in refs.items()
+        if r.get("max") is not None
+    ]
+    if parts:
+        console.print("the hindsight picks' own QoS excess over cap-only: " + "; ".join(parts))
     console.print(f"wall time: {wall_s:.1f} s")

@@ -7,7 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from pals_core.cli import app
 from pals_core.experiments import paper, runner
 from pals_core.experiments.plots import plot_dynamic_power, plot_efficiency_vs_load, plot_pareto
 from pals_core.experiments.scenarios import NodeConfig, quick_matrix
@@ -54,6 +56,11 @@ def test_pipeline_runs_baselines_and_oracle_and_writes_results(
     plots = plot_efficiency_vs_load(doc["runs"], tmp_path) + plot_dynamic_power(series, tmp_path)
     plots += plot_pareto(doc["runs"], tmp_path)
     assert len(plots) == 2 + 1 + 1 and all(p.stat().st_size > 1000 for p in plots)
+    # The saved run reads back as the tables of docs/results.md, and as the terminal report.
+    for args in (["--markdown"], []):
+        shown = CliRunner().invoke(app, ["experiment", "report", *args, str(out.results_path)])
+        assert shown.exit_code == 0, shown.output
+    assert "hindsight picks' own QoS excess over cap-only" in shown.output
 
 
 def test_mismatched_devices_are_scenarios_of_their_own_with_their_own_search() -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from pals_core.experiments.markdown import matched_qos_markdown
 from pals_core.experiments.stats import estimate
 from pals_core.experiments.summary import summarize
 
@@ -104,3 +105,43 @@ def test_missing_controllers_give_no_figure_and_unmet_goals() -> None:
     assert s["efficiency_gain_vs_stock_max"] is None
     assert s["efficiency_vs_oracle_matched_qos_min"] is None
     assert s["goals"]["efficiency_vs_oracle_matched_qos_min"]["met"] is False
+
+
+def test_the_hindsight_picks_own_qos_excess_over_cap_only_is_reported() -> None:
+    runs = [
+        # s60: the static cap violates 1 window more than cap-only, within the 1 % budget.
+        run("a/s60", "static", "cap-only", 1, 1.0, violated=0),
+        run("a/s60", "static", "static-cap", 1, 2.0, violated=1),
+        run("a/s60", "static", "oracle-static", 1, 2.5, violated=0),
+        # s45: both picks violate 4 more than cap-only, over the budget.
+        run("a/s45", "static", "cap-only", 1, 1.0, violated=2),
+        run("a/s45", "static", "static-cap", 1, 2.0, violated=6),
+        run("a/s45", "static", "oracle-static", 1, 2.0, violated=6),
+        run("a/dyn", "dynamic", "cap-only", 1, 1.0, violated=9),  # no pick on a dynamic trace
+    ]
+    refs = summarize(runs)["qos_excess_windows_vs_cap_only_of_references"]
+    assert refs["static-cap"]["by_scenario"] == {"a/s45": 4, "a/s60": 1}
+    assert (refs["static-cap"]["max"], refs["static-cap"]["scenarios"]) == (4, 2)
+    assert refs["static-cap"]["scenarios_over_cap_only"] == 2
+    assert refs["static-cap"]["scenarios_over_cap_only_meeting_qos"] == 1
+    assert refs["oracle-static"]["scenarios_over_cap_only"] == 1
+    assert refs["oracle-static"]["scenarios_over_cap_only_meeting_qos"] == 0
+
+
+def test_the_matched_qos_table_shows_what_each_side_spent() -> None:
+    runs = [
+        # a: PALS meets QoS (0 windows) at 0.9 of the static cap.
+        run("a/none", "none", "pals", 1, 0.9),
+        run("a/none", "none", "static-cap", 1, 1.0),
+        # b: PALS misses (3 of 100) for 1.2x the static cap's tok/J; the static cap has 1.
+        run("b/none", "none", "pals", 1, 1.2, violated=3),
+        run("b/none", "none", "static-cap", 1, 1.0, violated=1),
+    ]
+    s = summarize(runs)
+    by = s["efficiency_vs_static_cap_matched_qos_by_scenario"]
+    assert by["b/none"]["mean"] == 0.0 and by["b/none"]["unmatched_mean"] == pytest.approx(1.2)
+    assert (by["b/none"]["pals_violated"], by["b/none"]["reference_violated"]) == (3, 1)
+    assert by["a/none"]["mean"] == pytest.approx(0.9) and by["a/none"]["pals_violated"] == 0
+    table = matched_qos_markdown(s).splitlines()
+    assert table[2].startswith("| a/none | 0.900 (- .. -) | 0 / 0 of 100 | 0.900 |")
+    assert table[3] == "| b/none | 0 (PALS misses QoS) | 3 / 1 of 100 | 1.200 |"
