@@ -12,7 +12,8 @@ seed and records each configuration's tok/J, peak interval power and QoS. Two pi
 - ``static-cap``: only stock's batch limit (what ``nvidia-smi -pl`` alone can do: one cap).
 
 Per budget, each ranks the configurations (:func:`rank`): those whose peak power stays within
-the budget (all, when unconstrained), then the fewest violated windows, then the highest tok/J.
+the budget (all, when unconstrained); among them those that meet the QoS budget, by tok/J, then
+the others by fewest violated windows.
 A short horizon can miss a queue that builds up slowly, or a latency excursion that a longer
 run meets, so the best of the ranking are then run on the full scenario of *every* seed, in
 order, until one meets the QoS budget there (violated windows over all seeds at most
