@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -132,7 +133,9 @@ def test_verification_walks_down_the_ranking_until_a_configuration_is_clean_on_t
     assert verified[:3] == [300, 350, 700] and len(verified) <= 2 + 1 + 5  # log2(14) bisections
 
 
-def climb_verify(violated_below_w: float, calls: list[float]) -> object:
+def climb_verify(
+    violated_below_w: float, calls: list[float]
+) -> Callable[[OracleCandidate], OracleCandidate]:
     def verify(candidate: OracleCandidate) -> OracleCandidate:
         calls.append(candidate.cap_w)
         bad = 1 if candidate.cap_w < violated_below_w else 0
@@ -147,7 +150,7 @@ def test_climb_to_qos_finds_the_lowest_clean_cap_by_bisection() -> None:
     caps = oracle.cap_grid_w(200.0, 700.0, 25.0)
     base = c(300, 64, 9.0, 300, violated=3)
     calls: list[float] = []
-    found = oracle.climb_to_qos(climb_verify(460.0, calls), base, caps, 1, None)  # type: ignore[arg-type]
+    found = oracle.climb_to_qos(climb_verify(460.0, calls), base, caps, 1, None)
     assert found is not None and (found.cap_w, found.batch_limit, found.qos_violated) == (
         475,
         64,
@@ -156,11 +159,11 @@ def test_climb_to_qos_finds_the_lowest_clean_cap_by_bisection() -> None:
     assert calls[0] == 700.0 and len(calls) <= 1 + 5  # 16 caps above 300 W: 4-5 bisections
     # A budget keeps the climb to caps whose sum stays within it (2 GPUs, 1,000 W: <= 500 W).
     calls.clear()
-    found = oracle.climb_to_qos(climb_verify(460.0, calls), base, caps, 2, 1000.0)  # type: ignore[arg-type]
+    found = oracle.climb_to_qos(climb_verify(460.0, calls), base, caps, 2, 1000.0)
     assert found is not None and found.cap_w == 475 and max(calls) == 500.0
     # Where even the highest cap the budget allows misses QoS: nothing, after one run.
     calls.clear()
-    assert oracle.climb_to_qos(climb_verify(600.0, calls), base, caps, 2, 1000.0) is None  # type: ignore[arg-type]
+    assert oracle.climb_to_qos(climb_verify(600.0, calls), base, caps, 2, 1000.0) is None
     assert calls == [500.0]
 
 
