@@ -144,10 +144,11 @@ def _plots_and_report(
     )
     from pals_core.experiments.report import print_report
 
-    runs = json.loads(results_path.read_text())["runs"]
+    doc = json.loads(results_path.read_text())
+    runs = doc["runs"]
     series = json.loads((output / SERIES_FILE).read_text())
     plots = plot_efficiency_vs_load(runs, output) + plot_dynamic_power(series, output)
-    plots += plot_pareto(runs, output)
+    plots += plot_pareto(runs, output, doc.get("static_front"))
     print_report(Console(width=max(console.width, 170)), runs, summary, wall_s)
     console.print(f"wrote {results_path} and {len(plots)} plots")
 
@@ -204,6 +205,7 @@ def report(
         headline_markdown,
         matched_qos_markdown,
         scenario_markdown,
+        static_front_markdown,
     )
     from pals_core.experiments.report import print_report
 
@@ -220,6 +222,9 @@ def report(
         typer.echo("")
         typer.echo(matched_qos_markdown(doc["summary"]))
         typer.echo("")
+        if doc["summary"].get("efficiency_vs_static_front_at_pals_qos_by_scenario"):
+            typer.echo(static_front_markdown(doc["summary"]))
+            typer.echo("")
         typer.echo(scenario_markdown(doc["runs"]))
         return
     wide = Console(width=max(console.width, 170))

@@ -86,6 +86,23 @@ def headline_markdown(summary: dict[str, Any]) -> str:
                 f"| `{name}_{kind}` | {gain[kind]:.3f} | {_f(low, '.3f')} .. {_f(high, '.3f')} "
                 f"| {where} |"
             )
+    front = summary.get("efficiency_vs_static_front_at_pals_qos_by_scenario") or {}
+    if front:
+        worst = summary["efficiency_vs_static_front_at_pals_qos_worst_scenario"]
+        low, high = front[worst].get("ci95_low"), front[worst].get("ci95_high")
+        lines.append(
+            f"| `efficiency_vs_static_front_at_pals_qos_min` "
+            f"| {summary['efficiency_vs_static_front_at_pals_qos_min']:.3f} "
+            f"| {_f(low, '.3f')} .. {_f(high, '.3f')} | {worst} |"
+        )
+        low, high = summary.get("efficiency_vs_static_front_at_pals_qos_mean_ci95") or [None] * 2
+        lines.append(
+            f"| `efficiency_vs_static_front_at_pals_qos_mean` "
+            f"| {_f(summary.get('efficiency_vs_static_front_at_pals_qos_mean'), '.3f')} "
+            f"| {_f(low, '.3f')} .. {_f(high, '.3f')} | at or above the front in "
+            f"{summary.get('efficiency_vs_static_front_at_pals_qos_at_or_above')} of {len(front)} "
+            "scenarios |"
+        )
     refs = summary.get("qos_excess_windows_vs_cap_only_of_references") or {}
     for controller, ref in refs.items():
         if ref.get("max") is None:
@@ -96,4 +113,24 @@ def headline_markdown(summary: dict[str, Any]) -> str:
             f"constrained scenarios ({ref['scenarios_over_cap_only_meeting_qos']} of them "
             "within the QoS budget) |"
         )
+    return "\n".join(lines)
+
+
+def static_front_markdown(summary: dict[str, Any]) -> str:
+    """Per scenario: PALS over the best static cap with no more violated windows than PALS."""
+    by = summary.get("efficiency_vs_static_front_at_pals_qos_by_scenario") or {}
+    lines = [
+        "| scenario | PALS / best static cap at PALS's QoS (95 %) | that cap | violated windows "
+        "PALS / it |",
+        "|---|---:|---:|---:|",
+    ]
+    for scenario, row in sorted(by.items()):
+        ratio = f"{row['mean']:.3f} ({_f(row.get('ci95_low'), '.3f')} .. "
+        ratio += f"{_f(row.get('ci95_high'), '.3f')})"
+        lines.append(
+            f"| {scenario} | {ratio} | {row['cap_w']:g} W | {row['pals_violated']} / "
+            f"{row['static_violated']} of {row['windows']} |"
+        )
+    for scenario in summary.get("efficiency_vs_static_front_not_comparable") or []:
+        lines.append(f"| {scenario} | - (no cap of the front as few windows as PALS) | - | - |")
     return "\n".join(lines)

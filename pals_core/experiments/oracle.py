@@ -231,3 +231,53 @@ def oracle_picks(
                     fitting.append(climbed)
             picks[name].append(choose(fitting, budget_w) if fitting else choose(pool, budget_w))
     return picks
+
+
+@dataclass(frozen=True, slots=True)
+class FrontPoint:
+    """One fixed cap at stock's batch over a search's seeds: what each seed's run measured."""
+
+    cap_w: float
+    seeds: tuple[int, ...]
+    qos_violated: tuple[int, ...]
+    qos_windows: tuple[int, ...]
+    tokens_per_j: tuple[float, ...]
+    peak_power_w: tuple[float, ...]
+    """Node power's highest interval value per seed: a point fits a budget as a pick does
+    (peak within it), whatever its cap."""
+
+
+def static_front(
+    scenarios: Sequence[Scenario],
+    matrix: Matrix,
+    picks_w: Sequence[float],
+    min_cap_w: float,
+    max_cap_w: float,
+    stock_batch: int,
+) -> list[FrontPoint]:
+    """The static cap's front around its picks: every cap of the search grid within
+    ``Matrix.static_front_span_w`` of the lowest and the highest pick, run at stock's batch on
+    each of ``scenarios`` (the seeds' unconstrained scenarios: a fixed cap runs the same under
+    any budget it fits). PALS is then compared with the best of these that violates no more
+    windows than it does (:func:`pals_core.experiments.summary.static_front_efficiency`)."""
+    if not picks_w or matrix.static_front_span_w <= 0:
+        return []
+    low, high = min(picks_w) - matrix.static_front_span_w, max(picks_w) + matrix.static_front_span_w
+    grid = cap_grid_w(min_cap_w, max_cap_w, matrix.oracle_cap_step_w)
+    caps = [c for c in grid if low - 1e-6 <= c <= high + 1e-6]
+    points = []
+    for cap_w in caps:
+        results = [
+            run_scenario(s, "static-cap", fixed=FixedConfig(cap_w, stock_batch)) for s in scenarios
+        ]
+        points.append(
+            FrontPoint(
+                cap_w,
+                tuple(s.seed for s in scenarios),
+                tuple(r.qos_violated for r in results),
+                tuple(r.qos_windows for r in results),
+                tuple(r.tokens_per_j for r in results),
+                tuple(r.peak_power_w for r in results),
+            )
+        )
+    return points

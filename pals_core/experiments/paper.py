@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pals_core.experiments.oracle import OracleCandidate, oracle_picks
+from pals_core.experiments.oracle import FrontPoint, OracleCandidate, oracle_picks, static_front
 from pals_core.experiments.pals_adapter import ensure_profile
 from pals_core.experiments.runner import FixedConfig, RunResult, _json_safe, run_scenario
 from pals_core.experiments.scenarios import CONTROLLERS, SEARCHED, Matrix, NodeConfig, Scenario
@@ -43,11 +43,19 @@ class PaperOutput:
     results_path: Path
 
 
+@dataclass(frozen=True, slots=True)
+class _SearchResult:
+    picks: dict[str, list[OracleCandidate]]
+    front: list[FrontPoint]
+    """The static cap's front around its picks (:func:`.static_front`)."""
+    max_power_w: float
+
+
 def _oracle_task(
     scenarios: list[Scenario], matrix: Matrix, budget_fracs: list[float | None]
-) -> dict[str, list[OracleCandidate]]:
+) -> _SearchResult:
     """The searched controllers' picks for each budget fraction (None: unconstrained) of one
-    (node, load), over its seeds' unconstrained scenarios."""
+    (node, load), over its seeds' unconstrained scenarios, and the static cap's front."""
     first = scenarios[0]
     handle = build_node(
         first.node,
@@ -60,9 +68,18 @@ def _oracle_task(
     )
     limits = handle.gpus[0].power_limit_constraints()
     budgets_w = [None if f is None else f * handle.max_power_w for f in budget_fracs]
-    return oracle_picks(
+    picks = oracle_picks(
         scenarios, matrix, budgets_w, limits.max_w, limits.min_w, handle.stock_batch
     )
+    front = static_front(
+        scenarios,
+        matrix,
+        [p.cap_w for p in picks.get("static-cap", [])],
+        limits.min_w,
+        limits.max_w,
+        handle.stock_batch,
+    )
+    return _SearchResult(picks, front, handle.max_power_w)
 
 
 def _run_task(
@@ -169,6 +186,7 @@ class _Pool:
         self.pending: dict[Future[Any], tuple[str, Any]] = {}
         self.runs: list[RunResult] = []
         self.oracle: dict[str, dict[str, Any]] = {}
+        self.searches: dict[tuple[NodeConfig, float, float, float], _SearchResult] = {}
         self.profiles: dict[NodeConfig, Path] = {}
         self.started = time.perf_counter()
 
@@ -218,9 +236,10 @@ class _Pool:
                 result = future.result()
                 if kind == "oracle":
                     self.say(f"search done: {key[0].key} load {key[1]:.0%}")
+                    self.searches[key] = result
                     _submit_picks(
                         key,
-                        result,
+                        result.picks,
                         plan.scenarios,
                         plan.budget_fracs,
                         plan.searched,
@@ -266,17 +285,50 @@ def run_paper(
         "matrix": asdict(matrix),
         "controllers": list(controllers),
     }
-    return _write_results(output_dir, runs, pool.oracle, meta)
+    front = _fronts_by_scenario(plan.scenarios, pool.searches)
+    return _write_results(output_dir, runs, pool.oracle, meta, front)
+
+
+def _fronts_by_scenario(
+    scenarios: list[Scenario],
+    searches: dict[tuple[NodeConfig, float, float, float], _SearchResult],
+) -> dict[str, list[dict[str, Any]]]:
+    """Per fixed scenario, the points of its search's static front that fit its budget (their
+    peak power within it on every seed, as for the picks)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for scenario in scenarios:
+        search = searches.get(scenario.search_key)
+        if search is None or scenario.budget_kind == "dynamic" or not search.front:
+            continue
+        budget_w = None
+        if scenario.budget_frac is not None:
+            budget_w = scenario.budget_frac * search.max_power_w
+        out[scenario.key] = [
+            asdict(p) for p in search.front if budget_w is None or max(p.peak_power_w) <= budget_w
+        ]
+    return out
 
 
 def _write_results(
-    output_dir: Path, runs: list[RunResult], oracle: dict[str, dict[str, Any]], meta: dict[str, Any]
+    output_dir: Path,
+    runs: list[RunResult],
+    oracle: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    fronts: dict[str, list[dict[str, Any]]] | None = None,
 ) -> PaperOutput:
-    """``results.json`` (meta, summary, the searched picks, every run) and ``series.json``."""
+    """``results.json`` (meta, summary, the searched picks, the static cap's front, every run)
+    and ``series.json``."""
     run_dicts = [r.to_dict() for r in runs]
-    summary = summarize(run_dicts)
+    front = fronts or {}
+    summary = summarize(run_dicts, front)
     results_path = output_dir / RESULTS_FILE
-    document = {"meta": meta, "summary": summary, "oracle": oracle, "runs": run_dicts}
+    document = {
+        "meta": meta,
+        "summary": summary,
+        "oracle": oracle,
+        "static_front": front,
+        "runs": run_dicts,
+    }
     results_path.write_text(json.dumps(_json_safe(document), indent=1))
     series = {
         f"{r.scenario}#seed{r.seed}#{r.controller}": r.series for r in runs if r.series is not None

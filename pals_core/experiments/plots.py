@@ -112,10 +112,15 @@ def plot_efficiency_vs_load(runs: Sequence[dict[str, Any]], output_dir: Path) ->
     return paths
 
 
-def plot_pareto(runs: Sequence[dict[str, Any]], output_dir: Path) -> list[Path]:
+def plot_pareto(
+    runs: Sequence[dict[str, Any]],
+    output_dir: Path,
+    static_front: dict[str, list[dict[str, Any]]] | None = None,
+) -> list[Path]:
     """Per node, one panel per unconstrained or static-budget scenario: each controller's tok/J
     (mean over seeds) against its violated-window fraction (summed over seeds), the Pareto view
-    of efficiency and QoS."""
+    of efficiency and QoS; with ``static_front`` (``results.json``), the fixed caps around the
+    static cap's pick as a line (each point one cap, its cap in W beside it)."""
     plt = _pyplot()
     paths = []
     for node in sorted({r["node"] for r in runs}):
@@ -137,6 +142,13 @@ def plot_pareto(runs: Sequence[dict[str, Any]], output_dir: Path) -> list[Path]:
                 violated = sum(r["qos_violated"] for r in group) / windows
                 tokj = sum(r["tokens_per_j"] for r in group) / len(group)
                 ax.scatter([violated * 100], [tokj], color=COLORS.get(controller), label=controller)
+            points = sorted((static_front or {}).get(scenario, []), key=lambda p: p["cap_w"])
+            if points:
+                xs = [100 * sum(p["qos_violated"]) / max(1, sum(p["qos_windows"])) for p in points]
+                ys = [sum(p["tokens_per_j"]) / len(p["tokens_per_j"]) for p in points]
+                ax.plot(xs, ys, color="0.6", lw=0.8, marker=".", ms=3, zorder=0, label="fixed caps")
+                for x, y, p in zip(xs, ys, points, strict=True):
+                    ax.annotate(f"{p['cap_w']:g}", (x, y), fontsize=5, color="0.4")
             ax.set_title(scenario.split("/", 1)[1], fontsize=8)
             ax.set_xlabel("violated windows (%)", fontsize=7)
             ax.set_ylabel("tok/J", fontsize=7)

@@ -73,4 +73,14 @@ def print_report(
     ]
     if parts:
         console.print("the hindsight picks' own QoS excess over cap-only: " + "; ".join(parts))
+    front = summary.get("efficiency_vs_static_front_at_pals_qos_by_scenario") or {}
+    if front:
+        console.print(
+            "PALS against the best static cap with no more violated windows: worst "
+            f"{_fmt(summary.get('efficiency_vs_static_front_at_pals_qos_min'))} "
+            f"({summary.get('efficiency_vs_static_front_at_pals_qos_worst_scenario')}), mean "
+            f"{_fmt(summary.get('efficiency_vs_static_front_at_pals_qos_mean'))}, at or above "
+            f"the front in {summary.get('efficiency_vs_static_front_at_pals_qos_at_or_above')} "
+            f"of {len(front)} scenarios"
+        )
     console.print(f"wall time: {wall_s:.1f} s")

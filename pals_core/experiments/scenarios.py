@@ -140,6 +140,9 @@ class Matrix:
     profile_window_s: float
     oracle_cap_step_w: float = 25.0
     """The search's cap grid: from the GPU's minimum cap up to its maximum in this step."""
+    static_front_span_w: float = 100.0
+    """The static cap's front: the grid's caps within this of its picks, each run on every seed
+    (0: none), to compare PALS with the best fixed cap at PALS's own QoS."""
     physics: str = "nominal"
     slo: str = "relaxed"
     regulation_base_frac: float = 0.75
@@ -279,6 +282,7 @@ def quick_matrix(seeds: int = 1, physics: str = "nominal", slo: str = "relaxed")
         profile_warmup_s=3.0,
         profile_window_s=6.0,
         oracle_cap_step_w=50.0,
+        static_front_span_w=50.0,
         physics=physics,
         slo=slo,
         regulation_base_frac=0.45,

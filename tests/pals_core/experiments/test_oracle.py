@@ -187,3 +187,27 @@ def test_search_stops_a_batch_past_its_efficiency_peak(monkeypatch: pytest.Monke
     found = oracle.oracle_search(scenario, matrix, max_cap_w=700.0, min_cap_w=200.0)
     # 9.0 at 300 W is the peak; 8.0 at 400 W is 11 % below it, so the batch ends there.
     assert ran == [200.0, 300.0, 400.0] and len(found) == 3
+
+
+def test_the_static_front_runs_the_grid_around_the_picks_on_every_seed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(runner, "build_node", build_fake_node)
+    matrix = replace(quick_matrix(), oracle_cap_step_w=50.0, static_front_span_w=100.0)
+    seeds = [
+        Scenario(NodeConfig("fake", "H100-SXM", 1), 0.5, "none", None, seed, 20.0, 5.0)
+        for seed in (1, 2)
+    ]
+    front = oracle.static_front(seeds, matrix, [300.0, 400.0], 200.0, 700.0, stock_batch=64)
+    assert [p.cap_w for p in front] == [200.0, 250.0, 300.0, 350.0, 400.0, 450.0, 500.0]
+    assert all(p.seeds == (1, 2) and len(p.tokens_per_j) == 2 for p in front)
+    # Each point is the full scenario (three 5-s windows after the 5-s warm-up), not the
+    # search's shortened horizon.
+    assert all(p.qos_windows == (3, 3) for p in front)
+    assert (
+        oracle.static_front(
+            seeds, replace(matrix, static_front_span_w=0.0), [300.0], 200.0, 700.0, 64
+        )
+        == []
+    )
+    assert oracle.static_front(seeds, matrix, [], 200.0, 700.0, 64) == []

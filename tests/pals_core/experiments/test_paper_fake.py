@@ -30,6 +30,7 @@ def test_pipeline_runs_baselines_and_oracle_and_writes_results(
         warmup_s=5.0,
         oracle_search_s=15.0,
         oracle_cap_step_w=250.0,
+        static_front_span_w=250.0,
         profile_batches=(16, 256),
         seeds=(1, 2),
     )
@@ -50,11 +51,22 @@ def test_pipeline_runs_baselines_and_oracle_and_writes_results(
     for r in doc["runs"]:
         if r["controller"] in ("oracle-static", "static-cap") and r["budget"] == "static-60%":
             assert r["peak_power_w"] <= 0.6 * 700.0 + 1e-6
+    # The static cap's front: the grid's caps within 250 W of the picks, every seed, and under
+    # a budget only the caps whose peak power fits it (as the picks).
+    front = doc["static_front"]
+    assert sorted(front) == [f"fake-model@1xH100-SXM/load-50%/{b}" for b in ("none", "static-60%")]
+    for key, points in front.items():
+        assert points and all(p["seeds"] == [1, 2] and len(p["tokens_per_j"]) == 2 for p in points)
+        if key.endswith("static-60%"):
+            assert all(max(p["peak_power_w"]) <= 0.6 * 700.0 for p in points)
+    assert len(front["fake-model@1xH100-SXM/load-50%/none"]) >= 2
+    picked = doc["oracle"]["fake-model@1xH100-SXM/load-50%/none#static-cap"]["cap_w"]
+    assert picked in [p["cap_w"] for p in front["fake-model@1xH100-SXM/load-50%/none"]]
     assert "goals" in doc["summary"]
     series = json.loads((tmp_path / paper.SERIES_FILE).read_text())
     assert len(series) == 2 * 4  # the dynamic scenario, one per seed and running baseline
     plots = plot_efficiency_vs_load(doc["runs"], tmp_path) + plot_dynamic_power(series, tmp_path)
-    plots += plot_pareto(doc["runs"], tmp_path)
+    plots += plot_pareto(doc["runs"], tmp_path, front)
     assert len(plots) == 2 + 1 + 1 and all(p.stat().st_size > 1000 for p in plots)
     # The saved run reads back as the tables of docs/results.md, and as the terminal report.
     for args in (["--markdown"], []):

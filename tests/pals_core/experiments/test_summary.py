@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from pals_core.experiments.markdown import matched_qos_markdown
+from pals_core.experiments.markdown import matched_qos_markdown, static_front_markdown
 from pals_core.experiments.stats import estimate
 from pals_core.experiments.summary import summarize
 
@@ -145,3 +145,52 @@ def test_the_matched_qos_table_shows_what_each_side_spent() -> None:
     table = matched_qos_markdown(s).splitlines()
     assert table[2].startswith("| a/none | 0.900 (- .. -) | 0 / 0 of 100 | 0.900 |")
     assert table[3] == "| b/none | 0 (PALS misses QoS) | 3 / 1 of 100 | 1.200 |"
+
+
+def _point(cap: float, violated: list[int], tokj: list[float]) -> dict[str, Any]:
+    return {
+        "cap_w": cap,
+        "seeds": [1, 2],
+        "qos_violated": violated,
+        "qos_windows": [100, 100],
+        "tokens_per_j": tokj,
+        "peak_power_w": [cap, cap],
+    }
+
+
+def test_pals_is_held_to_the_best_static_cap_with_no_more_violated_windows() -> None:
+    runs = [
+        # a: PALS spends 2 windows (misses the 1 % budget) at 1.2 and 2.2 tok/J.
+        run("a/none", "none", "pals", 1, 1.2, violated=2),
+        run("a/none", "none", "pals", 2, 2.2),
+        # b: PALS spends none; the front has no cap that clean.
+        run("b/static-60%", "static", "pals", 1, 1.0),
+        run("b/static-60%", "static", "pals", 2, 1.0),
+    ]
+    front = {
+        "a/none": [
+            _point(200, [3, 2], [2.0, 3.0]),  # most efficient, but 5 windows: out
+            _point(250, [1, 1], [1.0, 2.0]),  # 2 windows, as PALS: the best that fits
+            _point(300, [0, 1], [0.8, 1.6]),  # fits, less efficient
+        ],
+        "b/static-60%": [_point(300, [0, 1], [0.9, 0.9])],
+    }
+    s = summarize(runs, front)
+    a = s["efficiency_vs_static_front_at_pals_qos_by_scenario"]["a/none"]
+    assert a["cap_w"] == 250 and a["static_violated"] == 2 and a["pals_violated"] == 2
+    assert a["mean"] == pytest.approx((1.2 / 1.0 + 2.2 / 2.0) / 2) and a["n"] == 2
+    assert s["efficiency_vs_static_front_not_comparable"] == ["b/static-60%"]
+    assert s["efficiency_vs_static_front_at_pals_qos_min"] == pytest.approx(a["mean"])
+    assert s["efficiency_vs_static_front_at_pals_qos_at_or_above"] == 1
+    # The matched-QoS figure scores the same PALS 0 against a pick with 1 window; the front
+    # figure is reported beside it, without a goal.
+    assert "efficiency_vs_static_front_at_pals_qos_min" not in s["goals"]
+    table = static_front_markdown(s)
+    assert "| a/none | 1.150 (" in table and "| 250 W | 2 / 2 of 200 |" in table
+    assert "b/static-60%" in table and "no cap of the front" in table
+
+
+def test_without_a_front_the_front_figures_are_empty() -> None:
+    s = summarize([run("a/none", "none", "pals", 1, 1.0)])
+    assert s["efficiency_vs_static_front_at_pals_qos_min"] is None
+    assert s["efficiency_vs_static_front_at_pals_qos_by_scenario"] == {}
