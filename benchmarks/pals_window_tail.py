@@ -5,9 +5,9 @@ For each cap of a scenario this runs the static cap (stock's batch, the scenario
 seeds: 100 QoS windows) and prints the distribution of the windows' ITL p99 over the SLO (median,
 90th percentile, maximum, windows over the SLO) next to what PALS's performance model predicts at
 that cap: the ITL p99 at the operating concurrency where the profiled throughput meets the offered
-load (Little's law, as the planner computes it), and at that concurrency plus the planner's burst
-margin. A plan within a 1 % violation budget needs the 1-in-100 window under the SLO, not the
-typical one.
+load (Little's law, the planner's rule; found here on a 400-point log grid of concurrencies, not
+on the planner's table), and at that concurrency plus the planner's burst margin. A plan within
+a 1 % violation budget needs the 1-in-100 window under the SLO, not the typical one.
 
     .venv/bin/python benchmarks/pals_window_tail.py --cache var/paper \\
         --scenario llama-3.1-70b@4:0.3:none --caps 200,225,250,275,300,350 \\

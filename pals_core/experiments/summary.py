@@ -121,7 +121,8 @@ def matched_efficiency(
 
 Front = dict[str, list[dict[str, Any]]]
 """Per fixed scenario, the static cap's front (``results.json`` ``static_front``): points with
-``cap_w`` and, per seed (``seeds``), ``qos_violated``, ``qos_windows``, ``tokens_per_j``."""
+``cap_w`` and, per seed (``seeds``), ``qos_violated``, ``qos_windows``, ``tokens_per_j`` and
+``peak_power_w`` (:class:`pals_core.experiments.oracle.FrontPoint`)."""
 
 
 def static_front_efficiency(
